@@ -1,0 +1,204 @@
+//! Host-side output checks: poison left behind (unwritten elements), NaN/Inf, guard bands, and
+//! agreement with the float64 reference within the task's dtype tolerance.
+
+use crate::dtype::DType;
+use crate::reference::{Inputs, Reference};
+use crate::task::spec::Tolerance;
+use crate::task::{Row, TensorDesc};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Two poison patterns (NaN in bf16, fp16 and fp32 alike), alternated between trials so a
+/// kernel that copies its output buffer through cannot pass by luck.
+pub const POISON: [u32; 2] = [0x7FA5_7FA5, 0xFFDA_FFDA];
+/// Guard-band filler: a finite value in every float type, so a stray NaN store shows as well.
+pub const GUARD: u32 = 0x3C3C_3C3C;
+pub const GUARD_BYTES: usize = 64 * 1024;
+
+/// The element bits a pattern leaves in a tensor of `dtype`.
+pub fn pattern_bits(pattern: u32, dtype: DType) -> u64 {
+    let p = pattern as u64;
+    match dtype.size() {
+        2 => p & 0xFFFF,
+        4 => p,
+        _ => p | (p << 32),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    /// Elements scanned for poison and NaN/Inf (every element of every written tensor).
+    pub scanned: u64,
+    /// Elements compared with the reference.
+    pub compared: u64,
+    pub unwritten: u64,
+    pub nonfinite: u64,
+    pub mismatches: u64,
+    pub max_abs: f64,
+    pub max_rel: f64,
+    /// The first problem found, in words (tensor, element index, got, expected).
+    pub first: Option<String>,
+}
+
+impl Check {
+    pub fn merge(mut self, o: Check) -> Check {
+        self.scanned += o.scanned;
+        self.compared += o.compared;
+        self.unwritten += o.unwritten;
+        self.nonfinite += o.nonfinite;
+        self.mismatches += o.mismatches;
+        self.max_abs = self.max_abs.max(o.max_abs);
+        self.max_rel = self.max_rel.max(o.max_rel);
+        self.first = self.first.or(o.first);
+        self
+    }
+}
+
+/// Counts elements still holding `poison` and elements that are NaN/Inf.
+pub fn scan(desc: &TensorDesc, bytes: &[u8], poison: u32) -> Check {
+    let dt = desc.dtype;
+    let pbits = pattern_bits(poison, dt);
+    let n = desc.numel() as usize;
+    const CHUNK: usize = 1 << 16;
+    (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut k = Check::default();
+            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                k.scanned += 1;
+                if dt.bits(bytes, i) == pbits {
+                    k.unwritten += 1;
+                    if k.first.is_none() {
+                        k.first = Some(format!("{}[{i}] was never written (still poison)", desc.name));
+                    }
+                } else if dt.is_float() && !dt.decode(bytes, i).is_finite() {
+                    k.nonfinite += 1;
+                    if k.first.is_none() {
+                        k.first = Some(format!("{}[{i}] is {}", desc.name, dt.decode(bytes, i)));
+                    }
+                }
+            }
+            k
+        })
+        .reduce(Check::default, Check::merge)
+}
+
+/// Which units to compare: all, or a seeded sample that always includes the first and last.
+pub fn pick_units(total: usize, sample: Option<usize>, seed: u64) -> Vec<usize> {
+    match sample {
+        Some(n) if n < total => {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut v: Vec<usize> = (0..n.saturating_sub(2)).map(|_| rng.random_range(0..total)).collect();
+            v.push(0);
+            v.push(total - 1);
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        _ => (0..total).collect(),
+    }
+}
+
+/// Compares the written tensors with the reference on `units`. `written` pairs each written
+/// tensor (in declared order) with its downloaded bytes. Poisoned and non-finite elements are
+/// skipped here: `scan` counts them.
+pub fn compare(
+    row: &Row,
+    reference: &dyn Reference,
+    seed: u64,
+    written: &[(&TensorDesc, &[u8])],
+    units: &[usize],
+    tol: &(dyn Fn(DType) -> Tolerance + Sync),
+    poison: u32,
+) -> Check {
+    let total = reference.units(row);
+    let inputs = Inputs::new(row, seed);
+    units
+        .par_iter()
+        .fold(
+            || (Check::default(), vec![Vec::new(); written.len()]),
+            |(mut k, mut bufs), &u| {
+                reference.compute(row, &inputs, u, &mut bufs);
+                for (w, (desc, bytes)) in written.iter().enumerate() {
+                    let dt = desc.dtype;
+                    let t = tol(dt);
+                    let pbits = pattern_bits(poison, dt);
+                    let chunk = desc.numel() as usize / total;
+                    for (j, &want) in bufs[w].iter().enumerate().take(chunk) {
+                        let i = u * chunk + j;
+                        if dt.bits(bytes, i) == pbits {
+                            continue;
+                        }
+                        let got = dt.decode(bytes, i);
+                        if !got.is_finite() {
+                            continue;
+                        }
+                        k.compared += 1;
+                        let err = (got - want).abs();
+                        k.max_abs = k.max_abs.max(err);
+                        if want != 0.0 {
+                            k.max_rel = k.max_rel.max(err / want.abs());
+                        }
+                        if err > t.atol + t.rtol * want.abs() || want.is_nan() {
+                            k.mismatches += 1;
+                            if k.first.is_none() {
+                                k.first = Some(format!(
+                                    "{}[{i}] = {got} but the reference is {want} (|diff| {err:.3e} > atol {} + rtol {} * |ref|)",
+                                    desc.name, t.atol, t.rtol
+                                ));
+                            }
+                        }
+                    }
+                }
+                (k, bufs)
+            },
+        )
+        .map(|(k, _)| k)
+        .reduce(Check::default, Check::merge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::spec::Role;
+
+    fn desc(n: i64, dtype: DType) -> TensorDesc {
+        TensorDesc { name: "out".into(), role: Role::Output, dtype, shape: vec![n], stride: vec![1], dist: None }
+    }
+
+    #[test]
+    fn poison_is_nan_in_every_float_type() {
+        for p in POISON {
+            assert!(half::bf16::from_bits(pattern_bits(p, DType::Bf16) as u16).is_nan());
+            assert!(half::f16::from_bits(pattern_bits(p, DType::Fp16) as u16).is_nan());
+            assert!(f32::from_bits(pattern_bits(p, DType::Fp32) as u32).is_nan());
+        }
+        assert!(f32::from_bits(GUARD).is_finite());
+        assert!(half::bf16::from_bits(GUARD as u16).to_f32().is_finite());
+    }
+
+    #[test]
+    fn scan_finds_unwritten_and_nonfinite() {
+        let d = desc(4, DType::Bf16);
+        let mut bytes = Vec::new();
+        for v in [half::bf16::from_f32(1.0).to_bits(), 0x7FA5, half::bf16::INFINITY.to_bits(), half::bf16::from_f32(2.0).to_bits()] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let k = scan(&d, &bytes, POISON[0]);
+        assert_eq!((k.scanned, k.unwritten, k.nonfinite), (4, 1, 1));
+        assert!(k.first.unwrap().contains("out[1] was never written"));
+        // Under the other pattern, 0x7FA5 is an ordinary NaN, not poison.
+        let k = scan(&d, &bytes, POISON[1]);
+        assert_eq!((k.unwritten, k.nonfinite), (0, 2));
+    }
+
+    #[test]
+    fn samples_include_both_ends_and_are_seeded() {
+        let a = pick_units(1000, Some(10), 5);
+        assert!(a.contains(&0) && a.contains(&999) && a.len() <= 10);
+        assert_eq!(a, pick_units(1000, Some(10), 5));
+        assert_eq!(pick_units(5, Some(10), 5), vec![0, 1, 2, 3, 4]);
+        assert_eq!(pick_units(3, None, 0), vec![0, 1, 2]);
+    }
+}

@@ -1,0 +1,164 @@
+//! Seeded, counter-based inputs. Element `i` of tensor `t` under seed `s` is a pure function of
+//! (s, t, i): the GPU fill kernel (kernels/kpilot_support.cu, `kps_fill_random`) writes it, and the
+//! CPU reference regenerates the very same value here without copying inputs back. Every trial
+//! uses a new seed, so every trial sees new values.
+
+use crate::dtype::DType;
+use serde::{Deserialize, Serialize};
+
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Per-tensor stream key: hash of the seed and tensor id, computed once per tensor.
+#[inline]
+pub fn stream_key(seed: u64, tensor_id: u32) -> u64 {
+    mix64(seed ^ (tensor_id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
+
+/// How a tensor's values are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Dist {
+    /// Uniform in [lo, hi), 24 random bits, computed in f32 without contraction.
+    Uniform { lo: f64, hi: f64 },
+    /// Integers in [lo, hi).
+    Randint { lo: i64, hi: i64 },
+    /// Every element the same value.
+    Const { value: f64 },
+}
+
+impl Dist {
+    /// Parses `uniform(lo, hi)`, `randint(lo, hi)` or `const(v)`.
+    pub fn parse(s: &str) -> Result<Dist, String> {
+        let s = s.trim();
+        let open = s.find('(').ok_or_else(|| format!("distribution '{s}' must look like uniform(lo, hi), randint(lo, hi) or const(v)"))?;
+        if !s.ends_with(')') {
+            return Err(format!("distribution '{s}' is missing its closing ')'"));
+        }
+        let kind = &s[..open];
+        let args: Vec<&str> = s[open + 1..s.len() - 1].split(',').map(str::trim).collect();
+        let num = |a: &str| a.parse::<f64>().map_err(|_| format!("'{a}' in '{s}' is not a number"));
+        match (kind, args.as_slice()) {
+            ("uniform", [a, b]) => {
+                let (lo, hi) = (num(a)?, num(b)?);
+                if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+                    return Err(format!("'{s}' needs finite lo < hi"));
+                }
+                Ok(Dist::Uniform { lo, hi })
+            }
+            ("randint", [a, b]) => {
+                let (lo, hi) = (num(a)?, num(b)?);
+                if lo.fract() != 0.0 || hi.fract() != 0.0 || !(lo < hi) {
+                    return Err(format!("'{s}' needs integers lo < hi"));
+                }
+                Ok(Dist::Randint { lo: lo as i64, hi: hi as i64 })
+            }
+            ("const", [a]) => Ok(Dist::Const { value: num(a)? }),
+            _ => Err(format!("unknown distribution '{s}': use uniform(lo, hi), randint(lo, hi) or const(v)")),
+        }
+    }
+
+    /// (dist code, a, b) as `kps_fill_random` takes them.
+    pub fn abi_args(&self) -> (i32, f64, f64) {
+        match *self {
+            Dist::Uniform { lo, hi } => (0, lo, hi),
+            Dist::Randint { lo, hi } => (1, lo as f64, hi as f64),
+            Dist::Const { value } => (2, value, 0.0),
+        }
+    }
+
+    /// The value the fill kernel stores at element `i`, as f64, given the tensor's stream key.
+    #[inline]
+    pub fn value(&self, key: u64, i: u64, dtype: DType) -> f64 {
+        let h = mix64(key.wrapping_add(i));
+        match *self {
+            Dist::Uniform { lo, hi } => {
+                let u = (h >> 40) as f32 * (1.0f32 / 16_777_216.0);
+                let (fa, fb) = (lo as f32, hi as f32);
+                let v = fa + (fb - fa) * u; // Rust never contracts into an FMA; the GPU uses __f*_rn.
+                if dtype.is_float() {
+                    dtype.round_f32(v)
+                } else {
+                    v.trunc() as f64
+                }
+            }
+            Dist::Randint { lo, hi } => {
+                let v = lo + ((h >> 32) % (hi - lo) as u64) as i64;
+                if dtype.is_float() {
+                    dtype.round_f32(v as f32)
+                } else {
+                    v as f64
+                }
+            }
+            Dist::Const { value } => {
+                if dtype.is_float() {
+                    dtype.round_f32(value as f32)
+                } else {
+                    value.trunc()
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Dist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dist::Uniform { lo, hi } => write!(f, "uniform({lo}, {hi})"),
+            Dist::Randint { lo, hi } => write!(f, "randint({lo}, {hi})"),
+            Dist::Const { value } => write!(f, "const({value})"),
+        }
+    }
+}
+
+/// The seed of trial `trial` of a run seeded with `run_seed`; trial 0 is the correctness trial.
+pub fn trial_seed(run_seed: u64, row: usize, trial: u32) -> u64 {
+    mix64(run_seed ^ mix64((row as u64) << 32 | trial as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix64_matches_splitmix64_reference_values() {
+        // splitmix64 from state 0: the first output is mix64(0) (the increment is inside mix64).
+        assert_eq!(mix64(0), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn uniform_values_are_in_range_and_vary() {
+        let d = Dist::parse("uniform(-1, 1)").unwrap();
+        let key = stream_key(7, 0);
+        let vals: Vec<f64> = (0..1000).map(|i| d.value(key, i, DType::Bf16)).collect();
+        assert!(vals.iter().all(|v| (-1.0..=1.0).contains(v)));
+        let distinct: std::collections::HashSet<u64> = vals.iter().map(|v| v.to_bits()).collect();
+        assert!(distinct.len() > 100);
+        // A different seed gives different values.
+        let other = d.value(stream_key(8, 0), 0, DType::Fp32);
+        assert_ne!(other, d.value(key, 0, DType::Fp32));
+    }
+
+    #[test]
+    fn randint_and_const() {
+        let d = Dist::parse("randint(0, 2)").unwrap();
+        let key = stream_key(1, 3);
+        let vals: Vec<f64> = (0..200).map(|i| d.value(key, i, DType::I32)).collect();
+        assert!(vals.iter().all(|&v| v == 0.0 || v == 1.0));
+        assert!(vals.contains(&0.0) && vals.contains(&1.0));
+        assert_eq!(Dist::parse("const(0.1)").unwrap().value(key, 5, DType::Bf16), half::bf16::from_f32(0.1).to_f64());
+    }
+
+    #[test]
+    fn bad_distributions_say_why() {
+        assert!(Dist::parse("uniform(1, 0)").unwrap_err().contains("lo < hi"));
+        assert!(Dist::parse("gauss(0, 1)").unwrap_err().contains("unknown distribution"));
+        assert!(Dist::parse("uniform(0, x)").unwrap_err().contains("not a number"));
+        assert!(Dist::parse("const 1").is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! From raw samples to judgements: per-row medians, speedups with CIs and verdicts, the headline
+//! geomeans, the task's gate; and the self-describing ledger record of the whole run.
+
+use crate::gpu::DeviceInfo;
+use crate::protocol::{RowResult, SideResult};
+use crate::run::{BuiltSet, Collected};
+use crate::stats::{self, Comparison};
+use crate::task::rows::RowKind;
+use crate::task::Task;
+use serde_json::{json, Value};
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct RowJudgement {
+    pub row: usize,
+    /// False for duplicates and rows left out by --row.
+    pub ran: bool,
+    pub correct: bool,
+    pub device: Option<Comparison>,
+    pub eager: Option<Comparison>,
+    pub base_device_us: Option<f64>,
+    pub cand_device_us: Option<f64>,
+    pub base_eager_us: Option<f64>,
+    pub cand_eager_us: Option<f64>,
+    /// Candidate's achieved bandwidth on device time, TB/s.
+    pub cand_tbps: Option<f64>,
+    pub base_tbps: Option<f64>,
+    /// Moved its bytes faster than the card can: flagged, never celebrated.
+    pub impossible: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub rows: Vec<RowJudgement>,
+    pub device_geomean: Option<f64>,
+    pub eager_geomean: Option<f64>,
+    pub production_rows: usize,
+    pub gate_pass: bool,
+    pub reasons: Vec<String>,
+    pub correctness_failures: usize,
+}
+
+fn side_problems(side: &SideResult, label: &str) -> Vec<String> {
+    side.gates.iter().filter(|g| !g.pass).map(|g| format!("{label}: {} gate failed: {}", g.name, g.detail)).collect()
+}
+
+pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    let mut reasons = Vec::new();
+    for row in &task.rows {
+        let result = got.rows.iter().find(|r| r.row == row.index);
+        let ran = chosen.contains(&row.index);
+        let mut j = RowJudgement {
+            row: row.index,
+            ran,
+            correct: true,
+            device: None,
+            eager: None,
+            base_device_us: None,
+            cand_device_us: None,
+            base_eager_us: None,
+            cand_eager_us: None,
+            cand_tbps: None,
+            base_tbps: None,
+            impossible: false,
+            problems: Vec::new(),
+        };
+        if !ran {
+            rows.push(j);
+            continue;
+        }
+        match result {
+            None => {
+                j.correct = false;
+                j.problems.push("no result (the worker never reported this row)".into());
+            }
+            Some(r) => {
+                if let Some(e) = &r.error {
+                    j.correct = false;
+                    j.problems.push(e.clone());
+                }
+                j.problems.extend(side_problems(&r.baseline, "baseline"));
+                j.problems.extend(side_problems(&r.candidate, "candidate"));
+                if r.error.is_none() && (!r.baseline.passed() || !r.candidate.passed()) {
+                    j.correct = false;
+                }
+                if j.correct && row.kind != RowKind::Rejection {
+                    fill_timing(&mut j, r, row.bytes, got.copy_tbps, task_l2(got));
+                }
+            }
+        }
+        if !j.correct {
+            failures += 1;
+        }
+        rows.push(j);
+    }
+    let prod: Vec<&RowJudgement> = rows.iter().filter(|j| task.rows[j.row].kind == RowKind::Production && task.rows[j.row].runs()).collect();
+    let dev: Vec<f64> = prod.iter().filter_map(|j| j.device.as_ref().map(|c| c.speedup)).collect();
+    let eag: Vec<f64> = prod.iter().filter_map(|j| j.eager.as_ref().map(|c| c.speedup)).collect();
+    let complete = prod.iter().all(|j| j.ran && j.device.is_some());
+    let device_geomean = if complete { stats::geomean(&dev) } else { None };
+    let eager_geomean = if complete { stats::geomean(&eag) } else { None };
+    let g = &task.spec.gate;
+    if failures > 0 {
+        reasons.push(format!("{failures} row(s) failed a correctness gate or did not finish"));
+    }
+    if !complete {
+        reasons.push("not every production row produced a timing (partial run or failures): no headline".into());
+    }
+    match device_geomean {
+        Some(x) if x > g.min_geomean => {}
+        Some(x) => reasons.push(format!("headline device geomean {x:.4} is not > {}", g.min_geomean)),
+        None => {}
+    }
+    for j in &prod {
+        if let Some(c) = &j.device {
+            if c.speedup < g.min_row_speedup {
+                reasons.push(format!("production row '{}' is at {:.4}x, below {}", task.rows[j.row].name, c.speedup, g.min_row_speedup));
+            }
+        }
+    }
+    for j in rows.iter().filter(|j| j.impossible) {
+        reasons.push(format!("row '{}' moved its bytes faster than the card's measured copy bandwidth allows", task.rows[j.row].name));
+    }
+    let production_rows = prod.len();
+    Judged { gate_pass: reasons.is_empty(), rows, device_geomean, eager_geomean, production_rows, reasons, correctness_failures: failures }
+}
+
+fn task_l2(got: &Collected) -> u64 {
+    got.device.as_ref().map(|d| d.l2_bytes.max(0) as u64).unwrap_or(0)
+}
+
+fn fill_timing(j: &mut RowJudgement, r: &RowResult, bytes: u64, copy_tbps: Option<f64>, l2: u64) {
+    let (b, c) = (&r.baseline, &r.candidate);
+    if b.device_us.is_empty() || c.device_us.is_empty() {
+        return;
+    }
+    let seed = r.trial_seeds.first().copied().unwrap_or(0);
+    j.device = Some(stats::compare(&b.device_us, &c.device_us, seed));
+    j.eager = Some(stats::compare(&b.eager_us, &c.eager_us, seed ^ 1));
+    j.base_device_us = Some(stats::median(&b.device_us));
+    j.cand_device_us = Some(stats::median(&c.device_us));
+    j.base_eager_us = Some(stats::median(&b.eager_us));
+    j.cand_eager_us = Some(stats::median(&c.eager_us));
+    j.base_tbps = j.base_device_us.map(|us| bytes as f64 / (us * 1e-6) / 1e12);
+    j.cand_tbps = j.cand_device_us.map(|us| bytes as f64 / (us * 1e-6) / 1e12);
+    if let Some(copy) = copy_tbps {
+        // Data that cannot sit in L2 cannot move faster than memory: 5% above the measured copy
+        // bandwidth is beyond measurement noise.
+        let too_fast = |t: Option<f64>| t.is_some_and(|t| t > 1.05 * copy);
+        j.impossible = bytes > l2 && (too_fast(j.cand_tbps) || too_fast(j.base_tbps));
+    }
+}
+
+fn dist(xs: &[f64]) -> Value {
+    if xs.is_empty() {
+        return Value::Null;
+    }
+    json!({"median": stats::median(xs), "p10": stats::percentile(xs, 10), "p90": stats::percentile(xs, 90), "samples": xs})
+}
+
+fn side_json(s: &SideResult, bytes: u64) -> Value {
+    let med = (!s.device_us.is_empty()).then(|| stats::median(&s.device_us));
+    json!({
+        "status": s.status,
+        "dispatch_path": s.path,
+        "gates": s.gates,
+        "max_abs_err": s.check.max_abs,
+        "max_rel_err": s.check.max_rel,
+        "checked": {"correctness_trial": s.check, "timed_outputs": s.timed_check},
+        "device_us": dist(&s.device_us),
+        "eager_us": dist(&s.eager_us),
+        "achieved_tbps": med.map(|us| bytes as f64 / (us * 1e-6) / 1e12),
+    })
+}
+
+fn git_info(root: &Path) -> Value {
+    let run = |args: &[&str]| std::process::Command::new("git").args(args).current_dir(root).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match run(&["rev-parse", "HEAD"]) {
+        Some(commit) => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+            json!({"commit": commit, "dirty": dirty, "source": "git"})
+        }
+        // A copy of the tree without .git (the GPU machine): the caller may say what it is.
+        None => json!({
+            "commit": std::env::var("KPILOT_GIT_COMMIT").ok(),
+            "dirty": std::env::var("KPILOT_GIT_DIRTY").ok().map(|v| v == "1" || v == "true"),
+            "source": "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY (no git repository here)",
+        }),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    task: &Task,
+    built: &BuiltSet,
+    candidate: &str,
+    candidate_sha: &str,
+    device: &DeviceInfo,
+    got: &Collected,
+    judged: &Judged,
+    seed: u64,
+    trials: u32,
+    cache: &str,
+    row_filter: &[String],
+    wall_s: f64,
+    root: &Path,
+) -> Value {
+    let now = crate::ledger::utc_now();
+    let run_id = format!("{}-{:08x}", now.replace([':', '-'], ""), (crate::inputs::mix64(seed) >> 32) as u32);
+    let rows: Vec<Value> = judged
+        .rows
+        .iter()
+        .map(|j| {
+            let row = &task.rows[j.row];
+            let r = got.rows.iter().find(|r| r.row == j.row);
+            json!({
+                "name": row.name,
+                "entry": task.spec.entries[row.entry].name,
+                "kind": row.kind,
+                "production": row.kind == RowKind::Production,
+                "model": row.model,
+                "duplicate_of": row.duplicate_of,
+                "ran": j.ran,
+                "bytes": row.bytes,
+                "launches_per_sample": r.map(|r| r.launches),
+                "buffer_sets": r.map(|r| r.buffer_sets),
+                "trial_seeds": r.map(|r| r.trial_seeds.clone()),
+                "correct": j.correct,
+                "problems": j.problems,
+                "error": r.and_then(|r| r.error.clone()),
+                "baseline": r.map(|r| side_json(&r.baseline, row.bytes)),
+                "candidate": r.map(|r| side_json(&r.candidate, row.bytes)),
+                "device": j.device,
+                "eager": j.eager,
+                "speedup": j.device.as_ref().map(|c| c.speedup),
+                "verdict": j.device.as_ref().map(|c| c.verdict),
+                "pct_of_copy_bandwidth": j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
+                "impossible_bandwidth": j.impossible,
+                "seconds": r.map(|r| r.seconds),
+            })
+        })
+        .collect();
+    json!({
+        "schema": crate::ledger::SCHEMA,
+        "kind": "run",
+        "run_id": run_id,
+        "time_utc": now,
+        "task": task.name(),
+        "candidate": candidate,
+        "git": git_info(root),
+        "hashes": {"task_toml": task.hashes.task_toml, "rows": task.hashes.rows, "baseline": task.hashes.baseline, "candidate": candidate_sha},
+        "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" ")},
+        "device": device,
+        "copy_bandwidth": {"tbps": got.copy_tbps, "method": got.copy_method},
+        "timing": {
+            "device_mode": "CUDA graph of N launches (rotating buffer sets) replayed between two CUDA events; per-launch time = elapsed / N",
+            "eager_mode": "N eager calls through the C ABI between two CUDA events (host call path and launch overhead included)",
+            "order": "per trial: both sides' graph samples, then both sides' eager samples; AB on even trials, BA on odd (ABBA...)",
+            "cache": cache,
+            "cache_note": if cache == "cold" { "each launch reads a different buffer set; the sets together exceed 2x L2 where memory allows" } else { "one buffer set, reused: small rows run from L2" },
+            "trials": trials,
+            "warmup": "correctness trial, calibration and one replay of each graph, all excluded",
+            "min_sample_ms": task.spec.timing.min_sample_ms,
+            "launches": "calibrated once per row from the slower side's graph time; the same N for both sides and both modes",
+            "seed": seed,
+            "bootstrap_resamples": stats::BOOTSTRAP_RESAMPLES,
+            "ci": "95% percentile bootstrap over trials, pairs kept together",
+            "verdict_rule": "faster/slower when the CI excludes 1 and the speedup is beyond the noise floor (max of both sides' relative MAD and 1%)",
+        },
+        "row_filter": row_filter,
+        "worker_restarts": got.worker_restarts,
+        "rows": rows,
+        "headline": {
+            "device_geomean": judged.device_geomean,
+            "eager_geomean": judged.eager_geomean,
+            "production_rows": judged.production_rows,
+            "weighting": "equal weight per unique production signature (duplicate_of rows excluded)",
+        },
+        "gate": {
+            "min_geomean": task.spec.gate.min_geomean,
+            "min_row_speedup": task.spec.gate.min_row_speedup,
+            "pass": judged.gate_pass && judged.correctness_failures == 0,
+            "correctness_failures": judged.correctness_failures,
+            "reasons": judged.reasons,
+        },
+        "wall_seconds": wall_s,
+    })
+}

@@ -1,0 +1,20 @@
+//! kpilot: a harness for optimizing GPU kernels one task at a time. See README.md.
+
+pub mod abi;
+pub mod check;
+pub mod dtype;
+pub mod error;
+pub mod gpu;
+pub mod inputs;
+pub mod library;
+pub mod nvcc;
+pub mod protocol;
+pub mod reference;
+pub mod stats;
+pub mod task;
+pub mod worker;
+pub mod freeze;
+pub mod judge;
+pub mod ledger;
+pub mod report;
+pub mod run;

@@ -1,0 +1,95 @@
+//! Kernel implementations and the harness's support kernels, loaded from nvcc-built shared
+//! objects with dlopen. Both sides are called through the same function-pointer type, from the
+//! same code, with the same descriptors: there is one host call path.
+
+use crate::abi::{kp_call, kp_entry_fn};
+use crate::error::{Error, Result};
+use std::ffi::c_void;
+use std::path::Path;
+
+pub struct Implementation {
+    _lib: libloading::Library,
+    /// One per task entry, in task.toml order.
+    entries: Vec<unsafe extern "C" fn(*mut kp_call, *mut c_void) -> i32>,
+    pub side: &'static str,
+}
+
+fn open(so: &Path) -> Result<libloading::Library> {
+    // SAFETY: loading a library runs its initializers; these are our own nvcc builds.
+    unsafe { libloading::Library::new(so) }.map_err(|e| Error::Internal(format!("cannot load {}: {e}", so.display())))
+}
+
+impl Implementation {
+    pub fn load(so: &Path, entry_names: &[String], side: &'static str) -> Result<Implementation> {
+        let lib = open(so)?;
+        let mut entries = Vec::new();
+        for name in entry_names {
+            let sym = format!("kp_{name}");
+            // SAFETY: the symbol's type is fixed by kernels/kpilot_abi.h (kp_entry_fn).
+            let f: kp_entry_fn = unsafe {
+                *lib.get::<kp_entry_fn>(sym.as_bytes()).map_err(|_| {
+                    Error::Usage(format!("the {side} ({}) does not export `{sym}`: every implementation must export kp_<entry> for each entry in task.toml", so.display()))
+                })?
+            };
+            entries.push(f.ok_or_else(|| Error::Internal(format!("{sym} is null")))?);
+        }
+        Ok(Implementation { _lib: lib, entries, side })
+    }
+
+    /// Calls entry `entry` with the descriptor and stream; returns the raw status code.
+    #[inline]
+    pub fn call(&self, entry: usize, call: &mut kp_call, stream: *mut c_void) -> i32 {
+        // SAFETY: the descriptor is valid for the call; the implementation owns its launches.
+        unsafe { (self.entries[entry])(call, stream) }
+    }
+}
+
+type FillRandom = unsafe extern "C" fn(*mut c_void, i32, u64, u64, u32, i32, f64, f64, *mut c_void) -> i32;
+type FillPattern = unsafe extern "C" fn(*mut c_void, u64, u32, *mut c_void) -> i32;
+type Checksum = unsafe extern "C" fn(*const c_void, u64, *mut u64, *mut c_void) -> i32;
+
+/// kernels/kpilot_support.cu: seeded fills, poison/guard patterns, checksums.
+pub struct Support {
+    _lib: libloading::Library,
+    fill_random: FillRandom,
+    fill_pattern: FillPattern,
+    checksum: Checksum,
+}
+
+impl Support {
+    pub fn load(so: &Path) -> Result<Support> {
+        let lib = open(so)?;
+        // SAFETY: signatures fixed by kernels/kpilot_support.cu.
+        unsafe {
+            let fill_random = *lib.get::<FillRandom>(b"kps_fill_random").map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let fill_pattern = *lib.get::<FillPattern>(b"kps_fill_pattern").map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let checksum = *lib.get::<Checksum>(b"kps_checksum").map_err(|e| Error::Internal(format!("support: {e}")))?;
+            Ok(Support { _lib: lib, fill_random, fill_pattern, checksum })
+        }
+    }
+
+    fn ok(what: &str, code: i32) -> Result<()> {
+        if code == 0 {
+            Ok(())
+        } else {
+            Err(Error::Cuda(format!("support kernel {what} failed (code {code})")))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill_random(&self, ptr: u64, dtype: i32, n: u64, seed: u64, tensor: u32, dist: (i32, f64, f64), stream: *mut c_void) -> Result<()> {
+        // SAFETY: ptr is a live device range of n elements of dtype.
+        Self::ok("kps_fill_random", unsafe { (self.fill_random)(ptr as *mut c_void, dtype, n, seed, tensor, dist.0, dist.1, dist.2, stream) })
+    }
+
+    pub fn fill_pattern(&self, ptr: u64, bytes: u64, pattern: u32, stream: *mut c_void) -> Result<()> {
+        // SAFETY: ptr is a live device range of `bytes` bytes.
+        Self::ok("kps_fill_pattern", unsafe { (self.fill_pattern)(ptr as *mut c_void, bytes, pattern, stream) })
+    }
+
+    /// Adds the checksum of the range into the device u64 at `out`.
+    pub fn checksum(&self, ptr: u64, bytes: u64, out: u64, stream: *mut c_void) -> Result<()> {
+        // SAFETY: ptr is a live device range; out a live device u64.
+        Self::ok("kps_checksum", unsafe { (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream) })
+    }
+}

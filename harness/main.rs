@@ -1,0 +1,175 @@
+use clap::{Parser, Subcommand};
+use kpilot::error::{exit, Error, Result};
+use kpilot::nvcc::Arch;
+use kpilot::run::{self, RunOptions};
+use kpilot::task::Task;
+use std::path::{Path, PathBuf};
+
+const AFTER_HELP: &str = "\
+Exit codes (one meaning each):
+  0  every correctness gate and the performance gate passed
+  1  both sides correct, but the performance gate was not met (or a partial run: no headline)
+  2  a correctness gate failed on some row and side, or a kernel crashed or hung
+  3  bad input: command line, task.toml, rows file, or rows/baseline changed since frozen
+  4  the machine lacks what the run needs (CUDA driver, GPU, nvcc)
+  5  nvcc failed to build the baseline, a candidate or the support kernels
+  6  a bug in kpilot, or an I/O failure
+
+Every `task` run appends one JSON line to ledger/<task>.jsonl (schema: ledger/README.md).";
+
+/// Optimize GPU kernels one task at a time: a faithful baseline, candidates, the production
+/// shapes real models call it with, correctness gates, and fair interleaved A/B timing, with
+/// every result appended to a ledger.
+#[derive(Parser)]
+#[command(name = "kpilot", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Repository root (holds tasks/, kernels/, ledger/).
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build, check and time the baseline against a candidate on every row; record the run.
+    Task {
+        /// Task name (a folder under tasks/).
+        name: String,
+        /// Candidate (candidates/<NAME>.cu); default: task.toml's `candidate`.
+        #[arg(long)]
+        candidate: Option<String>,
+        /// Seed of the run (recorded); default: fresh.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Timed trials per row (at least 7); default: task.toml.
+        #[arg(long)]
+        trials: Option<u32>,
+        /// cold (rotate buffer sets larger than L2) or warm; default: task.toml.
+        #[arg(long)]
+        cache: Option<String>,
+        /// Run only this row (repeatable). A partial run records no headline and cannot pass the gate.
+        #[arg(long = "row")]
+        rows: Vec<String>,
+        /// GPU ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: i32,
+        /// Print the ledger record as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Units (e.g. token rows) compared with the reference after each timed sample.
+        #[arg(long, default_value_t = 64)]
+        sample_units: usize,
+    },
+    /// Compile a task's baseline and candidates (and the support kernels) without a GPU.
+    Build {
+        /// Task name; all tasks when omitted.
+        name: Option<String>,
+        /// Target architecture.
+        #[arg(long, default_value = "sm_90a")]
+        arch: String,
+    },
+    /// Load and validate task files (all tasks when no name is given); needs no GPU.
+    Check { name: Option<String> },
+    /// List tasks, their rows and candidates.
+    List,
+    /// Freeze the rows and baseline of a task by hash, recording why in its ledger.
+    Freeze {
+        name: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// (internal) The worker process the `task` command drives.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        plan: PathBuf,
+    },
+}
+
+fn task_names(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("tasks");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(format!("cannot list {} (run kpilot from the repository root or pass --root)", dir.display()), e))?
+        .flatten()
+        .filter(|e| e.path().join("task.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn real_main(cli: Cli) -> Result<i32> {
+    let root = cli.root.clone();
+    match cli.cmd {
+        Cmd::Task { name, candidate, seed, trials, cache, rows, device, json, sample_units } => {
+            run::run(&RunOptions { root, task: name, candidate, seed, trials, cache, rows, device, json, sample_units })
+        }
+        Cmd::Build { name, arch } => {
+            let arch = Arch::parse(&arch).ok_or_else(|| Error::Usage(format!("--arch {arch}: expected sm_XX, e.g. sm_90a")))?;
+            let names = match name {
+                Some(n) => vec![n],
+                None => task_names(&root)?,
+            };
+            for n in names {
+                let task = Task::load(&root.join("tasks"), &n)?;
+                let cands = task.candidates();
+                if cands.is_empty() {
+                    return Err(Error::Usage(format!("task '{n}' has no candidates/*.cu")));
+                }
+                for c in &cands {
+                    run::build_all(&root, &task, c, arch.clone(), &|s| eprintln!("{n}: {s}"))?;
+                }
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Check { name } => {
+            let names = match name {
+                Some(n) => vec![n],
+                None => task_names(&root)?,
+            };
+            for n in names {
+                let task = Task::load(&root.join("tasks"), &n)?;
+                kpilot::freeze::verify(&task)?;
+                let (p, r, j) = run::count_kinds(&task);
+                println!("{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})", task.candidates().join(", "));
+            }
+            Ok(exit::OK)
+        }
+        Cmd::List => {
+            for n in task_names(&root)? {
+                match Task::load(&root.join("tasks"), &n) {
+                    Ok(task) => {
+                        let (p, r, j) = run::count_kinds(&task);
+                        println!("{n}: {} entry point(s), rows {p} production / {r} regression / {j} rejection, candidates: {}", task.spec.entries.len(), task.candidates().join(", "));
+                    }
+                    Err(e) => println!("{n}: INVALID: {e}"),
+                }
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Freeze { name, reason } => {
+            let task = Task::load(&root.join("tasks"), &name)?;
+            kpilot::freeze::freeze(&task, &root.join("ledger"), &reason)?;
+            println!("froze {name}: rows {}..., baseline {}...", &task.hashes.rows[..12], &task.hashes.baseline[..12]);
+            Ok(exit::OK)
+        }
+        Cmd::Worker { plan } => {
+            let text = std::fs::read(&plan).map_err(|e| Error::io(format!("cannot read {}", plan.display()), e))?;
+            let plan = serde_json::from_slice(&text).map_err(|e| Error::Internal(format!("bad plan {}: {e}", plan.display())))?;
+            Ok(kpilot::worker::main(plan))
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match real_main(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kpilot: error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,97 @@
+//! What the parent and its worker process say to each other: a plan in, JSON lines out. The
+//! worker is the same binary (`kpilot worker`), so a kernel that crashes, traps or hangs takes
+//! down only the worker; the parent records a verdict for that row and starts a new worker for
+//! the rows left.
+
+use crate::check::Check;
+use crate::gpu::DeviceInfo;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub task_dir: PathBuf,
+    pub support_so: PathBuf,
+    pub baseline_so: PathBuf,
+    pub candidate_so: PathBuf,
+    /// Row indices (into the rows file) to run, in order.
+    pub rows: Vec<usize>,
+    pub seed: u64,
+    pub trials: u32,
+    pub min_sample_ms: f64,
+    pub cache: String,
+    pub device: i32,
+    /// Measure device-to-device copy bandwidth before the rows (once per run, in the first worker).
+    pub measure_copy: bool,
+    /// Units compared with the reference after each timed sample (all units in the correctness trial).
+    pub sample_units: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Device { info: DeviceInfo },
+    CopyBandwidth { tbps: f64, bytes: u64, method: String },
+    RowStart { row: usize },
+    Progress { row: usize, stage: String },
+    Row { result: Box<RowResult> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Gate {
+    pub name: String,
+    pub pass: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SideResult {
+    /// Status code of the correctness call: ok, not_supported, invalid, cuda_error.
+    pub status: String,
+    /// Dispatch path the implementation reported.
+    pub path: String,
+    pub gates: Vec<Gate>,
+    /// The correctness trial's full check (every unit compared).
+    pub check: Check,
+    /// Checks of the outputs of timed launches (sampled units), merged over trials.
+    pub timed_check: Check,
+    /// Per-launch device time of each sample (graph replays), microseconds.
+    pub device_us: Vec<f64>,
+    /// Per-launch time of each sample of eager launches (host call path included), microseconds.
+    pub eager_us: Vec<f64>,
+}
+
+impl SideResult {
+    pub fn passed(&self) -> bool {
+        !self.gates.is_empty() && self.gates.iter().all(|g| g.pass)
+    }
+
+    /// Records a gate; a gate given twice keeps its first failure.
+    pub fn gate(&mut self, name: &str, pass: bool, detail: impl Into<String>) {
+        match self.gates.iter_mut().find(|g| g.name == name) {
+            Some(g) => {
+                if g.pass && !pass {
+                    g.pass = false;
+                    g.detail = detail.into();
+                }
+            }
+            None => self.gates.push(Gate { name: name.to_string(), pass, detail: detail.into() }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RowResult {
+    pub row: usize,
+    pub name: String,
+    /// Launches per sample, the same for both sides, calibrated from the slower side.
+    pub launches: u32,
+    /// Buffer sets rotated through (cold cache), 1 when warm.
+    pub buffer_sets: u32,
+    pub trial_seeds: Vec<u64>,
+    pub baseline: SideResult,
+    pub candidate: SideResult,
+    /// A failure of the row as a whole (the worker crashed or hung, a CUDA fault, out of memory).
+    pub error: Option<String>,
+    pub seconds: f64,
+}

@@ -1,0 +1,90 @@
+//! Independent float64 references, on the CPU, one per upstream entry point. A reference reads
+//! its inputs by regenerating them from the seed (inputs.rs) and computes outputs unit by unit
+//! (a unit is e.g. one token row), so a check can cover every unit or a seeded sample of them.
+
+mod fuse_scale_shift;
+
+use crate::dtype::DType;
+use crate::inputs::{stream_key, Dist};
+use crate::task::spec::Role;
+use crate::task::{Row, TensorDesc};
+
+pub trait Reference: Sync + Send {
+    /// Whether the row is one the upstream op defines (rejection rows are not asked).
+    fn validate(&self, row: &Row) -> Result<(), String>;
+    /// Independent units; every written tensor (outputs and in-place tensors, in declared order)
+    /// splits into `units` equal contiguous chunks.
+    fn units(&self, row: &Row) -> usize;
+    /// Computes unit `u`: `out[k]` receives the chunk of the k-th written tensor.
+    fn compute(&self, row: &Row, inputs: &Inputs, u: usize, out: &mut [Vec<f64>]);
+}
+
+static FUSE_SCALE_SHIFT: fuse_scale_shift::ScaleShift = fuse_scale_shift::ScaleShift;
+static FUSE_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: false };
+static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: true };
+
+const REFERENCES: &[(&str, &dyn Reference)] = &[
+    ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
+    ("fuse_layernorm_scale_shift_gate_select01", &FUSE_LN_SELECT01),
+    ("fuse_residual_layernorm_scale_shift_gate_select01", &FUSE_RESIDUAL_LN_SELECT01),
+];
+
+pub fn lookup(name: &str) -> Option<&'static dyn Reference> {
+    REFERENCES.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+pub fn names() -> Vec<&'static str> {
+    REFERENCES.iter().map(|(n, _)| *n).collect()
+}
+
+/// The values a row's tensors hold before the call, under one seed, read without a GPU.
+pub struct Inputs<'a> {
+    row: &'a Row,
+    keys: Vec<u64>,
+}
+
+impl<'a> Inputs<'a> {
+    pub fn new(row: &'a Row, seed: u64) -> Inputs<'a> {
+        let keys = (0..row.tensors.len()).map(|i| stream_key(seed, i as u32)).collect();
+        Inputs { row, keys }
+    }
+
+    /// Value of declared tensor `t` at storage offset `offset`.
+    #[inline]
+    pub fn at(&self, t: usize, offset: u64) -> f64 {
+        let desc = self.row.tensors[t].as_ref().expect("reference reads a present tensor");
+        let dist: &Dist = desc.dist.as_ref().expect("an input has a dist");
+        dist.value(self.keys[t], offset, desc.dtype)
+    }
+
+    pub fn desc(&self, t: usize) -> Option<&TensorDesc> {
+        self.row.tensors[t].as_ref()
+    }
+}
+
+/// Indices (in declared order) of the tensors a call writes.
+pub fn written(row: &Row) -> Vec<usize> {
+    row.tensors.iter().enumerate().filter_map(|(i, t)| t.as_ref().filter(|t| t.role != Role::Input).map(|_| i)).collect()
+}
+
+/// Shared shape checks.
+pub(crate) fn need_float(t: &TensorDesc) -> Result<(), String> {
+    if t.dtype.is_float() {
+        Ok(())
+    } else {
+        Err(format!("tensor '{}' has dtype {} but must be a float type", t.name, t.dtype))
+    }
+}
+
+pub(crate) fn need_dtype_of(t: &TensorDesc, like: &TensorDesc) -> Result<(), String> {
+    if t.dtype == like.dtype {
+        Ok(())
+    } else {
+        Err(format!("tensor '{}' has dtype {} but must match '{}' ({})", t.name, t.dtype, like.name, like.dtype))
+    }
+}
+
+#[allow(dead_code)]
+pub(crate) fn is_int(d: DType) -> bool {
+    !d.is_float()
+}

@@ -1,0 +1,318 @@
+//! `kpilot task <name>`: load, build, run rows in a watched worker process, judge, record, report.
+
+use crate::error::{exit, Error, Result};
+use crate::gpu::DeviceInfo;
+use crate::nvcc::{Arch, Nvcc};
+use crate::protocol::{Event, Plan, RowResult};
+use crate::task::rows::RowKind;
+use crate::task::{sha256_hex, Task};
+use crate::{freeze, judge, ledger, report};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub root: PathBuf,
+    pub task: String,
+    pub candidate: Option<String>,
+    pub seed: Option<u64>,
+    pub trials: Option<u32>,
+    pub cache: Option<String>,
+    pub rows: Vec<String>,
+    pub device: i32,
+    pub json: bool,
+    pub sample_units: usize,
+}
+
+/// What the worker reported, gathered over restarts.
+#[derive(Default)]
+pub struct Collected {
+    pub device: Option<DeviceInfo>,
+    pub copy_tbps: Option<f64>,
+    pub copy_method: Option<String>,
+    pub rows: Vec<RowResult>,
+    pub worker_restarts: u32,
+}
+
+/// The compute capability of GPU `ordinal`, without creating a context.
+pub fn probe_arch(ordinal: i32) -> Result<Arch> {
+    use cudarc::driver::{result, sys};
+    // SAFETY: only probes whether the driver library loads.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(Error::Environment(
+            "no CUDA driver: libcuda.so could not be loaded, so there is no GPU to run on. `kpilot build` compiles without one; `cargo test` checks the rest".into(),
+        ));
+    }
+    let e = |what: &str, err: result::DriverError| Error::Environment(format!("{what} failed ({err:?}): is an NVIDIA GPU visible to this process?"));
+    result::init().map_err(|x| e("cuInit", x))?;
+    let n = result::device::get_count().map_err(|x| e("cuDeviceGetCount", x))?;
+    if ordinal >= n {
+        return Err(Error::Environment(format!("GPU {ordinal} requested, but the driver sees {n}")));
+    }
+    let dev = result::device::get(ordinal).map_err(|x| e("cuDeviceGet", x))?;
+    // SAFETY: valid device handle.
+    let (ma, mi) = unsafe {
+        (
+            result::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR).map_err(|x| e("cuDeviceGetAttribute", x))?,
+            result::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR).map_err(|x| e("cuDeviceGetAttribute", x))?,
+        )
+    };
+    Ok(Arch::from_cc(ma, mi))
+}
+
+pub struct BuiltSet {
+    pub nvcc: Nvcc,
+    pub arch: Arch,
+    pub flags: Vec<String>,
+    pub support: PathBuf,
+    pub baseline: PathBuf,
+    pub candidate: PathBuf,
+}
+
+/// Builds the support kernels, the baseline and one candidate with the task's one flag line.
+pub fn build_all(root: &Path, task: &Task, candidate: &str, arch: Arch, say: &dyn Fn(&str)) -> Result<BuiltSet> {
+    let nvcc = Nvcc::find(root)?;
+    let include = root.join("kernels");
+    let flags = nvcc.flag_line(&task.spec.build.flags, &arch, &include);
+    let cache = root.join(".kpilot-cache/build");
+    let mut out = Vec::new();
+    for (what, src) in [("support", root.join("kernels/kpilot_support.cu")), ("baseline", task.baseline_path.clone()), (candidate, task.candidate_path(candidate))] {
+        let b = nvcc.build(&src, &flags, &include, &cache)?;
+        say(&format!("{:>9} {what} ({})", if b.cached { "cached" } else { "built" }, if b.cached { "hash match".to_string() } else { format!("{:.1} s", b.seconds) }));
+        out.push(b.so);
+    }
+    let candidate_so = out.pop().expect("three builds");
+    let baseline_so = out.pop().expect("three builds");
+    let support_so = out.pop().expect("three builds");
+    Ok(BuiltSet { nvcc, arch, flags, support: support_so, baseline: baseline_so, candidate: candidate_so })
+}
+
+pub fn run(opts: &RunOptions) -> Result<i32> {
+    let wall = Instant::now();
+    let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
+    freeze::verify(&task)?;
+    let cand_name = opts.candidate.clone().unwrap_or_else(|| task.spec.task.candidate.clone());
+    let cand_path = task.candidate_path(&cand_name);
+    if !cand_path.exists() {
+        return Err(Error::Usage(format!("no candidate '{cand_name}' ({} does not exist; candidates: {})", cand_path.display(), task.candidates().join(", "))));
+    }
+    let mut chosen: Vec<usize> = task.rows.iter().filter(|r| r.runs()).map(|r| r.index).collect();
+    if !opts.rows.is_empty() {
+        for want in &opts.rows {
+            if !task.rows.iter().any(|r| &r.name == want) {
+                return Err(Error::Usage(format!("--row '{want}' names no row of task '{}'", task.name())));
+            }
+        }
+        chosen.retain(|&i| opts.rows.contains(&task.rows[i].name));
+    }
+    let arch = match task.spec.build.arch.as_str() {
+        "native" => probe_arch(opts.device)?,
+        explicit => {
+            probe_arch(opts.device)?;
+            Arch(explicit.to_string())
+        }
+    };
+    let quiet = opts.json;
+    let say = |s: &str| {
+        if !quiet {
+            eprintln!("{s}");
+        }
+    };
+    say(&format!("kpilot: task {} — baseline vs {cand_name}, {} row(s)", task.name(), chosen.len()));
+    let built = build_all(&opts.root, &task, &cand_name, arch, &say)?;
+    let cand_src = std::fs::read(&cand_path).map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
+    let seed = opts.seed.unwrap_or_else(fresh_seed);
+    let trials = opts.trials.unwrap_or(task.spec.timing.trials);
+    if trials < 7 {
+        return Err(Error::Usage(format!("--trials {trials}: at least 7 trials are required")));
+    }
+    let cache = opts.cache.clone().unwrap_or_else(|| task.spec.timing.cache.clone());
+    if cache != "cold" && cache != "warm" {
+        return Err(Error::Usage(format!("--cache {cache}: use cold or warm")));
+    }
+    let plan = Plan {
+        task_dir: task.dir.canonicalize().map_err(|e| Error::io("task folder", e))?,
+        support_so: built.support.clone(),
+        baseline_so: built.baseline.clone(),
+        candidate_so: built.candidate.clone(),
+        rows: chosen.clone(),
+        seed,
+        trials,
+        min_sample_ms: task.spec.timing.min_sample_ms,
+        cache: cache.clone(),
+        device: opts.device,
+        measure_copy: true,
+        sample_units: opts.sample_units,
+    };
+    let collected = drive(&opts.root, &task, plan, quiet)?;
+    let Some(device) = collected.device.clone() else {
+        let why = collected.rows.iter().find_map(|r| r.error.clone()).unwrap_or_else(|| "the worker reported nothing".into());
+        return Err(Error::Environment(format!("the worker could not open the GPU: {why}")));
+    };
+    let judged = judge::judge(&task, &collected, &chosen);
+    let record = judge::record(&task, &built, &cand_name, &sha256_hex(&cand_src), &device, &collected, &judged, seed, trials, &cache, &opts.rows, wall.elapsed().as_secs_f64(), &opts.root);
+    let ledger_path = opts.root.join("ledger").join(format!("{}.jsonl", task.name()));
+    ledger::append(&ledger_path, &record)?;
+    if opts.json {
+        println!("{}", serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?);
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", report::table(&task, &judged, &collected, &device));
+        let _ = writeln!(out, "recorded: {} (run {})", ledger_path.display(), record["run_id"].as_str().unwrap_or("?"));
+        let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
+    }
+    Ok(if judged.correctness_failures > 0 {
+        exit::CORRECTNESS
+    } else if !judged.gate_pass {
+        exit::PERF_GATE
+    } else {
+        exit::OK
+    })
+}
+
+fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    crate::inputs::mix64(t ^ std::process::id() as u64)
+}
+
+/// Runs the plan in worker processes, restarting after a crash or hang with the rows left.
+fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
+    let mut got = Collected::default();
+    let mut remaining: VecDeque<usize> = plan.rows.iter().copied().collect();
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(remaining.len() as u64) };
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows {elapsed} {wide_msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let timeout = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
+    let plan_dir = root.join(".kpilot-cache/plans");
+    std::fs::create_dir_all(&plan_dir).map_err(|e| Error::io(format!("cannot create {}", plan_dir.display()), e))?;
+    let mut first = true;
+    while !remaining.is_empty() {
+        let mut p = plan.clone();
+        p.rows = remaining.iter().copied().collect();
+        p.measure_copy = first;
+        first = false;
+        let plan_path = plan_dir.join(format!("plan-{}.json", std::process::id()));
+        std::fs::write(&plan_path, serde_json::to_vec(&p).map_err(|e| Error::Internal(e.to_string()))?).map_err(|e| Error::io(format!("cannot write {}", plan_path.display()), e))?;
+        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
+        let mut child = Command::new(exe)
+            .arg("worker")
+            .arg("--plan")
+            .arg(&plan_path)
+            .env("CUDA_MODULE_LOADING", "EAGER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io("cannot start the worker process", e))?;
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let tail2 = tail.clone();
+        let err_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                let mut t = tail2.lock().unwrap_or_else(|e| e.into_inner());
+                t.push_back(line);
+                if t.len() > 30 {
+                    t.pop_front();
+                }
+            }
+        });
+        let mut current: Option<usize> = None;
+        let failure: Option<String> = loop {
+            match rx.recv_timeout(timeout) {
+                Ok(line) => {
+                    let ev: Event = match serde_json::from_str(&line) {
+                        Ok(ev) => ev,
+                        Err(_) => continue, // not ours (a kernel printed to stdout); ignore it
+                    };
+                    match ev {
+                        Event::Device { info } => got.device = Some(info),
+                        Event::CopyBandwidth { tbps, method, .. } => {
+                            got.copy_tbps = Some(tbps);
+                            got.copy_method = Some(method);
+                        }
+                        Event::RowStart { row } => {
+                            current = Some(row);
+                            bar.set_message(task.rows[row].name.clone());
+                        }
+                        Event::Progress { row, stage } => bar.set_message(format!("{} — {stage}", task.rows[row].name)),
+                        Event::Row { result } => {
+                            remaining.retain(|&r| r != result.row);
+                            current = None;
+                            bar.inc(1);
+                            if let Some(e) = &result.error {
+                                bar.println(format!("row {}: {e}", result.name));
+                            }
+                            got.rows.push(*result);
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    break Some(format!("no progress for {:.0} s: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().map(|s| describe_exit(&s)).unwrap_or_else(|e| format!("unknown exit ({e})"));
+                    break if remaining.is_empty() { None } else { Some(format!("the worker exited ({status})")) };
+                }
+            }
+        };
+        let _ = child.wait();
+        let _ = err_thread.join();
+        let _ = std::fs::remove_file(&plan_path);
+        if let Some(why) = failure {
+            let tail: Vec<String> = tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+            let detail = if tail.is_empty() { why.clone() } else { format!("{why}; its last words: {}", tail.join(" | ")) };
+            if got.device.is_none() && current.is_none() && got.rows.is_empty() {
+                // It never got as far as the GPU: no point in retrying.
+                bar.finish_and_clear();
+                return Err(Error::Environment(format!("the worker could not start: {detail}")));
+            }
+            // The row in flight gets the verdict; if none was in flight, the next one does,
+            // so that a worker that keeps dying cannot loop forever.
+            let victim = current.or_else(|| remaining.front().copied());
+            if let Some(r) = victim {
+                remaining.retain(|&x| x != r);
+                bar.inc(1);
+                bar.println(format!("row {}: {detail}", task.rows[r].name));
+                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(detail), ..Default::default() });
+            }
+            got.worker_restarts += 1;
+        }
+    }
+    bar.finish_and_clear();
+    got.rows.sort_by_key(|r| r.row);
+    Ok(got)
+}
+
+fn describe_exit(s: &std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = s.signal() {
+            return format!("killed by signal {sig}");
+        }
+    }
+    match s.code() {
+        Some(c) => format!("exit code {c}"),
+        None => "no exit code".into(),
+    }
+}
+
+/// Rows by kind, for the summary line.
+pub fn count_kinds(task: &Task) -> (usize, usize, usize) {
+    let c = |k: RowKind| task.rows.iter().filter(|r| r.kind == k).count();
+    (c(RowKind::Production), c(RowKind::Regression), c(RowKind::Rejection))
+}
