@@ -79,7 +79,8 @@ pub fn build_all(root: &Path, task: &Task, candidate: &str, arch: Arch, say: &dy
     let nvcc = Nvcc::find(root)?;
     let include = root.join("kernels");
     let flags = nvcc.flag_line(&task.spec.build.flags, &arch, &include);
-    let cache = root.join(".kpilot-cache/build");
+    // KPILOT_CACHE_DIR lets scratch roots (tests) share one build cache.
+    let cache = std::env::var_os("KPILOT_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".kpilot-cache/build"));
     let mut out = Vec::new();
     for (what, src) in [("support", root.join("kernels/kpilot_support.cu")), ("baseline", task.baseline_path.clone()), (candidate, task.candidate_path(candidate))] {
         let b = nvcc.build(&src, &flags, &include, &cache)?;

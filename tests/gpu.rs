@@ -1,0 +1,210 @@
+//! GPU tests. They need an NVIDIA driver and a GPU, so they are #[ignore]d on machines without
+//! one (CI has none) and run on the GPU machine with `-- --ignored` (see README). Each one says
+//! loudly when it finds no GPU instead of passing silently.
+
+use kpilot::dtype::DType;
+use kpilot::gpu::Gpu;
+use kpilot::inputs::{stream_key, Dist};
+use kpilot::library::Support;
+use kpilot::nvcc::Nvcc;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn kpilot_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kpilot"))
+}
+
+fn require_gpu() -> Gpu {
+    Gpu::open(0).unwrap_or_else(|e| panic!("this test needs a GPU and found none: {e}"))
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
+    let gpu = require_gpu();
+    let nvcc = Nvcc::find(&repo()).expect("nvcc");
+    let arch = kpilot::run::probe_arch(0).expect("arch");
+    let inc = repo().join("kernels");
+    let flags = nvcc.flag_line(&["-O3".into(), "-std=c++17".into()], &arch, &inc);
+    let built = nvcc.build(&repo().join("kernels/kpilot_support.cu"), &flags, &inc, &repo().join(".kpilot-cache/build")).expect("build support");
+    let support = Support::load(&built.so).expect("load support");
+    let n: u64 = 100_003;
+    let dists = [Dist::parse("uniform(-1, 1)").unwrap(), Dist::parse("uniform(0.5, 1.5)").unwrap(), Dist::parse("randint(0, 2)").unwrap(), Dist::parse("randint(-7, 9)").unwrap(), Dist::parse("const(0.3)").unwrap()];
+    for dtype in DType::ALL {
+        for (k, dist) in dists.iter().enumerate() {
+            let buf = gpu.alloc((n as usize) * dtype.size()).unwrap();
+            let seed = 0xABCD_0000 + k as u64;
+            support.fill_random(buf.ptr, dtype.abi_code(), n, seed, 3, dist.abi_args(), gpu.stream as *mut _).unwrap();
+            let mut host = vec![0u8; n as usize * dtype.size()];
+            gpu.download(buf.ptr, &mut host).unwrap();
+            let key = stream_key(seed, 3);
+            for i in 0..n as usize {
+                let want = dist.value(key, i as u64, dtype);
+                let got = dtype.decode(&host, i);
+                assert!(got == want, "{dtype} {dist}: element {i} is {got} on the GPU but {want} on the CPU");
+            }
+        }
+    }
+}
+
+/// A scratch repository root: kernels/, the task with one extra candidate, and a short watchdog.
+fn scratch_root(fixture: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    copy_dir(&repo().join("kernels"), &root.join("kernels"));
+    let task = root.join("tasks/fuse_scale_shift");
+    copy_dir(&repo().join("tasks/fuse_scale_shift"), &task);
+    let toml = std::fs::read_to_string(task.join("task.toml")).unwrap().replace("row_timeout_s = 180", "row_timeout_s = 20");
+    std::fs::write(task.join("task.toml"), toml).unwrap();
+    std::fs::copy(repo().join("tests/fixtures/wrap.h"), task.join("candidates/wrap.h")).unwrap();
+    std::fs::copy(repo().join("tests/fixtures").join(format!("{fixture}.cu")), task.join(format!("candidates/{fixture}.cu"))).unwrap();
+    d
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+const SMALL: &str = "qwen_fss_S19_C3072_scale1x1x3072.bf16_shiftfull.bf16";
+const REJECT: &str = "rej_fss_shape_mismatch_shift";
+const OTHER: &str = "reg_fss_tiny_L1_C17_bf16";
+
+fn run_fixture(fixture: &str, rows: &[&str]) -> (i32, Value) {
+    let d = scratch_root(fixture);
+    let mut cmd = Command::new(kpilot_bin());
+    cmd.env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build")).arg("--root").arg(d.path()).args(["task", "fuse_scale_shift", "--candidate", fixture, "--trials", "7", "--json", "--seed", "7"]);
+    for r in rows {
+        cmd.args(["--row", r]);
+    }
+    let out = cmd.output().expect("run kpilot");
+    let code = out.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{fixture}: no JSON record (exit {code}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    // The same record was appended to the scratch ledger.
+    let (lines, bad) = kpilot::ledger::read(&d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+    assert!(bad.is_empty() && lines.last().map(|l| &l["run_id"]) == Some(&v["run_id"]), "{fixture}: ledger line missing or damaged");
+    (code, v)
+}
+
+fn row<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["rows"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("row {name} not in record"))
+}
+
+fn failed_gates(r: &Value, side: &str) -> Vec<String> {
+    r[side]["gates"].as_array().map(|g| g.iter().filter(|g| g["pass"] == false).map(|g| g["name"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+fn assert_caught(fixture: &str, rows: &[&str], row_name: &str, gate: &str) {
+    require_gpu();
+    let (code, v) = run_fixture(fixture, rows);
+    assert_eq!(code, 2, "{fixture}: a correctness failure exits 2");
+    let r = row(&v, row_name);
+    assert_eq!(r["correct"], false, "{fixture}");
+    assert!(failed_gates(r, "baseline").is_empty(), "{fixture}: the baseline must pass: {:?}", failed_gates(r, "baseline"));
+    assert!(failed_gates(r, "candidate").contains(&gate.to_string()), "{fixture}: expected the {gate} gate to fail, got {:?}", failed_gates(r, "candidate"));
+    assert!(r["speedup"].is_null(), "{fixture}: a side that fails a gate gets no speedup number");
+    assert_eq!(v["gate"]["pass"], false);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn an_unwritten_token_fails_the_written_gate() {
+    assert_caught("leaves_last_token_unwritten", &[SMALL], SMALL, "written");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_write_past_the_end_fails_the_guard_gate() {
+    assert_caught("writes_past_the_end", &[SMALL], SMALL, "guards");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_modified_input_fails_the_inputs_gate() {
+    assert_caught("modifies_its_input", &[SMALL], SMALL, "inputs_unchanged");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn wrong_math_fails_the_tolerance_gate() {
+    assert_caught("wrong_math", &[SMALL], SMALL, "tolerance");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_nan_fails_the_finite_gate() {
+    assert_caught("emits_nan", &[SMALL], SMALL, "finite");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn accepting_a_rejection_row_fails_the_rejected_gate() {
+    assert_caught("accepts_everything", &[REJECT], REJECT, "rejected");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_trapping_kernel_is_named_and_the_other_rows_still_run() {
+    require_gpu();
+    let (code, v) = run_fixture("traps", &[SMALL, OTHER]);
+    assert_eq!(code, 2);
+    let r = row(&v, SMALL);
+    assert_eq!(r["correct"], false);
+    let err = r["error"].as_str().unwrap_or("");
+    assert!(err.contains(SMALL) && err.contains("candidate"), "the error names row and side: {err}");
+    assert!(v["worker_restarts"].as_u64().unwrap() >= 1 || err.contains("CUDA"));
+    // The other row also traps (the fixture traps on every call), but it was attempted and
+    // reported by a fresh worker: nothing recorded before is lost.
+    assert!(row(&v, OTHER)["problems"].as_array().is_some());
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_hanging_kernel_is_killed_by_the_watchdog() {
+    require_gpu();
+    let t0 = std::time::Instant::now();
+    let (code, v) = run_fixture("hangs", &[SMALL]);
+    assert_eq!(code, 2);
+    let err = row(&v, SMALL)["error"].as_str().unwrap_or("").to_string();
+    assert!(err.contains("no progress"), "{err}");
+    assert!(t0.elapsed().as_secs() < 120);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn the_baseline_against_itself_is_the_same_everywhere() {
+    // An A/A run: a copy of the baseline as the candidate must be correct and never called
+    // faster or slower beyond the noise on a few rows.
+    require_gpu();
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("kernels"), &d.path().join("kernels"));
+    let task = d.path().join("tasks/fuse_scale_shift");
+    copy_dir(&repo().join("tasks/fuse_scale_shift"), &task);
+    std::fs::copy(task.join("baseline.cu"), task.join("candidates/same.cu")).unwrap();
+    let out = Command::new(kpilot_bin())
+        .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
+        .arg("--root")
+        .arg(d.path())
+        .args(["task", "fuse_scale_shift", "--candidate", "same", "--trials", "7", "--json", "--row", SMALL, "--row", "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for r in v["rows"].as_array().unwrap().iter().filter(|r| r["ran"] == true) {
+        assert_eq!(r["correct"], true, "{}", r["name"]);
+        assert_eq!(r["verdict"], "same", "A/A on {} gave {} ({})", r["name"], r["verdict"], r["speedup"]);
+    }
+    assert_eq!(out.status.code(), Some(1), "a partial run cannot pass the gate");
+}
