@@ -76,7 +76,7 @@ pub fn scan(desc: &TensorDesc, bytes: &[u8], poison: u32) -> Check {
         .map(|c| {
             let mut k = Check::default();
             let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
-            let mut flag = |i: usize, bits: u64, k: &mut Check| {
+            let flag = |i: usize, bits: u64, k: &mut Check| {
                 if bits == pbits {
                     k.unwritten += 1;
                     if k.first.is_none() {

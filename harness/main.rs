@@ -117,9 +117,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 if cands.is_empty() {
                     return Err(Error::Usage(format!("task '{n}' has no candidates/*.cu")));
                 }
-                for c in &cands {
-                    run::build_all(&root, &task, c, arch.clone(), &|s| eprintln!("{n}: {s}"))?;
-                }
+                run::build_many(&root, &task, &cands, arch.clone(), &|s| eprintln!("{n}: {s}"))?;
             }
             Ok(exit::OK)
         }

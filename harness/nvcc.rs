@@ -63,12 +63,12 @@ impl Nvcc {
     pub fn build(&self, src: &Path, flags: &[String], include_dir: &Path, cache_dir: &Path) -> Result<Built> {
         let key = build_key(src, flags, include_dir, &self.version)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(format!("cannot create {}", cache_dir.display()), e))?;
-        let stem = src.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "kernel".into());
-        let so = cache_dir.join(format!("{stem}-{}.so", &key[..16]));
+        // Named by content alone: the same source under another name is the same build.
+        let so = cache_dir.join(format!("{}.so", &key[..32]));
         if so.exists() {
             return Ok(Built { so, key, cached: true, seconds: 0.0 });
         }
-        let tmp = cache_dir.join(format!(".{stem}-{}.{}.tmp.so", &key[..16], std::process::id()));
+        let tmp = cache_dir.join(format!(".{}.{}.{:?}.tmp.so", &key[..32], std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
         let t0 = std::time::Instant::now();
         let out = Command::new(&self.path)
             .args(flags)
@@ -158,7 +158,7 @@ fn hash_with_includes(file: &Path, include_dir: &Path, parts: &mut Vec<u8>, seen
     }
     seen.push(canon.clone());
     let text = std::fs::read(&canon).map_err(|e| Error::io(format!("cannot read {}", canon.display()), e))?;
-    parts.extend_from_slice(canon.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes());
+    parts.extend_from_slice(&(text.len() as u64).to_le_bytes());
     parts.extend_from_slice(&text);
     for line in String::from_utf8_lossy(&text).lines() {
         let l = line.trim_start();

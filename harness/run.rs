@@ -75,22 +75,44 @@ pub struct BuiltSet {
 }
 
 /// Builds the support kernels, the baseline and one candidate with the task's one flag line.
-pub fn build_all(root: &Path, task: &Task, candidate: &str, arch: Arch, say: &dyn Fn(&str)) -> Result<BuiltSet> {
+pub fn build_all(root: &Path, task: &Task, candidate: &str, arch: Arch, say: &(dyn Fn(&str) + Sync)) -> Result<BuiltSet> {
+    let mut sets = build_many(root, task, &[candidate.to_string()], arch, say)?;
+    Ok(sets.pop().expect("one candidate, one set"))
+}
+
+/// Builds the support kernels, the baseline and every named candidate, in parallel (nvcc is
+/// single-threaded and a templated kernel file takes tens of seconds).
+pub fn build_many(root: &Path, task: &Task, candidates: &[String], arch: Arch, say: &(dyn Fn(&str) + Sync)) -> Result<Vec<BuiltSet>> {
     let nvcc = Nvcc::find(root)?;
     let include = root.join("kernels");
     let flags = nvcc.flag_line(&task.spec.build.flags, &arch, &include);
     // KPILOT_CACHE_DIR lets scratch roots (tests) share one build cache.
     let cache = std::env::var_os("KPILOT_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".kpilot-cache/build"));
-    let mut out = Vec::new();
-    for (what, src) in [("support", root.join("kernels/kpilot_support.cu")), ("baseline", task.baseline_path.clone()), (candidate, task.candidate_path(candidate))] {
-        let b = nvcc.build(&src, &flags, &include, &cache)?;
-        say(&format!("{:>9} {what} ({})", if b.cached { "cached" } else { "built" }, if b.cached { "hash match".to_string() } else { format!("{:.1} s", b.seconds) }));
-        out.push(b.so);
+    let mut jobs: Vec<(String, PathBuf)> = vec![("support".into(), root.join("kernels/kpilot_support.cu")), ("baseline".into(), task.baseline_path.clone())];
+    jobs.extend(candidates.iter().map(|c| (c.clone(), task.candidate_path(c))));
+    let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(what, src)| {
+                let (nvcc, flags, include, cache) = (&nvcc, &flags, &include, &cache);
+                s.spawn(move || {
+                    let b = nvcc.build(src, flags, include, cache)?;
+                    say(&format!("{:>9} {what} ({})", if b.cached { "cached" } else { "built" }, if b.cached { "hash match".to_string() } else { format!("{:.1} s", b.seconds) }));
+                    Ok(b.so)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a build thread panicked".into())))).collect()
+    });
+    let mut sos = Vec::new();
+    for r in results {
+        sos.push(r?);
     }
-    let candidate_so = out.pop().expect("three builds");
-    let baseline_so = out.pop().expect("three builds");
-    let support_so = out.pop().expect("three builds");
-    Ok(BuiltSet { nvcc, arch, flags, support: support_so, baseline: baseline_so, candidate: candidate_so })
+    let (support, baseline) = (sos[0].clone(), sos[1].clone());
+    Ok(sos[2..]
+        .iter()
+        .map(|c| BuiltSet { nvcc: nvcc.clone(), arch: arch.clone(), flags: flags.clone(), support: support.clone(), baseline: baseline.clone(), candidate: c.clone() })
+        .collect())
 }
 
 pub fn run(opts: &RunOptions) -> Result<i32> {
@@ -119,7 +141,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         }
     };
     let quiet = opts.json;
-    let say = |s: &str| {
+    let say = move |s: &str| {
         if !quiet {
             eprintln!("{s}");
         }
@@ -231,6 +253,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
             }
         });
         let mut current: Option<usize> = None;
+        let mut reported = false;
         let failure: Option<String> = loop {
             match rx.recv_timeout(timeout) {
                 Ok(line) => {
@@ -252,6 +275,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                         Event::Row { result } => {
                             remaining.retain(|&r| r != result.row);
                             current = None;
+                            reported = true;
                             bar.inc(1);
                             if let Some(e) = &result.error {
                                 bar.println(format!("row {}: {e}", result.name));
@@ -281,14 +305,15 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                 bar.finish_and_clear();
                 return Err(Error::Environment(format!("the worker could not start: {detail}")));
             }
-            // The row in flight gets the verdict; if none was in flight, the next one does,
-            // so that a worker that keeps dying cannot loop forever.
-            let victim = current.or_else(|| remaining.front().copied());
+            // The row in flight gets the verdict. A worker that died between rows after reporting
+            // one (a CUDA fault ends it on purpose) is simply replaced; one that died before
+            // reporting anything charges the next row, so a worker that keeps dying cannot loop.
+            let victim = current.or_else(|| if reported { None } else { remaining.front().copied() });
             if let Some(r) = victim {
                 remaining.retain(|&x| x != r);
                 bar.inc(1);
                 bar.println(format!("row {}: {detail}", task.rows[r].name));
-                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(detail), ..Default::default() });
+                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(format!("row '{}': {detail}", task.rows[r].name)), ..Default::default() });
             }
             got.worker_restarts += 1;
         }

@@ -121,6 +121,19 @@ fn assert_caught(fixture: &str, rows: &[&str], row_name: &str, gate: &str) {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn the_unbroken_fixture_passes_every_gate() {
+    require_gpu();
+    let (code, v) = run_fixture("correct", &[SMALL, REJECT, OTHER]);
+    for name in [SMALL, REJECT, OTHER] {
+        let r = row(&v, name);
+        assert_eq!(r["correct"], true, "{name}: {:?}", r["problems"]);
+    }
+    assert!(row(&v, SMALL)["speedup"].as_f64().is_some());
+    assert_eq!(code, 1, "correct everywhere, but a partial run cannot pass the gate");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn an_unwritten_token_fails_the_written_gate() {
     assert_caught("leaves_last_token_unwritten", &[SMALL], SMALL, "written");
 }
