@@ -30,13 +30,15 @@ pub enum Dist {
     Randint { lo: i64, hi: i64 },
     /// Every element the same value.
     Const { value: f64 },
+    /// Element i of the storage holds i (positions that walk a cache in order).
+    Arange,
 }
 
 impl Dist {
     /// Parses `uniform(lo, hi)`, `randint(lo, hi)` or `const(v)`.
     pub fn parse(s: &str) -> Result<Dist, String> {
         let s = s.trim();
-        let open = s.find('(').ok_or_else(|| format!("distribution '{s}' must look like uniform(lo, hi), randint(lo, hi) or const(v)"))?;
+        let open = s.find('(').ok_or_else(|| format!("distribution '{s}' must look like uniform(lo, hi), randint(lo, hi), const(v) or arange()"))?;
         if !s.ends_with(')') {
             return Err(format!("distribution '{s}' is missing its closing ')'"));
         }
@@ -59,7 +61,8 @@ impl Dist {
                 Ok(Dist::Randint { lo: lo as i64, hi: hi as i64 })
             }
             ("const", [a]) => Ok(Dist::Const { value: num(a)? }),
-            _ => Err(format!("unknown distribution '{s}': use uniform(lo, hi), randint(lo, hi) or const(v)")),
+            ("arange", [""]) => Ok(Dist::Arange),
+            _ => Err(format!("unknown distribution '{s}': use uniform(lo, hi), randint(lo, hi), const(v) or arange()")),
         }
     }
 
@@ -69,6 +72,7 @@ impl Dist {
             Dist::Uniform { lo, hi } => (0, lo, hi),
             Dist::Randint { lo, hi } => (1, lo as f64, hi as f64),
             Dist::Const { value } => (2, value, 0.0),
+            Dist::Arange => (3, 0.0, 0.0),
         }
     }
 
@@ -102,6 +106,13 @@ impl Dist {
                     value.trunc()
                 }
             }
+            Dist::Arange => {
+                if dtype.is_float() {
+                    dtype.round_f32(i as f32)
+                } else {
+                    i as f64
+                }
+            }
         }
     }
 }
@@ -112,6 +123,7 @@ impl std::fmt::Display for Dist {
             Dist::Uniform { lo, hi } => write!(f, "uniform({lo}, {hi})"),
             Dist::Randint { lo, hi } => write!(f, "randint({lo}, {hi})"),
             Dist::Const { value } => write!(f, "const({value})"),
+            Dist::Arange => write!(f, "arange()"),
         }
     }
 }
@@ -160,5 +172,6 @@ mod tests {
         assert!(Dist::parse("gauss(0, 1)").unwrap_err().contains("unknown distribution"));
         assert!(Dist::parse("uniform(0, x)").unwrap_err().contains("not a number"));
         assert!(Dist::parse("const 1").is_err());
+        assert_eq!(Dist::parse("arange()").unwrap().value(0, 41, DType::I64), 41.0);
     }
 }

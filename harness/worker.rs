@@ -146,31 +146,14 @@ impl<'a> RowRunner<'a> {
     fn allocate(&self) -> Result<Buffers> {
         let set_bytes = self.set_bytes().max(1);
         let free = self.gpu.free_mem()?;
-        let want = if self.plan.cache == "cold" { (2 * self.gpu.info.l2_bytes.max(1) as u64).div_ceil(set_bytes).clamp(1, 256) } else { 1 };
-        let fit = (free / 2 / set_bytes).max(1);
-        let nsets = want.min(fit) as usize;
         if set_bytes > free {
             return Err(Error::Internal(format!("row needs {} MiB of device memory, {} MiB are free", set_bytes >> 20, free >> 20)));
         }
+        let want = if self.plan.cache == "cold" { (2 * self.gpu.info.l2_bytes.max(1) as u64).div_ceil(set_bytes).clamp(1, 256) } else { 1 };
+        let nsets = want.min((free / 2 / set_bytes).max(1)) as usize;
         let mut sets = Vec::with_capacity(nsets);
         for _ in 0..nsets {
-            let mut ts = Vec::new();
-            for t in &self.row.tensors {
-                let Some(t) = t else {
-                    ts.push(None);
-                    continue;
-                };
-                let data_bytes = t.storage_elems() * t.dtype.size() as u64;
-                let guard = if t.role == Role::Input { 0 } else { GUARD_BYTES as u64 };
-                let total = data_bytes + 2 * guard;
-                let buf = self.gpu.alloc(total as usize)?;
-                let base = buf.ptr;
-                if guard > 0 {
-                    self.support.fill_pattern(base, total, GUARD, self.stream())?;
-                }
-                ts.push(Some(TensorBuf { _buf: buf, base, data: base + guard, data_bytes }));
-            }
-            sets.push(ts);
+            sets.push(self.alloc_set()?);
         }
         let calls = [0, 1].map(|_| sets.iter().map(|s| self.make_call(s)).collect::<Vec<_>>());
         let mut staging = Vec::new();
@@ -181,6 +164,43 @@ impl<'a> RowRunner<'a> {
         }
         let sum = self.gpu.alloc(8)?;
         Ok(Buffers { sets, calls, staging, sum })
+    }
+
+    /// One buffer set: every present tensor, written ones between guard bands.
+    fn alloc_set(&self) -> Result<Vec<Option<TensorBuf>>> {
+        let mut ts = Vec::new();
+        for t in &self.row.tensors {
+            let Some(t) = t else {
+                ts.push(None);
+                continue;
+            };
+            let data_bytes = t.storage_elems() * t.dtype.size() as u64;
+            let guard = if t.role == Role::Input { 0 } else { GUARD_BYTES as u64 };
+            let total = data_bytes + 2 * guard;
+            let buf = self.gpu.alloc(total as usize)?;
+            let base = buf.ptr;
+            if guard > 0 {
+                self.support.fill_pattern(base, total, GUARD, self.stream())?;
+            }
+            ts.push(Some(TensorBuf { _buf: buf, base, data: base + guard, data_bytes }));
+        }
+        Ok(ts)
+    }
+
+    /// In-place entry points get fresh copies for every call: with `n` launches per sample that
+    /// takes `n` buffer sets (refilled before each sample). Returns how many sets there are now;
+    /// fewer than `n` only when device memory runs short.
+    fn grow_for_inplace(&self, b: &mut Buffers, n: usize) -> Result<usize> {
+        let set_bytes = self.set_bytes().max(1);
+        while b.sets.len() < n && self.gpu.free_mem()? / 2 > set_bytes {
+            let set = self.alloc_set()?;
+            for side in 0..2 {
+                let c = self.make_call(&set);
+                b.calls[side].push(c);
+            }
+            b.sets.push(set);
+        }
+        Ok(b.sets.len())
     }
 
     fn make_call(&self, set: &[Option<TensorBuf>]) -> kp_call {
@@ -314,8 +334,6 @@ impl<'a> RowRunner<'a> {
         let row = self.row;
         let mut res = RowResult { row: row.index, name: row.name.clone(), ..Default::default() };
         let mut b = self.allocate()?;
-        let nsets = b.sets.len();
-        res.buffer_sets = nsets as u32;
         let entry = row.entry;
         let stream = self.stream();
         let mut sides = [SideResult::default(), SideResult::default()];
@@ -375,7 +393,15 @@ impl<'a> RowRunner<'a> {
             per_launch = per_launch.max(best);
         }
         self.gpu.check_async("calibration")?;
-        let n = ((self.plan.min_sample_ms * 1e3 / per_launch.max(1e-3)).ceil() as usize).clamp(1, 20_000);
+        let mut n = ((self.plan.min_sample_ms * 1e3 / per_launch.max(1e-3)).ceil() as usize).clamp(1, 20_000);
+        let has_inout = row.tensors.iter().flatten().any(|t| t.role == Role::Inout);
+        if has_inout {
+            // One fresh set per launch; if memory caps the sets, cap the launches instead (the
+            // sample is then shorter than min_sample_ms, and says so through `launches`).
+            n = n.min(self.grow_for_inplace(&mut b, n)?);
+        }
+        let nsets = b.sets.len();
+        res.buffer_sets = nsets as u32;
         res.launches = n as u32;
         let graphs = [self.capture(&mut b, 0, n)?, self.capture(&mut b, 1, n)?];
         for g in &graphs {
@@ -383,9 +409,8 @@ impl<'a> RowRunner<'a> {
         }
         self.gpu.check_async("warm-up")?;
         let last = (n - 1) % nsets;
-        let has_inout = row.tensors.iter().flatten().any(|t| t.role == Role::Inout);
-        // In-place tensors change with every launch; their timed outputs match the reference
-        // only when each set was launched on once.
+        // In-place tensors were launched on once per set, so their timed outputs match the
+        // reference; with too few sets they could not be, and only poison, NaN and guards are checked.
         let timed_sample = if has_inout && n > nsets { Some(0) } else { Some(self.plan.sample_units) };
 
         for t in 0..self.plan.trials {

@@ -34,7 +34,7 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
     let built = nvcc.build(&repo().join("kernels/kpilot_support.cu"), &flags, &inc, &repo().join(".kpilot-cache/build")).expect("build support");
     let support = Support::load(&built.so).expect("load support");
     let n: u64 = 100_003;
-    let dists = [Dist::parse("uniform(-1, 1)").unwrap(), Dist::parse("uniform(0.5, 1.5)").unwrap(), Dist::parse("randint(0, 2)").unwrap(), Dist::parse("randint(-7, 9)").unwrap(), Dist::parse("const(0.3)").unwrap()];
+    let dists = [Dist::parse("uniform(-1, 1)").unwrap(), Dist::parse("uniform(0.5, 1.5)").unwrap(), Dist::parse("randint(0, 2)").unwrap(), Dist::parse("randint(-7, 9)").unwrap(), Dist::parse("const(0.3)").unwrap(), Dist::parse("arange()").unwrap()];
     for dtype in DType::ALL {
         for (k, dist) in dists.iter().enumerate() {
             let buf = gpu.alloc((n as usize) * dtype.size()).unwrap();

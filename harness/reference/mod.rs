@@ -2,7 +2,9 @@
 //! its inputs by regenerating them from the seed (inputs.rs) and computes outputs unit by unit
 //! (a unit is e.g. one token row), so a check can cover every unit or a seeded sample of them.
 
+mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
+mod qknorm_rope;
 
 use crate::dtype::DType;
 use crate::inputs::{stream_key, Dist};
@@ -22,11 +24,15 @@ pub trait Reference: Sync + Send {
 static FUSE_SCALE_SHIFT: fuse_scale_shift::ScaleShift = fuse_scale_shift::ScaleShift;
 static FUSE_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: false };
 static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: true };
+static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
+static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
     ("fuse_layernorm_scale_shift_gate_select01", &FUSE_LN_SELECT01),
     ("fuse_residual_layernorm_scale_shift_gate_select01", &FUSE_RESIDUAL_LN_SELECT01),
+    ("qknorm_rope", &QKNORM_ROPE),
+    ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {

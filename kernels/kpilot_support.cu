@@ -1,0 +1,253 @@
+// kpilot's own helper kernels: seeded input fill, byte-pattern poison fill and a device checksum.
+//
+// The Rust harness regenerates every filled value on the CPU (harness/inputs.rs) and recomputes
+// checksums from downloaded bytes, so each function here is specified bit for bit in
+// kernels/README.md; change one side only together with the other.
+//
+// Rules shared with the kernel ABI: launch only on the caller's stream, never synchronize, never
+// allocate (these calls may be captured into CUDA graphs). Return 0 on success, 2 on arguments that
+// cannot be honoured (nothing is launched), 3 when the launch reports a CUDA error.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "kpilot_abi.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+// Grid-stride loops cover any size; capping the grid keeps launch cost flat for huge buffers
+// while still giving every SM of an H100/H200 several blocks.
+constexpr uint64_t kMaxBlocks = 4096;
+
+__host__ __device__ __forceinline__ uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+unsigned int grid_for(uint64_t work_items) {
+    uint64_t blocks = (work_items + kThreads - 1) / kThreads;
+    if (blocks < 1) blocks = 1;
+    if (blocks > kMaxBlocks) blocks = kMaxBlocks;
+    return static_cast<unsigned int>(blocks);
+}
+
+int32_t launch_status() { return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR; }
+
+// ---------------------------------------------------------------------------------------------
+// kps_fill_random
+// ---------------------------------------------------------------------------------------------
+
+enum Dist : int { kUniform = 0, kRandint = 1, kConst = 2, kArange = 3 };
+
+// Parameters already decoded on the host so the kernel does no double arithmetic.
+struct FillArgs {
+    uint64_t key;    // mix64(seed ^ (tensor_id + 1) * 0xD1B54A32D192ED03)
+    float fa, fb;    // uniform: (float)a, (float)b
+    int64_t lo;      // randint: (int64)a
+    uint64_t span;   // randint: (uint64)((int64)b - (int64)a), > 0
+    float cf;        // const: (float)a
+    int64_t ci;      // const: (int64)a
+};
+
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+// Float to integer truncates toward zero; cvt.rzi saturates and maps NaN to 0, as Rust's `as` does.
+template <> __device__ __forceinline__ int32_t from_float<int32_t>(float v) { return __float2int_rz(v); }
+template <> __device__ __forceinline__ int64_t from_float<int64_t>(float v) { return __float2ll_rz(v); }
+
+template <typename T> __device__ __forceinline__ T from_int(int64_t v) {
+    // An integer stored into a float type goes through float (RN) first, then RNE to T.
+    return from_float<T>(__ll2float_rn(v));
+}
+template <> __device__ __forceinline__ int32_t from_int<int32_t>(int64_t v) { return static_cast<int32_t>(v); }
+template <> __device__ __forceinline__ int64_t from_int<int64_t>(int64_t v) { return v; }
+
+template <typename T> struct IsInt { static constexpr bool value = false; };
+template <> struct IsInt<int32_t> { static constexpr bool value = true; };
+template <> struct IsInt<int64_t> { static constexpr bool value = true; };
+
+template <typename T, int DIST>
+__global__ void __launch_bounds__(kThreads) fill_random_kernel(T* __restrict__ out, uint64_t n, FillArgs a) {
+    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+    for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+        T v;
+        if constexpr (DIST == kUniform) {
+            const uint64_t h = mix64(a.key + i);
+            const float u = static_cast<float>(h >> 40) * 0x1p-24f;  // exact: 24 bits
+            // Explicit _rn intrinsics: the CPU side computes fa + (fb - fa)*u without an FMA.
+            const float range = __fsub_rn(a.fb, a.fa);
+            v = from_float<T>(__fadd_rn(a.fa, __fmul_rn(range, u)));
+        } else if constexpr (DIST == kRandint) {
+            const uint64_t h = mix64(a.key + i);
+            // Wrapping u64 arithmetic equals lo + (h>>32) % span whenever that fits in i64.
+            v = from_int<T>(static_cast<int64_t>(static_cast<uint64_t>(a.lo) + (h >> 32) % a.span));
+        } else if constexpr (DIST == kArange) {
+            // Element i holds i (as float via RN, then RNE, for float types).
+            v = from_int<T>(static_cast<int64_t>(i));
+        } else {
+            if constexpr (IsInt<T>::value) v = static_cast<T>(a.ci);
+            else v = from_float<T>(a.cf);
+        }
+        out[i] = v;
+    }
+}
+
+template <typename T>
+int32_t launch_fill(void* data, uint64_t n, int32_t dist, const FillArgs& a, cudaStream_t s) {
+    const unsigned int g = grid_for(n);
+    T* p = static_cast<T*>(data);
+    switch (dist) {
+        case kUniform: fill_random_kernel<T, kUniform><<<g, kThreads, 0, s>>>(p, n, a); break;
+        case kRandint: fill_random_kernel<T, kRandint><<<g, kThreads, 0, s>>>(p, n, a); break;
+        case kArange: fill_random_kernel<T, kArange><<<g, kThreads, 0, s>>>(p, n, a); break;
+        default: fill_random_kernel<T, kConst><<<g, kThreads, 0, s>>>(p, n, a); break;
+    }
+    return launch_status();
+}
+
+// Saturating double -> int64 like Rust's `as` (NaN -> 0), so out-of-range constants are defined.
+int64_t f64_to_i64_sat(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775808.0) return INT64_MAX;
+    if (v <= -9223372036854775808.0) return INT64_MIN;
+    return static_cast<int64_t>(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// kps_fill_pattern
+// ---------------------------------------------------------------------------------------------
+
+// Byte k of the buffer is byte (k % 4) of `pattern`. The body is written with 16-byte stores from
+// the first 16-byte-aligned address; a 32-bit word starting at buffer offset k0 holds `pattern`
+// rotated right by 8*(k0 % 4) bits, which is the same for every word of the body.
+__global__ void __launch_bounds__(kThreads) fill_pattern_kernel(uint8_t* __restrict__ p, uint64_t n_bytes, uint32_t pattern,
+                                                                 uint64_t head, uint64_t n_vec, uint32_t body_word) {
+    const uint64_t tid = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+    uint4* body = reinterpret_cast<uint4*>(p + head);
+    const uint4 w = make_uint4(body_word, body_word, body_word, body_word);
+    for (uint64_t i = tid; i < n_vec; i += stride) body[i] = w;
+    // Unaligned head (< 16 bytes) and tail (< 16 bytes) byte by byte.
+    const uint64_t tail_start = head + n_vec * 16;
+    const uint64_t edge = head + (n_bytes - tail_start);
+    for (uint64_t j = tid; j < edge; j += stride) {
+        const uint64_t k = j < head ? j : tail_start + (j - head);
+        p[k] = static_cast<uint8_t>(pattern >> (8 * (k & 3)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kps_checksum
+// ---------------------------------------------------------------------------------------------
+
+__device__ __forceinline__ unsigned long long word_hash(uint64_t w, uint64_t j) { return mix64(w ^ mix64(j)); }
+
+// Word j = bytes [8j, 8j+8) little-endian, missing bytes past n_bytes read as zero.
+__device__ __forceinline__ uint64_t load_word_bytes(const uint8_t* p, uint64_t n_bytes, uint64_t j) {
+    uint64_t w = 0;
+    const uint64_t base = j * 8;
+#pragma unroll
+    for (int b = 0; b < 8; ++b) {
+        if (base + b < n_bytes) w |= static_cast<uint64_t>(p[base + b]) << (8 * b);
+    }
+    return w;
+}
+
+template <bool ALIGNED8>
+__global__ void __launch_bounds__(kThreads) checksum_kernel(const uint8_t* __restrict__ p, uint64_t n_bytes,
+                                                             unsigned long long* __restrict__ out) {
+    const uint64_t n_words = (n_bytes + 7) / 8;
+    const uint64_t n_full = n_bytes / 8;
+    const uint64_t tid = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+    unsigned long long acc = 0;  // wrapping sum
+    for (uint64_t j = tid; j < n_words; j += stride) {
+        uint64_t w;
+        if (ALIGNED8 && j < n_full) w = __ldg(reinterpret_cast<const unsigned long long*>(p) + j);
+        else w = load_word_bytes(p, n_bytes, j);
+        acc += word_hash(w, j);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    __shared__ unsigned long long warp_sums[kThreads / 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) warp_sums[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+        acc = lane < kThreads / 32 ? warp_sums[lane] : 0ull;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) atomicAdd(out, acc);
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+int32_t kps_fill_random(void* data, int32_t dtype, uint64_t n_elems, uint64_t seed, uint32_t tensor_id, int32_t dist,
+                        double a, double b, void* stream) {
+    if (dist < kUniform || dist > kArange) return KP_INVALID;
+    if (dtype < KP_BF16 || dtype > KP_I64) return KP_INVALID;
+    if (n_elems == 0) return KP_OK;
+    if (data == nullptr) return KP_INVALID;
+    FillArgs fa{};
+    // tensor_id + 1 is formed in 64 bits (no wrap at 2^32 - 1), as harness/inputs.rs does.
+    fa.key = mix64(seed ^ ((static_cast<uint64_t>(tensor_id) + 1) * 0xD1B54A32D192ED03ull));
+    if (dist == kUniform) {
+        fa.fa = static_cast<float>(a);  // double -> float rounds to nearest even
+        fa.fb = static_cast<float>(b);
+    } else if (dist == kRandint) {
+        const int64_t lo = f64_to_i64_sat(a), hi = f64_to_i64_sat(b);
+        if (!(hi > lo)) return KP_INVALID;  // empty range: a modulo by zero has no defined result
+        fa.lo = lo;
+        fa.span = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+    } else {
+        fa.cf = static_cast<float>(a);
+        fa.ci = f64_to_i64_sat(a);
+    }
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    switch (dtype) {
+        case KP_BF16: return launch_fill<__nv_bfloat16>(data, n_elems, dist, fa, s);
+        case KP_F16: return launch_fill<__half>(data, n_elems, dist, fa, s);
+        case KP_F32: return launch_fill<float>(data, n_elems, dist, fa, s);
+        case KP_I32: return launch_fill<int32_t>(data, n_elems, dist, fa, s);
+        default: return launch_fill<int64_t>(data, n_elems, dist, fa, s);
+    }
+}
+
+int32_t kps_fill_pattern(void* data, uint64_t n_bytes, uint32_t pattern, void* stream) {
+    if (n_bytes == 0) return KP_OK;
+    if (data == nullptr) return KP_INVALID;
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(data);
+    uint64_t head = (16 - (addr & 15)) & 15;
+    if (head > n_bytes) head = n_bytes;
+    const uint64_t n_vec = (n_bytes - head) / 16;
+    const unsigned r = static_cast<unsigned>(head & 3) * 8;
+    const uint32_t body_word = r == 0 ? pattern : (pattern >> r) | (pattern << (32 - r));
+    const uint64_t work = n_vec > 32 ? n_vec : 32;
+    fill_pattern_kernel<<<grid_for(work), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<uint8_t*>(data), n_bytes, pattern, head, n_vec, body_word);
+    return launch_status();
+}
+
+int32_t kps_checksum(const void* data, uint64_t n_bytes, unsigned long long* out_dev, void* stream) {
+    if (n_bytes == 0) return KP_OK;  // the sum over no words is 0: leave *out_dev as the caller set it
+    if (data == nullptr || out_dev == nullptr) return KP_INVALID;
+    const uint64_t n_words = (n_bytes + 7) / 8;
+    const unsigned int g = grid_for(n_words);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    if ((reinterpret_cast<uintptr_t>(data) & 7) == 0) checksum_kernel<true><<<g, kThreads, 0, s>>>(p, n_bytes, out_dev);
+    else checksum_kernel<false><<<g, kThreads, 0, s>>>(p, n_bytes, out_dev);
+    return launch_status();
+}
+
+}  // extern "C"
