@@ -141,6 +141,9 @@ pub fn compare(
     tol: &(dyn Fn(DType) -> Tolerance + Sync),
     poison: u32,
 ) -> Check {
+    if units.is_empty() {
+        return Check::default();
+    }
     let total = reference.units(row);
     let inputs = Inputs::new(row, seed);
     units

@@ -65,22 +65,28 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     let d = tempfile::tempdir().unwrap();
     let task = d.path().join("tasks/fuse_scale_shift");
     std::fs::create_dir_all(task.join("candidates")).unwrap();
-    for f in ["task.toml", "rows.toml", "baseline.cu", "frozen.toml"] {
+    for f in ["task.toml", "rows.toml", "baseline.cu"] {
         std::fs::copy(repo().join("tasks/fuse_scale_shift").join(f), task.join(f)).unwrap();
     }
+    let kp = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kpilot")).arg("--root").arg(d.path()).args(args).output().unwrap();
+    // Without a freeze a run refuses to start, and says how to freeze.
+    let out = kp(&["check", "fuse_scale_shift"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kpilot freeze fuse_scale_shift"));
+    assert!(kp(&["freeze", "fuse_scale_shift", "--reason", "test: first freeze"]).status.success());
+    assert!(kp(&["check", "fuse_scale_shift"]).status.success());
     let rows = std::fs::read_to_string(task.join("rows.toml")).unwrap();
     // Trim the rows after "seeing results": drop the last row.
     let cut = rows.rfind("[[row]]").unwrap();
     std::fs::write(task.join("rows.toml"), &rows[..cut]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kpilot")).arg("--root").arg(d.path()).args(["check", "fuse_scale_shift"]).output().unwrap();
+    let out = kp(&["check", "fuse_scale_shift"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("frozen.toml:") && err.contains("the rows file changed since it was frozen"), "{err}");
     // Freezing is the deliberate, recorded act.
-    let out = Command::new(env!("CARGO_BIN_EXE_kpilot")).arg("--root").arg(d.path()).args(["freeze", "fuse_scale_shift", "--reason", "test: drop a row"]).output().unwrap();
+    let out = kp(&["freeze", "fuse_scale_shift", "--reason", "test: drop a row"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
     assert!(ledger.contains("\"kind\":\"freeze\"") && ledger.contains("test: drop a row"));
-    let out = Command::new(env!("CARGO_BIN_EXE_kpilot")).arg("--root").arg(d.path()).args(["check", "fuse_scale_shift"]).output().unwrap();
-    assert!(out.status.success());
+    assert!(kp(&["check", "fuse_scale_shift"]).status.success());
 }

@@ -63,7 +63,14 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(repo().join("tests/fixtures/wrap.h"), task.join("candidates/wrap.h")).unwrap();
     std::fs::copy(repo().join("tests/fixtures").join(format!("{fixture}.cu")), task.join(format!("candidates/{fixture}.cu"))).unwrap();
+    freeze(root);
     d
+}
+
+/// Scratch roots freeze their own copy, so the tests do not depend on the repository's freeze.
+fn freeze(root: &Path) {
+    let out = Command::new(kpilot_bin()).arg("--root").arg(root).args(["freeze", "fuse_scale_shift", "--reason", "GPU test scratch copy"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -207,6 +214,7 @@ fn the_baseline_against_itself_is_the_same_everywhere() {
     let task = d.path().join("tasks/fuse_scale_shift");
     copy_dir(&repo().join("tasks/fuse_scale_shift"), &task);
     std::fs::copy(task.join("baseline.cu"), task.join("candidates/same.cu")).unwrap();
+    freeze(d.path());
     let out = Command::new(kpilot_bin())
         .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
         .arg("--root")

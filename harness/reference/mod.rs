@@ -19,6 +19,11 @@ pub trait Reference: Sync + Send {
     fn units(&self, row: &Row) -> usize;
     /// Computes unit `u`: `out[k]` receives the chunk of the k-th written tensor.
     fn compute(&self, row: &Row, inputs: &Inputs, u: usize, out: &mut [Vec<f64>]);
+    /// Bytes the op must read from input `tensor` when it reads only part of it (a gather such as
+    /// a cache indexed by position); None: all of its distinct elements.
+    fn gathered_bytes(&self, _row: &Row, _tensor: usize) -> Option<u64> {
+        None
+    }
 }
 
 static FUSE_SCALE_SHIFT: fuse_scale_shift::ScaleShift = fuse_scale_shift::ScaleShift;

@@ -74,6 +74,13 @@ impl Reference for QkNormRope {
         Ok(())
     }
 
+    fn gathered_bytes(&self, row: &Row, tensor: usize) -> Option<u64> {
+        // Only the cache rows that positions name are read: at most N of the P rows.
+        let dm = dims(row).ok()?;
+        let p = row.tensors[CACHE].as_ref()?.shape[0];
+        (tensor == CACHE).then(|| (dm.n.min(p) * dm.r * 4) as u64)
+    }
+
     fn units(&self, row: &Row) -> usize {
         dims(row).expect("validated").n as usize
     }

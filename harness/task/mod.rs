@@ -364,24 +364,7 @@ fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &P
         };
         resolved[i] = Some(TensorDesc { name: t.name.clone(), role: t.role, dtype: src.dtype, stride: contiguous_strides(&src.shape), shape: src.shape, dist: None });
     }
-    let bytes: u64 = resolved
-        .iter()
-        .flatten()
-        .map(|t| match t.role {
-            Role::Input => t.distinct_elems() * t.dtype.size() as u64,
-            Role::Output => t.numel() * t.dtype.size() as u64,
-            Role::Inout => 2 * t.numel() * t.dtype.size() as u64,
-        })
-        .sum();
-    if let Some(b) = raw.bytes_min {
-        if b != bytes {
-            return Err(at(line, format!("bytes_min = {b} but the tensors move {bytes} bytes (inputs read once at their distinct size, outputs written once)")));
-        }
-    }
-    if raw.kind == RowKind::Rejection && raw.duplicate_of.is_some() {
-        return Err(at(line, "a rejection row cannot be a duplicate_of".into()));
-    }
-    let row = Row {
+    let mut row = Row {
         index,
         name: raw.name,
         entry,
@@ -392,10 +375,31 @@ fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &P
         tensors: resolved,
         scalars,
         line,
-        bytes,
+        bytes: 0,
     };
+    let reference = reference::lookup(&decl.reference).expect("checked in validate_spec");
+    row.bytes = row
+        .tensors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+        .map(|(i, t)| match t.role {
+            Role::Input if row.kind != RowKind::Rejection => reference.gathered_bytes(&row, i).unwrap_or(t.distinct_elems() * t.dtype.size() as u64),
+            Role::Input => t.distinct_elems() * t.dtype.size() as u64,
+            Role::Output => t.numel() * t.dtype.size() as u64,
+            Role::Inout => 2 * t.numel() * t.dtype.size() as u64,
+        })
+        .sum();
+    let bytes = row.bytes;
+    if let Some(b) = raw.bytes_min {
+        if b != bytes {
+            return Err(at(line, format!("bytes_min = {b} but the tensors move {bytes} bytes (inputs read once at their distinct size, outputs written once)")));
+        }
+    }
+    if row.kind == RowKind::Rejection && row.duplicate_of.is_some() {
+        return Err(at(line, "a rejection row cannot be a duplicate_of".into()));
+    }
     if row.kind != RowKind::Rejection {
-        let reference = reference::lookup(&decl.reference).expect("checked in validate_spec");
         reference.validate(&row).map_err(|m| Error::input(path, line, format!("row '{}': {m}", row.name)))?;
     }
     Ok(row)
