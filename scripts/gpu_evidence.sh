@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The evidence session on a GPU machine without Rust (binaries built elsewhere and carried, see
+# scripts/stage_gpu_bins.sh): the main job twice (cold, then warm build cache, both timed), the
+# other tasks, warm-L2 runs (the method the upstream timings used) for the faithfulness
+# comparison, Nsight Compute digests of the largest fuse_scale_shift row, and the GPU tests.
+# Everything lands in $OUT/results.tgz (logs, ledgers, digests).
+set -u
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/kpilot-out}; res=/tmp/kpilot-res; rm -rf "$res"; mkdir -p "$out" "$res"
+if [ ! -e /work/main/Cargo.toml ]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
+export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
+b=target/release/kpilot
+say() { echo "$*" | tee -a "$res/summary.txt"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv > "$res/machine.txt" 2>&1
+say "card: $(sed -n 2p "$res/machine.txt")"
+timed() { local name=$1; shift; local s; s=$(date +%s.%N); "$@" > "$res/$name.txt" 2>&1; local rc=$?; say "$name: exit $rc, wall $(python3 -c "import time;print(round(time.time()-$s,1))") s"; }
+timed fss-cold-build "$b" task fuse_scale_shift
+timed fss-warm-build "$b" task fuse_scale_shift
+timed qknorm_rope "$b" task qknorm_rope
+timed causal_conv3d_cat_pad "$b" task causal_conv3d_cat_pad
+timed fss-warm-l2 "$b" task fuse_scale_shift --cache warm
+timed cp-warm-l2 "$b" task causal_conv3d_cat_pad --cache warm
+metrics=$(grep -v '^#' ncu/metrics.txt | paste -sd, -)
+timed ncu-wan-t2v timeout 180 ncu --target-processes all --kernel-name regex:'fss_tile_vec|fss_rows' --launch-count 2 --metrics "$metrics" --csv \
+  "$b" task fuse_scale_shift --row wan-t2v_fss_S37800_C5120_scale1x1x5120.fp32_shiftfull.bf16 --trials 7 --json
+timed gpu-tests timeout 300 .gpu-bin/gpu-tests --ignored --test-threads 1
+cp ledger/*.jsonl "$res/"
+tar czf "$out/results.tgz" -C "$res" .
+cat "$res/summary.txt"; tail -22 "$res/fss-warm-build.txt"; grep -E "^test |test result" "$res/gpu-tests.txt"
