@@ -15,8 +15,11 @@
 //     because the gathered offsets have no provable contiguity.
 //   * The pair of output elements is stored as one 2-element word when the output base allows it
 //     (Triton vectorises the store, its offsets are contiguous and the pointer 16-byte aligned).
-//   * All sizes are constexpr upstream, so its div/mod become multiply-high + shift; here the
-//     same is done with host-computed magic numbers (32-bit indexing, as Triton's int32 offsets).
+//   * Every size is a tl.constexpr upstream: Triton JIT-compiles the kernel once per shape, so its
+//     int32 div/mod are by compile-time constants. The production shapes are compiled the same way
+//     here (cat_pad_const_kernel: every size a template constant, signed int32 math, both masked
+//     loads then a select, as upstream's kernel body). Other shapes use host-computed magic
+//     numbers for the same decode (32-bit indexing, as Triton's int32 offsets).
 //
 // Deliberate differences from upstream, all invisible in the results of contiguous inputs:
 //   * x and cache_x are read through their strides (upstream ignores strides, so non-contiguous
@@ -155,6 +158,75 @@ __global__ void __launch_bounds__(kThreads) cat_pad_flat_kernel(Args a) {
         op[0] = v0;
         if (has1) op[1] = v1;
     }
+}
+
+// One instantiation per shape, as Triton's per-shape JIT compile with constexpr sizes: the decode
+// divides by constants (signed int32, like Triton's offsets), and both sources are loaded under
+// their masks and selected, as upstream's body does.
+template <typename E, typename P, int C, int TO, int HO, int WO, int T, int H, int W, int CT, int PD, int PH, int PW>
+__global__ void __launch_bounds__(kThreads) cat_pad_const_kernel(const E* __restrict__ xp, const E* __restrict__ cp,
+                                                                E* __restrict__ op, int32_t total, int pair_store) {
+    const int32_t i0 = static_cast<int32_t>(blockIdx.x) * kBlock + static_cast<int32_t>(threadIdx.x) * kPerThread;
+    E v[kPerThread];
+#pragma unroll
+    for (int k = 0; k < kPerThread; ++k) {
+        const int32_t i = i0 + k;
+        const bool in = i < total;
+        const int32_t ow = i % WO;
+        int32_t tmp = i / WO;
+        const int32_t oh = tmp % HO;
+        tmp = tmp / HO;
+        const int32_t ot = tmp % TO;
+        tmp = tmp / TO;
+        const int32_t oc = tmp % C;
+        const int32_t ob = tmp / C;
+        const int32_t iw = ow - PW, ih = oh - PH, src_t = ot - PD;
+        const bool valid = in && iw >= 0 && iw < W && ih >= 0 && ih < H && src_t >= 0 && src_t < CT + T;
+        const bool from_cache = src_t < CT;
+        const int32_t x_t = src_t - CT;
+        E xv = 0, cv = 0;
+        if (valid && !from_cache) xv = __ldg(xp + ((((ob * C + oc) * T + x_t) * H + ih) * W + iw));
+        if (CT > 0 && valid && from_cache) cv = __ldg(cp + ((((ob * C + oc) * CT + src_t) * H + ih) * W + iw));
+        v[k] = from_cache ? cv : xv;
+    }
+    if (i0 + 1 < total && pair_store) {
+        constexpr int kShift = 8 * static_cast<int>(sizeof(E));
+        *reinterpret_cast<P*>(op + i0) = static_cast<P>(v[0]) | (static_cast<P>(v[1]) << kShift);
+    } else {
+        if (i0 < total) op[i0] = v[0];
+        if (i0 + 1 < total) op[i0 + 1] = v[1];
+    }
+}
+
+// The shapes compiled ahead, as (C, T_out, H_out, W_out, T, H, W, cache_t, d_pad, h_top, w_left):
+// the production rows (Cosmos3-Nano VAE, padding [1, 1, 1, 1, 2, 0], cache_t 1 or 2).
+#define KP_CAT_PAD_SHAPES(X)                        \
+    X(1024, 3, 32, 54, 1, 30, 52, 1, 1, 1, 1)      \
+    X(1024, 3, 32, 54, 1, 30, 52, 2, 0, 1, 1)      \
+    X(1024, 4, 62, 106, 2, 60, 104, 1, 1, 1, 1)    \
+    X(1024, 4, 62, 106, 2, 60, 104, 2, 0, 1, 1)    \
+    X(512, 6, 122, 210, 4, 120, 208, 1, 1, 1, 1)   \
+    X(512, 6, 122, 210, 4, 120, 208, 2, 0, 1, 1)   \
+    X(256, 6, 242, 418, 4, 240, 416, 1, 1, 1, 1)   \
+    X(256, 6, 242, 418, 4, 240, 416, 2, 0, 1, 1)
+
+// Launches the shape's own instantiation; false when this shape was not compiled ahead.
+template <typename E, typename P>
+bool launch_const(const Args& a, cudaStream_t st) {
+    const unsigned blocks = static_cast<unsigned>((a.total + kBlock - 1) / kBlock);
+    const E* xp = static_cast<const E*>(a.x);
+    const E* cp = static_cast<const E*>(a.cache);
+    E* op = static_cast<E*>(a.out);
+    const int32_t total = static_cast<int32_t>(a.total);
+#define KP_TRY(c, to, ho, wo, t, h, w, ct, pd, ph, pw)                                                            \
+    if (a.C == c && a.T_out == to && a.H_out == ho && a.W_out == wo && a.T == t && a.H == h && a.W == w &&        \
+        a.cache_t == ct && a.dpad == pd && a.ht == ph && a.wl == pw) {                                             \
+        cat_pad_const_kernel<E, P, c, to, ho, wo, t, h, w, ct, pd, ph, pw><<<blocks, kThreads, 0, st>>>(xp, cp, op, total, a.pair_store); \
+        return true;                                                                                               \
+    }
+    KP_CAT_PAD_SHAPES(KP_TRY)
+#undef KP_TRY
+    return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,6 +382,10 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
     a.pair_store = ptr_aligned(out.data, 2 * es) ? 1 : 0;
 
     cudaStream_t st = static_cast<cudaStream_t>(stream);
+    if (mode == kContigI32 && N == 1 && (es == 2 ? launch_const<uint16_t, uint32_t>(a, st) : launch_const<uint32_t, uint64_t>(a, st))) {
+        set_path(call, "triton_flat256_contig_i32_shape_const");
+        return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
+    }
     if (es == 2) launch<uint16_t, uint32_t>(a, mode, st);
     else launch<uint32_t, uint64_t>(a, mode, st);
     return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
