@@ -3,7 +3,8 @@
 # scripts/stage_gpu_bins.sh): the main job twice (cold, then warm build cache, both timed), the
 # other tasks, warm-L2 runs (the method the upstream timings used) for the faithfulness
 # comparison, Nsight Compute digests of the largest fuse_scale_shift row, and the GPU tests.
-# Everything lands in $OUT/results.tgz (logs, ledgers, digests).
+# Everything lands in $OUT/results.tgz (logs, ledgers, digests). The copy there has no .git: pass
+# KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY) so the ledger records which commit ran.
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/kpilot-out}; res=/tmp/kpilot-res; rm -rf "$res"; mkdir -p "$out" "$res"
