@@ -227,10 +227,14 @@ impl<'a> RowRunner<'a> {
 
     /// New values in every input and in-place tensor of every set.
     fn fill(&self, b: &Buffers, seed: u64) -> Result<()> {
+        self.fill_where(b, seed, |r| r != Role::Output)
+    }
+
+    fn fill_where(&self, b: &Buffers, seed: u64, which: impl Fn(Role) -> bool) -> Result<()> {
         for set in &b.sets {
             for (i, t) in self.row.tensors.iter().enumerate() {
                 if let (Some(t), Some(buf)) = (t, &set[i]) {
-                    if t.role != Role::Output {
+                    if which(t.role) {
                         let dist = t.dist.expect("inputs have a dist").abi_args();
                         self.support.fill_random(buf.data, t.dtype.abi_code(), t.storage_elems(), seed, i as u32, dist, self.stream())?;
                     }
@@ -253,7 +257,8 @@ impl<'a> RowRunner<'a> {
             }
         }
         if has_inout {
-            self.fill(b, seed)?;
+            // Only the in-place tensors changed since the trial's fill.
+            self.fill_where(b, seed, |r| r == Role::Inout)?;
         }
         Ok(())
     }
@@ -438,6 +443,9 @@ impl<'a> RowRunner<'a> {
             // One fresh set per launch; if memory caps the sets, cap the launches instead (the
             // sample is then shorter than min_sample_ms, and says so through `launches`).
             n = n.min(self.grow_for_inplace(&mut b, n)?);
+            // New sets hold whatever the allocator gave; the warm-up launches read them (positions
+            // included), so give them valid values first.
+            self.fill(&b, seed0)?;
         }
         let nsets = b.sets.len();
         res.buffer_sets = nsets as u32;
