@@ -253,6 +253,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
             }
         });
         let mut current: Option<usize> = None;
+        let mut stage = String::from("starting");
         let mut reported = false;
         let failure: Option<String> = loop {
             match rx.recv_timeout(timeout) {
@@ -271,7 +272,10 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                             current = Some(row);
                             bar.set_message(task.rows[row].name.clone());
                         }
-                        Event::Progress { row, stage } => bar.set_message(format!("{} — {stage}", task.rows[row].name)),
+                        Event::Progress { row, stage: st } => {
+                            bar.set_message(format!("{} — {st}", task.rows[row].name));
+                            stage = st;
+                        }
                         Event::Row { result } => {
                             remaining.retain(|&r| r != result.row);
                             current = None;
@@ -286,11 +290,11 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let _ = child.kill();
-                    break Some(format!("no progress for {:.0} s: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
+                    break Some(format!("no progress for {:.0} s during the {stage}: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().map(|s| describe_exit(&s)).unwrap_or_else(|e| format!("unknown exit ({e})"));
-                    break if remaining.is_empty() { None } else { Some(format!("the worker exited ({status})")) };
+                    break if remaining.is_empty() { None } else { Some(format!("the worker exited ({status}) during the {stage}")) };
                 }
             }
         };
@@ -313,7 +317,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                 remaining.retain(|&x| x != r);
                 bar.inc(1);
                 bar.println(format!("row {}: {detail}", task.rows[r].name));
-                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(format!("row '{}': {detail}", task.rows[r].name)), ..Default::default() });
+                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(format!("task '{}', row '{}': {detail}", task.name(), task.rows[r].name)), ..Default::default() });
             }
             got.worker_restarts += 1;
         }

@@ -389,17 +389,18 @@ impl<'a> RowRunner<'a> {
         let mut sides = [SideResult::default(), SideResult::default()];
 
         // Correctness trial: every unit compared, on both sides.
-        self.progress("correctness");
         let seed0 = trial_seed(self.plan.seed, row.index, 0);
         res.trial_seeds.push(seed0);
         for s in 0..2 {
+            // Stages name the side, so a hang is pinned on the side that was running.
+            self.progress(format!("correctness trial, {}", self.sides[s].side));
             self.fill(&b, seed0)?;
             let inputs0 = self.checksums(&b, 0)?;
             self.prepare(&b, POISON[0], seed0)?;
             // For a refusal, in-place tensors must come back untouched as well.
             let before = if row.kind == RowKind::Rejection { self.checksums_of(&b, 0, true)? } else { Vec::new() };
             let code = self.sides[s].call(entry, &mut b.calls[s][0], stream);
-            self.gpu.check_async(&format!("row '{}', {} call", row.name, self.sides[s].side))?;
+            self.gpu.check_async(&format!("task '{}', row '{}', {} call", self.task.name(), row.name, self.sides[s].side))?;
             let status = Status::from_code(code);
             sides[s].status = status_name(status);
             sides[s].path = b.calls[s][0].path_str();
@@ -420,11 +421,11 @@ impl<'a> RowRunner<'a> {
         }
 
         // Calibrate one launch count from the slower side's device time.
-        self.progress("calibrate");
         let (e0, e1) = (self.gpu.event()?, self.gpu.event()?);
         let probe_n = 10usize;
         let mut per_launch = 0.0f64;
         for s in 0..2 {
+            self.progress(format!("calibration, {}", self.sides[s].side));
             let g = self.capture(&mut b, s, probe_n)?;
             self.gpu.launch_graph(&g)?;
             let mut best = f64::MAX;
@@ -461,7 +462,6 @@ impl<'a> RowRunner<'a> {
         let timed_sample = if has_inout && n > nsets { Some(0) } else { Some(self.plan.sample_units) };
 
         for t in 0..self.plan.trials {
-            self.progress(format!("trial {}/{}", t + 1, self.plan.trials));
             let seed = trial_seed(self.plan.seed, row.index, t + 1);
             res.trial_seeds.push(seed);
             self.fill(&b, seed)?;
@@ -469,16 +469,18 @@ impl<'a> RowRunner<'a> {
             let pattern = POISON[(t % 2) as usize];
             let order = if t % 2 == 0 { [0, 1] } else { [1, 0] };
             for &s in &order {
+                self.progress(format!("trial {}/{}, {} graph sample", t + 1, self.plan.trials, self.sides[s].side));
                 self.prepare(&b, pattern, seed)?;
                 self.gpu.record(&e0)?;
                 self.gpu.launch_graph(&graphs[s])?;
                 self.gpu.record(&e1)?;
                 let ms = self.gpu.elapsed_ms(&e0, &e1)?;
-                self.gpu.check_async(&format!("row '{}', {} graph sample", row.name, self.sides[s].side))?;
+                self.gpu.check_async(&format!("task '{}', row '{}', {} graph sample", self.task.name(), row.name, self.sides[s].side))?;
                 sides[s].device_us.push(ms * 1e3 / n as f64);
                 self.verify(&mut b, last, seed, pattern, timed_sample, &expect, &mut sides[s], true)?;
             }
             for &s in &order {
+                self.progress(format!("trial {}/{}, {} eager sample", t + 1, self.plan.trials, self.sides[s].side));
                 self.prepare(&b, pattern, seed)?;
                 let mut bad = 0;
                 self.gpu.record(&e0)?;
@@ -487,7 +489,7 @@ impl<'a> RowRunner<'a> {
                 }
                 self.gpu.record(&e1)?;
                 let ms = self.gpu.elapsed_ms(&e0, &e1)?;
-                self.gpu.check_async(&format!("row '{}', {} eager sample", row.name, self.sides[s].side))?;
+                self.gpu.check_async(&format!("task '{}', row '{}', {} eager sample", self.task.name(), row.name, self.sides[s].side))?;
                 sides[s].gate("status", bad == 0, format!("an eager timed call returned a non-zero status ({bad})"));
                 sides[s].eager_us.push(ms * 1e3 / n as f64);
                 self.verify(&mut b, last, seed, pattern, timed_sample, &expect, &mut sides[s], true)?;

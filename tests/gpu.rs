@@ -184,7 +184,7 @@ fn a_trapping_kernel_is_named_and_the_other_rows_still_run() {
     let r = row(&v, SMALL);
     assert_eq!(r["correct"], false);
     let err = r["error"].as_str().unwrap_or("");
-    assert!(err.contains(SMALL) && err.contains("candidate"), "the error names row and side: {err}");
+    assert!(err.contains("fuse_scale_shift") && err.contains(SMALL) && err.contains("candidate"), "the error names task, row and side: {err}");
     assert!(v["worker_restarts"].as_u64().unwrap() >= 1 || err.contains("CUDA"));
     // The other row also traps (the fixture traps on every call), but it was attempted and
     // reported by a fresh worker: nothing recorded before is lost.
@@ -199,7 +199,8 @@ fn a_hanging_kernel_is_killed_by_the_watchdog() {
     let (code, v) = run_fixture("hangs", &[SMALL]);
     assert_eq!(code, 2);
     let err = row(&v, SMALL)["error"].as_str().unwrap_or("").to_string();
-    assert!(err.contains("no progress"), "{err}");
+    assert!(err.contains("no progress") && err.contains("fuse_scale_shift") && err.contains(SMALL), "{err}");
+    assert!(err.contains("correctness trial, candidate"), "the hang is pinned on the side that was running: {err}");
     assert!(t0.elapsed().as_secs() < 120);
 }
 
