@@ -390,17 +390,14 @@ fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &P
             Role::Inout => 2 * t.numel() * t.dtype.size() as u64,
         })
         .sum();
-    let bytes = row.bytes;
-    if let Some(b) = raw.bytes_min {
-        if b != bytes {
-            return Err(at(line, format!("bytes_min = {b} but the tensors move {bytes} bytes (inputs read once at their distinct size, outputs written once)")));
-        }
+    if let Some(b) = raw.bytes_min.filter(|&b| b != row.bytes) {
+        return Err(at(line, format!("bytes_min = {b} but the tensors move {} bytes (inputs read once at their distinct size, outputs written once)", row.bytes)));
     }
     if row.kind == RowKind::Rejection && row.duplicate_of.is_some() {
         return Err(at(line, "a rejection row cannot be a duplicate_of".into()));
     }
     if row.kind != RowKind::Rejection {
-        reference.validate(&row).map_err(|m| Error::input(path, line, format!("row '{}': {m}", row.name)))?;
+        reference.validate(&row).map_err(|m| at(line, m))?;
     }
     Ok(row)
 }
