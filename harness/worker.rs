@@ -312,13 +312,7 @@ impl<'a> RowRunner<'a> {
             .collect();
         let tol = |d| self.task.tolerance(d).unwrap_or(crate::task::spec::Tolerance { atol: 0.0, rtol: 0.0 });
         check = check.merge(check::compare(self.row, reference, seed, &written, &units, &tol, pattern));
-        let now = self.checksums(b, set)?;
-        let changed: Vec<String> = now
-            .iter()
-            .zip(expect_inputs)
-            .filter(|(a, e)| a.1 != e.1)
-            .map(|(a, _)| self.row.tensors[a.0].as_ref().map(|t| t.name.clone()).unwrap_or_default())
-            .collect();
+        let changed = self.changed(&self.checksums(b, set)?, expect_inputs);
         let when = if timed { "after a timed sample: " } else { "" };
         side.gate("written", check.unwritten == 0, format!("{when}{} element(s) still hold poison{}", check.unwritten, first(&check)));
         side.gate("finite", check.nonfinite == 0, format!("{when}{} NaN/Inf element(s){}", check.nonfinite, first(&check)));
@@ -331,6 +325,15 @@ impl<'a> RowRunner<'a> {
             side.check = check;
         }
         Ok(())
+    }
+
+    /// Names of the tensors whose checksum differs between two `checksums_of` results.
+    fn changed(&self, now: &[(usize, u64)], before: &[(usize, u64)]) -> Vec<String> {
+        now.iter()
+            .zip(before)
+            .filter(|(a, e)| a.1 != e.1)
+            .map(|(a, _)| self.row.tensors[a.0].as_ref().map(|t| t.name.clone()).unwrap_or_default())
+            .collect()
     }
 
     /// The first guard band of set `set` that is no longer intact, in words.
@@ -366,13 +369,7 @@ impl<'a> RowRunner<'a> {
             }
         }
         let guard_fail = self.guards(b, 0)?;
-        let after = self.checksums_of(b, 0, true)?;
-        let changed: Vec<String> = after
-            .iter()
-            .zip(before)
-            .filter(|(a, e)| a.1 != e.1)
-            .map(|(a, _)| self.row.tensors[a.0].as_ref().map(|t| t.name.clone()).unwrap_or_default())
-            .collect();
+        let changed = self.changed(&self.checksums_of(b, 0, true)?, before);
         side.gate("refusal_wrote_nothing", written == 0, format!("{written} of {scanned} output element(s) written by a call that refused"));
         side.gate("guards", guard_fail.is_none(), guard_fail.unwrap_or_default());
         side.gate("inputs_unchanged", changed.is_empty(), format!("tensor(s) modified by a call that refused: {}", changed.join(", ")));
