@@ -11,12 +11,30 @@ mod c_layout {
 
 macro_rules! same_field {
     ($t:ty, $f:ident, $c:expr) => {
-        const _: () = assert!(std::mem::offset_of!($t, $f) == $c.0, concat!("offset of ", stringify!($t), ".", stringify!($f), " differs between Rust and C"));
+        const _: () = assert!(
+            std::mem::offset_of!($t, $f) == $c.0,
+            concat!(
+                "offset of ",
+                stringify!($t),
+                ".",
+                stringify!($f),
+                " differs between Rust and C"
+            )
+        );
     };
 }
-const _: () = assert!(std::mem::size_of::<kp_tensor>() == c_layout::SIZEOF_KP_TENSOR, "kp_tensor size differs between Rust and C");
-const _: () = assert!(std::mem::size_of::<kp_call>() == c_layout::SIZEOF_KP_CALL, "kp_call size differs between Rust and C");
-const _: () = assert!(std::mem::align_of::<kp_call>() == c_layout::ALIGNOF_KP_CALL, "kp_call alignment differs between Rust and C");
+const _: () = assert!(
+    std::mem::size_of::<kp_tensor>() == c_layout::SIZEOF_KP_TENSOR,
+    "kp_tensor size differs between Rust and C"
+);
+const _: () = assert!(
+    std::mem::size_of::<kp_call>() == c_layout::SIZEOF_KP_CALL,
+    "kp_call size differs between Rust and C"
+);
+const _: () = assert!(
+    std::mem::align_of::<kp_call>() == c_layout::ALIGNOF_KP_CALL,
+    "kp_call alignment differs between Rust and C"
+);
 same_field!(kp_tensor, data, c_layout::kp_tensor_data);
 same_field!(kp_tensor, dtype, c_layout::kp_tensor_dtype);
 same_field!(kp_tensor, rank, c_layout::kp_tensor_rank);
@@ -56,7 +74,12 @@ impl Status {
 impl kp_call {
     /// The dispatch path the implementation wrote, up to the first NUL.
     pub fn path_str(&self) -> String {
-        let bytes: Vec<u8> = self.path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = self
+            .path
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }

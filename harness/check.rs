@@ -80,7 +80,10 @@ pub fn scan(desc: &TensorDesc, bytes: &[u8], poison: u32) -> Check {
                 if bits == pbits {
                     k.unwritten += 1;
                     if k.first.is_none() {
-                        k.first = Some(format!("{}[{i}] was never written (still poison)", desc.name));
+                        k.first = Some(format!(
+                            "{}[{i}] was never written (still poison)",
+                            desc.name
+                        ));
                     }
                 } else if exp_mask != 0 && bits & exp_mask == exp_mask {
                     k.nonfinite += 1;
@@ -118,7 +121,9 @@ pub fn pick_units(total: usize, sample: Option<usize>, seed: u64) -> Vec<usize> 
     match sample {
         Some(n) if n < total => {
             let mut rng = StdRng::seed_from_u64(seed);
-            let mut v: Vec<usize> = (0..n.saturating_sub(2)).map(|_| rng.random_range(0..total)).collect();
+            let mut v: Vec<usize> = (0..n.saturating_sub(2))
+                .map(|_| rng.random_range(0..total))
+                .collect();
             v.push(0);
             v.push(total - 1);
             v.sort_unstable();
@@ -196,7 +201,14 @@ mod tests {
     use crate::task::spec::Role;
 
     fn desc(n: i64, dtype: DType) -> TensorDesc {
-        TensorDesc { name: "out".into(), role: Role::Output, dtype, shape: vec![n], stride: vec![1], dist: None }
+        TensorDesc {
+            name: "out".into(),
+            role: Role::Output,
+            dtype,
+            shape: vec![n],
+            stride: vec![1],
+            dist: None,
+        }
     }
 
     #[test]
@@ -214,7 +226,12 @@ mod tests {
     fn scan_finds_unwritten_and_nonfinite() {
         let d = desc(4, DType::Bf16);
         let mut bytes = Vec::new();
-        for v in [half::bf16::from_f32(1.0).to_bits(), 0x7FA5, half::bf16::INFINITY.to_bits(), half::bf16::from_f32(2.0).to_bits()] {
+        for v in [
+            half::bf16::from_f32(1.0).to_bits(),
+            0x7FA5,
+            half::bf16::INFINITY.to_bits(),
+            half::bf16::from_f32(2.0).to_bits(),
+        ] {
             bytes.extend_from_slice(&v.to_le_bytes());
         }
         let k = scan(&d, &bytes, POISON[0]);

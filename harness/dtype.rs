@@ -14,7 +14,13 @@ pub enum DType {
 }
 
 impl DType {
-    pub const ALL: [DType; 5] = [DType::Bf16, DType::Fp16, DType::Fp32, DType::I32, DType::I64];
+    pub const ALL: [DType; 5] = [
+        DType::Bf16,
+        DType::Fp16,
+        DType::Fp32,
+        DType::I32,
+        DType::I64,
+    ];
 
     pub fn parse(s: &str) -> Option<DType> {
         match s {

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 pub enum Error {
     /// A task file, rows file or command line the user wrote is wrong.
     #[error("{file}:{line}: {msg}")]
-    Input { file: PathBuf, line: usize, msg: String },
+    Input {
+        file: PathBuf,
+        line: usize,
+        msg: String,
+    },
     #[error("{0}")]
     Usage(String),
     /// Something the machine lacks: a driver, a GPU, nvcc.
@@ -19,9 +23,16 @@ pub enum Error {
     #[error("CUDA: {0}")]
     Cuda(String),
     #[error("{context}: {source}")]
-    Io { context: String, #[source] source: std::io::Error },
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Internal(String),
+    /// A rule over recorded evidence is not met (e.g. `check`'s fidelity rule).
+    #[error("{0}")]
+    Gate(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -52,19 +63,31 @@ impl Error {
             Error::Build { .. } => exit::BUILD,
             Error::Cuda(_) => exit::CORRECTNESS,
             Error::Io { .. } | Error::Internal(_) => exit::INTERNAL,
+            Error::Gate(_) => exit::PERF_GATE,
         }
     }
 
     pub fn input(file: impl Into<PathBuf>, line: usize, msg: impl Into<String>) -> Error {
-        Error::Input { file: file.into(), line, msg: msg.into() }
+        Error::Input {
+            file: file.into(),
+            line,
+            msg: msg.into(),
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
 /// Line number (1-based) of a byte offset in a text.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -24,7 +24,13 @@ pub fn verify(task: &Task) -> Result<()> {
     let text = std::fs::read_to_string(&p).map_err(|_| {
         Error::Usage(format!("{} is missing: freeze the rows and baseline first with `kpilot freeze {} --reason \"...\"`", p.display(), task.name()))
     })?;
-    let f: Frozen = toml::from_str(&text).map_err(|e| Error::input(&p, e.span().map(|s| line_of(&text, s.start)).unwrap_or(0), e.message().to_string()))?;
+    let f: Frozen = toml::from_str(&text).map_err(|e| {
+        Error::input(
+            &p,
+            e.span().map(|s| line_of(&text, s.start)).unwrap_or(0),
+            e.message().to_string(),
+        )
+    })?;
     let check = |key: &str, want: &str, have: &str, what: &str| -> Result<()> {
         if want == have {
             return Ok(());
@@ -36,22 +42,42 @@ pub fn verify(task: &Task) -> Result<()> {
             format!("{what} changed since it was frozen ({}...) and is now {}...: changing them is a deliberate act; run `kpilot freeze {} --reason \"why\"` to record it", &want[..12.min(want.len())], &have[..12], task.name()),
         ))
     };
-    check("rows_sha256", &f.rows_sha256, &task.hashes.rows, "the rows file")?;
-    check("baseline_sha256", &f.baseline_sha256, &task.hashes.baseline, "the baseline")
+    check(
+        "rows_sha256",
+        &f.rows_sha256,
+        &task.hashes.rows,
+        "the rows file",
+    )?;
+    check(
+        "baseline_sha256",
+        &f.baseline_sha256,
+        &task.hashes.baseline,
+        "the baseline",
+    )
 }
 
 /// Writes frozen.toml and appends a freeze record to the task's ledger.
 pub fn freeze(task: &Task, ledger_dir: &std::path::Path, reason: &str) -> Result<()> {
     if reason.trim().is_empty() {
-        return Err(Error::Usage("freeze needs --reason \"...\": say why the rows or the baseline changed".into()));
+        return Err(Error::Usage(
+            "freeze needs --reason \"...\": say why the rows or the baseline changed".into(),
+        ));
     }
-    let previous = std::fs::read_to_string(path(task)).ok().and_then(|t| toml::from_str::<Frozen>(&t).ok());
-    let f = Frozen { rows_sha256: task.hashes.rows.clone(), baseline_sha256: task.hashes.baseline.clone(), frozen_at: crate::ledger::utc_now(), reason: reason.to_string() };
+    let previous = std::fs::read_to_string(path(task))
+        .ok()
+        .and_then(|t| toml::from_str::<Frozen>(&t).ok());
+    let f = Frozen {
+        rows_sha256: task.hashes.rows.clone(),
+        baseline_sha256: task.hashes.baseline.clone(),
+        frozen_at: crate::ledger::utc_now(),
+        reason: reason.to_string(),
+    };
     let text = format!(
         "# Written by `kpilot freeze`; do not edit by hand. A run refuses to start when the rows or the\n# baseline no longer match these hashes.\n{}",
         toml::to_string(&f).map_err(|e| Error::Internal(e.to_string()))?
     );
-    std::fs::write(path(task), text).map_err(|e| Error::io(format!("cannot write {}", path(task).display()), e))?;
+    std::fs::write(path(task), text)
+        .map_err(|e| Error::io(format!("cannot write {}", path(task).display()), e))?;
     let rec = serde_json::json!({
         "schema": crate::ledger::SCHEMA,
         "kind": "freeze",

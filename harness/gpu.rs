@@ -8,7 +8,10 @@ use std::ffi::c_void;
 
 fn ck<T>(what: &str, r: std::result::Result<T, result::DriverError>) -> Result<T> {
     r.map_err(|e| {
-        let name = e.error_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|_| format!("{:?}", e.0));
+        let name = e
+            .error_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| format!("{:?}", e.0));
         Error::Cuda(format!("{what} failed: {name}"))
     })
 }
@@ -52,48 +55,81 @@ impl Gpu {
         ck("cuInit", result::init())?;
         let count = ck("cuDeviceGetCount", result::device::get_count())?;
         if count == 0 {
-            return Err(Error::Environment("the CUDA driver is present but reports no GPU".into()));
+            return Err(Error::Environment(
+                "the CUDA driver is present but reports no GPU".into(),
+            ));
         }
         if ordinal >= count {
-            return Err(Error::Usage(format!("--device {ordinal} but this machine has {count} GPU(s)")));
+            return Err(Error::Usage(format!(
+                "--device {ordinal} but this machine has {count} GPU(s)"
+            )));
         }
         let dev = ck("cuDeviceGet", result::device::get(ordinal))?;
         // SAFETY: dev is a valid device handle.
         let ctx = unsafe { ck("cuDevicePrimaryCtxRetain", result::primary_ctx::retain(dev))? };
         // SAFETY: ctx was just retained.
         unsafe { ck("cuCtxSetCurrent", result::ctx::set_current(ctx))? };
-        let stream = ck("cuStreamCreate", result::stream::create(result::stream::StreamKind::NonBlocking))?;
+        let stream = ck(
+            "cuStreamCreate",
+            result::stream::create(result::stream::StreamKind::NonBlocking),
+        )?;
         let attr = |a: sys::CUdevice_attribute| -> Option<i32> {
             // SAFETY: valid device; unknown attributes return an error, mapped to None.
             unsafe { result::device::get_attribute(dev, a).ok() }
         };
         let uuid = ck("cuDeviceGetUuid", result::device::get_uuid(dev))?;
-        let uuid_hex: String = uuid.bytes.iter().map(|b| format!("{:02x}", *b as u8)).collect();
+        let uuid_hex: String = uuid
+            .bytes
+            .iter()
+            .map(|b| format!("{:02x}", *b as u8))
+            .collect();
         let mut drv = 0i32;
         // SAFETY: writes one int.
         unsafe { sys::cuDriverGetVersion(&mut drv) };
         let info = DeviceInfo {
             name: ck("cuDeviceGetName", result::device::get_name(dev))?,
-            uuid: format!("GPU-{}-{}-{}-{}-{}", &uuid_hex[0..8], &uuid_hex[8..12], &uuid_hex[12..16], &uuid_hex[16..20], &uuid_hex[20..32]),
-            compute_capability: (
-                attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR).unwrap_or(0),
-                attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR).unwrap_or(0),
+            uuid: format!(
+                "GPU-{}-{}-{}-{}-{}",
+                &uuid_hex[0..8],
+                &uuid_hex[8..12],
+                &uuid_hex[12..16],
+                &uuid_hex[16..20],
+                &uuid_hex[20..32]
             ),
-            sm_count: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).unwrap_or(0),
-            l2_bytes: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE).unwrap_or(0) as i64,
+            compute_capability: (
+                attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+                    .unwrap_or(0),
+                attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+                    .unwrap_or(0),
+            ),
+            sm_count: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .unwrap_or(0),
+            l2_bytes: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE).unwrap_or(0)
+                as i64,
             // SAFETY: valid device.
-            total_mem_bytes: unsafe { ck("cuDeviceTotalMem", result::device::total_mem(dev))? } as u64,
+            total_mem_bytes: unsafe { ck("cuDeviceTotalMem", result::device::total_mem(dev))? }
+                as u64,
             driver_version: format!("{}.{}", drv / 1000, (drv % 1000) / 10),
             sm_clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
             mem_clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
             smi: smi_query(ordinal),
         };
-        Ok(Gpu { dev, ctx, stream, info })
+        Ok(Gpu {
+            dev,
+            ctx,
+            stream,
+            info,
+        })
     }
 
     pub fn sync(&self) -> Result<()> {
         // SAFETY: our stream.
-        unsafe { ck("cuStreamSynchronize", result::stream::synchronize(self.stream)) }
+        unsafe {
+            ck(
+                "cuStreamSynchronize",
+                result::stream::synchronize(self.stream),
+            )
+        }
     }
 
     pub fn free_mem(&self) -> Result<u64> {
@@ -102,7 +138,12 @@ impl Gpu {
 
     pub fn alloc(&self, bytes: usize) -> Result<DeviceBuffer> {
         // SAFETY: plain allocation in the current context.
-        let ptr = unsafe { ck(&format!("cuMemAlloc({bytes} bytes)"), result::malloc_sync(bytes.max(1)))? };
+        let ptr = unsafe {
+            ck(
+                &format!("cuMemAlloc({bytes} bytes)"),
+                result::malloc_sync(bytes.max(1)),
+            )?
+        };
         Ok(DeviceBuffer { ptr, bytes })
     }
 
@@ -110,7 +151,10 @@ impl Gpu {
     pub fn download(&self, src: sys::CUdeviceptr, dst: &mut [u8]) -> Result<()> {
         // SAFETY: caller passes a live device range of at least dst.len() bytes.
         unsafe {
-            ck("cuMemcpyDtoHAsync", result::memcpy_dtoh_async(dst, src, self.stream))?;
+            ck(
+                "cuMemcpyDtoHAsync",
+                result::memcpy_dtoh_async(dst, src, self.stream),
+            )?;
         }
         self.sync()
     }
@@ -118,18 +162,34 @@ impl Gpu {
     pub fn upload(&self, src: &[u8], dst: sys::CUdeviceptr) -> Result<()> {
         // SAFETY: caller passes a live device range of at least src.len() bytes.
         unsafe {
-            ck("cuMemcpyHtoDAsync", result::memcpy_htod_async(dst, src, self.stream))?;
+            ck(
+                "cuMemcpyHtoDAsync",
+                result::memcpy_htod_async(dst, src, self.stream),
+            )?;
         }
         self.sync()
     }
 
-    pub fn copy_d2d(&self, dst: sys::CUdeviceptr, src: sys::CUdeviceptr, bytes: usize) -> Result<()> {
+    pub fn copy_d2d(
+        &self,
+        dst: sys::CUdeviceptr,
+        src: sys::CUdeviceptr,
+        bytes: usize,
+    ) -> Result<()> {
         // SAFETY: caller passes live, non-overlapping ranges.
-        unsafe { ck("cuMemcpyDtoDAsync", result::memcpy_dtod_async(dst, src, bytes, self.stream)) }
+        unsafe {
+            ck(
+                "cuMemcpyDtoDAsync",
+                result::memcpy_dtod_async(dst, src, bytes, self.stream),
+            )
+        }
     }
 
     pub fn event(&self) -> Result<Event> {
-        Ok(Event(ck("cuEventCreate", result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT))?))
+        Ok(Event(ck(
+            "cuEventCreate",
+            result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT),
+        )?))
     }
 
     pub fn record(&self, e: &Event) -> Result<()> {
@@ -150,14 +210,32 @@ impl Gpu {
         // Thread-local mode: the capture sees only this thread's work, and any stray legacy-stream
         // call inside a kernel library fails the capture instead of silently escaping it.
         // SAFETY: our stream.
-        unsafe { ck("cuStreamBeginCapture", result::stream::begin_capture(self.stream, sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)) }
+        unsafe {
+            ck(
+                "cuStreamBeginCapture",
+                result::stream::begin_capture(
+                    self.stream,
+                    sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL,
+                ),
+            )
+        }
     }
 
     pub fn end_capture(&self) -> Result<Graph> {
         // SAFETY: our stream, capture begun by begin_capture.
-        let g = unsafe { ck("cuStreamEndCapture", result::stream::end_capture(self.stream))? };
+        let g = unsafe {
+            ck(
+                "cuStreamEndCapture",
+                result::stream::end_capture(self.stream),
+            )?
+        };
         // SAFETY: g is a complete captured graph.
-        let exec = unsafe { ck("cuGraphInstantiate", result::graph::instantiate(g, sys::CUgraphInstantiate_flags(0))) };
+        let exec = unsafe {
+            ck(
+                "cuGraphInstantiate",
+                result::graph::instantiate(g, sys::CUgraphInstantiate_flags(0)),
+            )
+        };
         match exec {
             Ok(exec) => Ok(Graph { graph: g, exec }),
             Err(e) => {
@@ -202,7 +280,9 @@ fn smi_query(ordinal: i32) -> Option<String> {
         ])
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 pub struct DeviceBuffer {
@@ -254,7 +334,12 @@ pub struct Pinned {
 impl Pinned {
     pub fn new(len: usize) -> Result<Pinned> {
         // SAFETY: plain pinned allocation.
-        let ptr = unsafe { ck(&format!("cuMemAllocHost({len} bytes)"), result::malloc_host(len.max(1), 0))? } as *mut u8;
+        let ptr = unsafe {
+            ck(
+                &format!("cuMemAllocHost({len} bytes)"),
+                result::malloc_host(len.max(1), 0),
+            )?
+        } as *mut u8;
         Ok(Pinned { ptr, len })
     }
     pub fn as_mut_slice(&mut self, len: usize) -> &mut [u8] {

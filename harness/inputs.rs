@@ -44,7 +44,10 @@ impl Dist {
         }
         let kind = &s[..open];
         let args: Vec<&str> = s[open + 1..s.len() - 1].split(',').map(str::trim).collect();
-        let num = |a: &str| a.parse::<f64>().map_err(|_| format!("'{a}' in '{s}' is not a number"));
+        let num = |a: &str| {
+            a.parse::<f64>()
+                .map_err(|_| format!("'{a}' in '{s}' is not a number"))
+        };
         match (kind, args.as_slice()) {
             ("uniform", [a, b]) => {
                 let (lo, hi) = (num(a)?, num(b)?);
@@ -163,15 +166,29 @@ mod tests {
         let vals: Vec<f64> = (0..200).map(|i| d.value(key, i, DType::I32)).collect();
         assert!(vals.iter().all(|&v| v == 0.0 || v == 1.0));
         assert!(vals.contains(&0.0) && vals.contains(&1.0));
-        assert_eq!(Dist::parse("const(0.1)").unwrap().value(key, 5, DType::Bf16), half::bf16::from_f32(0.1).to_f64());
+        assert_eq!(
+            Dist::parse("const(0.1)")
+                .unwrap()
+                .value(key, 5, DType::Bf16),
+            half::bf16::from_f32(0.1).to_f64()
+        );
     }
 
     #[test]
     fn bad_distributions_say_why() {
-        assert!(Dist::parse("uniform(1, 0)").unwrap_err().contains("lo < hi"));
-        assert!(Dist::parse("gauss(0, 1)").unwrap_err().contains("unknown distribution"));
-        assert!(Dist::parse("uniform(0, x)").unwrap_err().contains("not a number"));
+        assert!(Dist::parse("uniform(1, 0)")
+            .unwrap_err()
+            .contains("lo < hi"));
+        assert!(Dist::parse("gauss(0, 1)")
+            .unwrap_err()
+            .contains("unknown distribution"));
+        assert!(Dist::parse("uniform(0, x)")
+            .unwrap_err()
+            .contains("not a number"));
         assert!(Dist::parse("const 1").is_err());
-        assert_eq!(Dist::parse("arange()").unwrap().value(0, 41, DType::I64), 41.0);
+        assert_eq!(
+            Dist::parse("arange()").unwrap().value(0, 41, DType::I64),
+            41.0
+        );
     }
 }

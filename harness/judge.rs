@@ -42,7 +42,11 @@ pub struct Judged {
 }
 
 fn side_problems(side: &SideResult, label: &str) -> Vec<String> {
-    side.gates.iter().filter(|g| !g.pass).map(|g| format!("{label}: {} gate failed: {}", g.name, g.detail)).collect()
+    side.gates
+        .iter()
+        .filter(|g| !g.pass)
+        .map(|g| format!("{label}: {} gate failed: {}", g.name, g.detail))
+        .collect()
 }
 
 pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
@@ -74,7 +78,8 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
         match result {
             None => {
                 j.correct = false;
-                j.problems.push("no result (the worker never reported this row)".into());
+                j.problems
+                    .push("no result (the worker never reported this row)".into());
             }
             Some(r) => {
                 if let Some(e) = &r.error {
@@ -96,40 +101,74 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
         }
         rows.push(j);
     }
-    let prod: Vec<&RowJudgement> = rows.iter().filter(|j| task.rows[j.row].kind == RowKind::Production && task.rows[j.row].runs()).collect();
-    let dev: Vec<f64> = prod.iter().filter_map(|j| j.device.as_ref().map(|c| c.speedup)).collect();
-    let eag: Vec<f64> = prod.iter().filter_map(|j| j.eager.as_ref().map(|c| c.speedup)).collect();
+    let prod: Vec<&RowJudgement> = rows
+        .iter()
+        .filter(|j| task.rows[j.row].kind == RowKind::Production && task.rows[j.row].runs())
+        .collect();
+    let dev: Vec<f64> = prod
+        .iter()
+        .filter_map(|j| j.device.as_ref().map(|c| c.speedup))
+        .collect();
+    let eag: Vec<f64> = prod
+        .iter()
+        .filter_map(|j| j.eager.as_ref().map(|c| c.speedup))
+        .collect();
     let complete = prod.iter().all(|j| j.ran && j.device.is_some());
     let device_geomean = if complete { stats::geomean(&dev) } else { None };
     let eager_geomean = if complete { stats::geomean(&eag) } else { None };
     let g = &task.spec.gate;
     if failures > 0 {
-        reasons.push(format!("{failures} row(s) failed a correctness gate or did not finish"));
+        reasons.push(format!(
+            "{failures} row(s) failed a correctness gate or did not finish"
+        ));
     }
     if !complete {
-        reasons.push("not every production row produced a timing (partial run or failures): no headline".into());
+        reasons.push(
+            "not every production row produced a timing (partial run or failures): no headline"
+                .into(),
+        );
     }
     match device_geomean {
         Some(x) if x > g.min_geomean => {}
-        Some(x) => reasons.push(format!("headline device geomean {x:.4} is not > {}", g.min_geomean)),
+        Some(x) => reasons.push(format!(
+            "headline device geomean {x:.4} is not > {}",
+            g.min_geomean
+        )),
         None => {}
     }
     for j in &prod {
         if let Some(c) = &j.device {
             if c.speedup < g.min_row_speedup {
-                reasons.push(format!("production row '{}' is at {:.4}x, below {}", task.rows[j.row].name, c.speedup, g.min_row_speedup));
+                reasons.push(format!(
+                    "production row '{}' is at {:.4}x, below {}",
+                    task.rows[j.row].name, c.speedup, g.min_row_speedup
+                ));
             }
         }
     }
     for j in rows.iter().filter(|j| j.impossible) {
-        reasons.push(format!("row '{}' moved its bytes faster than the card's measured copy bandwidth allows", task.rows[j.row].name));
+        reasons.push(format!(
+            "row '{}' moved its bytes faster than the card's measured copy bandwidth allows",
+            task.rows[j.row].name
+        ));
     }
     let production_rows = prod.len();
-    Judged { gate_pass: reasons.is_empty(), rows, device_geomean, eager_geomean, production_rows, reasons, correctness_failures: failures }
+    Judged {
+        gate_pass: reasons.is_empty(),
+        rows,
+        device_geomean,
+        eager_geomean,
+        production_rows,
+        reasons,
+        correctness_failures: failures,
+    }
 }
 
 fn task_l2(got: &Collected) -> u64 {
-    got.device.as_ref().map(|d| d.l2_bytes.max(0) as u64).unwrap_or(0)
+    got.device
+        .as_ref()
+        .map(|d| d.l2_bytes.max(0) as u64)
+        .unwrap_or(0)
 }
 
 fn fill_timing(j: &mut RowJudgement, r: &RowResult, bytes: u64, copy_tbps: Option<f64>, l2: u64) {
@@ -176,11 +215,20 @@ fn side_json(s: &SideResult, bytes: u64) -> Value {
     })
 }
 
-fn git_info(root: &Path) -> Value {
-    let run = |args: &[&str]| std::process::Command::new("git").args(args).current_dir(root).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+pub fn git_info(root: &Path) -> Value {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
     match run(&["rev-parse", "HEAD"]) {
         Some(commit) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
+            let dirty =
+                run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
             json!({"commit": commit, "dirty": dirty, "source": "git"})
         }
         // A copy of the tree without .git (the GPU machine): the caller may say what it is.
@@ -209,7 +257,11 @@ pub fn record(
     root: &Path,
 ) -> Value {
     let now = crate::ledger::utc_now();
-    let run_id = format!("{}-{:08x}", now.replace([':', '-'], ""), (crate::inputs::mix64(seed) >> 32) as u32);
+    let run_id = format!(
+        "{}-{:08x}",
+        now.replace([':', '-'], ""),
+        (crate::inputs::mix64(seed) >> 32) as u32
+    );
     let rows: Vec<Value> = judged
         .rows
         .iter()

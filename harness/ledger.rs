@@ -10,27 +10,42 @@ pub const SCHEMA: u32 = 1;
 
 pub fn append(path: &Path, record: &serde_json::Value) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     }
-    let line = serde_json::to_string(record).map_err(|e| Error::Internal(format!("ledger record: {e}")))?;
-    let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path).map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    let len = f.metadata().map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?.len();
+    let line = serde_json::to_string(record)
+        .map_err(|e| Error::Internal(format!("ledger record: {e}")))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
+        .len();
     let mut buf = String::new();
     if len > 0 {
         let mut last = [0u8; 1];
-        f.seek(SeekFrom::Start(len - 1)).and_then(|_| f.read_exact(&mut last)).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        f.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| f.read_exact(&mut last))
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         if last[0] != b'\n' {
             buf.push('\n');
         }
     }
     buf.push_str(&line);
     buf.push('\n');
-    f.write_all(buf.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| Error::io(format!("cannot append to {}", path.display()), e))
+    f.write_all(buf.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(format!("cannot append to {}", path.display()), e))
 }
 
 /// Every line of a ledger that parses, with the numbers (1-based) of those that do not.
 pub fn read(path: &Path) -> Result<(Vec<serde_json::Value>, Vec<usize>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for (i, l) in text.lines().enumerate() {
@@ -47,7 +62,10 @@ pub fn read(path: &Path) -> Result<(Vec<serde_json::Value>, Vec<usize>)> {
 
 /// UTC time as RFC 3339, without a date-time dependency (civil-from-days, H. Hinnant).
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format_utc(secs)
 }
 
@@ -63,7 +81,12 @@ pub fn format_utc(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -83,10 +106,18 @@ mod tests {
         let p = d.path().join("l/t.jsonl");
         append(&p, &serde_json::json!({"a": 1})).unwrap();
         // A crash left half a line without its newline.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"half\": ").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"half\": ")
+            .unwrap();
         append(&p, &serde_json::json!({"b": 2})).unwrap();
         let (ok, bad) = read(&p).unwrap();
-        assert_eq!(ok, vec![serde_json::json!({"a": 1}), serde_json::json!({"b": 2})]);
+        assert_eq!(
+            ok,
+            vec![serde_json::json!({"a": 1}), serde_json::json!({"b": 2})]
+        );
         assert_eq!(bad, vec![2]);
     }
 }

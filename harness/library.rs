@@ -16,7 +16,8 @@ pub struct Implementation {
 
 fn open(so: &Path) -> Result<libloading::Library> {
     // SAFETY: loading a library runs its initializers; these are our own nvcc builds.
-    unsafe { libloading::Library::new(so) }.map_err(|e| Error::Internal(format!("cannot load {}: {e}", so.display())))
+    unsafe { libloading::Library::new(so) }
+        .map_err(|e| Error::Internal(format!("cannot load {}: {e}", so.display())))
 }
 
 impl Implementation {
@@ -33,7 +34,11 @@ impl Implementation {
             };
             entries.push(f.ok_or_else(|| Error::Internal(format!("{sym} is null")))?);
         }
-        Ok(Implementation { _lib: lib, entries, side })
+        Ok(Implementation {
+            _lib: lib,
+            entries,
+            side,
+        })
     }
 
     /// Calls entry `entry` with the descriptor and stream; returns the raw status code.
@@ -44,7 +49,8 @@ impl Implementation {
     }
 }
 
-type FillRandom = unsafe extern "C" fn(*mut c_void, i32, u64, u64, u32, i32, f64, f64, *mut c_void) -> i32;
+type FillRandom =
+    unsafe extern "C" fn(*mut c_void, i32, u64, u64, u32, i32, f64, f64, *mut c_void) -> i32;
 type FillPattern = unsafe extern "C" fn(*mut c_void, u64, u32, *mut c_void) -> i32;
 type Checksum = unsafe extern "C" fn(*const c_void, u64, *mut u64, *mut c_void) -> i32;
 
@@ -61,10 +67,21 @@ impl Support {
         let lib = open(so)?;
         // SAFETY: signatures fixed by kernels/kpilot_support.cu.
         unsafe {
-            let fill_random = *lib.get::<FillRandom>(b"kps_fill_random").map_err(|e| Error::Internal(format!("support: {e}")))?;
-            let fill_pattern = *lib.get::<FillPattern>(b"kps_fill_pattern").map_err(|e| Error::Internal(format!("support: {e}")))?;
-            let checksum = *lib.get::<Checksum>(b"kps_checksum").map_err(|e| Error::Internal(format!("support: {e}")))?;
-            Ok(Support { _lib: lib, fill_random, fill_pattern, checksum })
+            let fill_random = *lib
+                .get::<FillRandom>(b"kps_fill_random")
+                .map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let fill_pattern = *lib
+                .get::<FillPattern>(b"kps_fill_pattern")
+                .map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let checksum = *lib
+                .get::<Checksum>(b"kps_checksum")
+                .map_err(|e| Error::Internal(format!("support: {e}")))?;
+            Ok(Support {
+                _lib: lib,
+                fill_random,
+                fill_pattern,
+                checksum,
+            })
         }
     }
 
@@ -72,24 +89,57 @@ impl Support {
         if code == 0 {
             Ok(())
         } else {
-            Err(Error::Cuda(format!("support kernel {what} failed (code {code})")))
+            Err(Error::Cuda(format!(
+                "support kernel {what} failed (code {code})"
+            )))
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn fill_random(&self, ptr: u64, dtype: i32, n: u64, seed: u64, tensor: u32, dist: (i32, f64, f64), stream: *mut c_void) -> Result<()> {
+    pub fn fill_random(
+        &self,
+        ptr: u64,
+        dtype: i32,
+        n: u64,
+        seed: u64,
+        tensor: u32,
+        dist: (i32, f64, f64),
+        stream: *mut c_void,
+    ) -> Result<()> {
         // SAFETY: ptr is a live device range of n elements of dtype.
-        Self::ok("kps_fill_random", unsafe { (self.fill_random)(ptr as *mut c_void, dtype, n, seed, tensor, dist.0, dist.1, dist.2, stream) })
+        Self::ok("kps_fill_random", unsafe {
+            (self.fill_random)(
+                ptr as *mut c_void,
+                dtype,
+                n,
+                seed,
+                tensor,
+                dist.0,
+                dist.1,
+                dist.2,
+                stream,
+            )
+        })
     }
 
-    pub fn fill_pattern(&self, ptr: u64, bytes: u64, pattern: u32, stream: *mut c_void) -> Result<()> {
+    pub fn fill_pattern(
+        &self,
+        ptr: u64,
+        bytes: u64,
+        pattern: u32,
+        stream: *mut c_void,
+    ) -> Result<()> {
         // SAFETY: ptr is a live device range of `bytes` bytes.
-        Self::ok("kps_fill_pattern", unsafe { (self.fill_pattern)(ptr as *mut c_void, bytes, pattern, stream) })
+        Self::ok("kps_fill_pattern", unsafe {
+            (self.fill_pattern)(ptr as *mut c_void, bytes, pattern, stream)
+        })
     }
 
     /// Adds the checksum of the range into the device u64 at `out`.
     pub fn checksum(&self, ptr: u64, bytes: u64, out: u64, stream: *mut c_void) -> Result<()> {
         // SAFETY: ptr is a live device range; out a live device u64.
-        Self::ok("kps_checksum", unsafe { (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream) })
+        Self::ok("kps_checksum", unsafe {
+            (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream)
+        })
     }
 }

@@ -14,8 +14,11 @@ Exit codes (one meaning each):
   4  the machine lacks what the run needs (CUDA driver, GPU, nvcc)
   5  nvcc failed to build the baseline, a candidate or the support kernels
   6  a bug in kpilot, or an I/O failure
+`fidelity` exits 0 when every gated production row is within 5% of upstream, 1 on a miss (or a
+partial run), 2 when either side's output fails the reference; `check` exits 1 when the fidelity
+rule fails (no complete fidelity record of the current baseline, or an unexplained miss).
 
-Every `task` run appends one JSON line to ledger/<task>.jsonl (schema: ledger/README.md).";
+Every `task` and `fidelity` run appends one JSON line to ledger/<task>.jsonl (schema: ledger/README.md).";
 
 /// Optimize GPU kernels one task at a time: a faithful baseline, candidates, the production
 /// shapes real models call it with, correctness gates, and fair interleaved A/B timing, with
@@ -61,6 +64,39 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         sample_units: usize,
     },
+    /// Time the pinned upstream release itself against the task's baseline on this GPU, the same
+    /// way, check both against the float64 reference, and record a `fidelity` record.
+    Fidelity {
+        /// Task name (a folder under tasks/).
+        name: String,
+        /// The unpacked upstream wheel (the folder holding e.g. sglang/); scripts/fetch_upstream.sh makes it.
+        #[arg(long)]
+        upstream: PathBuf,
+        /// Run only this row (repeatable). A partial run is recorded but never satisfies `check`.
+        #[arg(long = "row")]
+        rows: Vec<String>,
+        /// GPU ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: i32,
+        /// Launches captured in each side's CUDA graph.
+        #[arg(long, default_value_t = 50)]
+        launches: u32,
+        /// Graph replays per side (interleaved AB/BA); the median is reported.
+        #[arg(long, default_value_t = 11)]
+        replays: u32,
+        /// Units per row compared with the float64 reference (every element is scanned for poison and NaN/Inf).
+        #[arg(long, default_value_t = 512)]
+        check_units: usize,
+        /// Seed of the inputs (recorded); default: fresh.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Python with torch (and triton for Triton upstreams).
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Print the ledger record as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compile a task's baseline and candidates (and the support kernels) without a GPU.
     Build {
         /// Task name; all tasks when omitted.
@@ -69,7 +105,8 @@ enum Cmd {
         #[arg(long, default_value = "sm_90a")]
         arch: String,
     },
-    /// Load and validate task files (all tasks when no name is given); needs no GPU.
+    /// Load and validate task files (all tasks when no name is given), and apply the fidelity rule
+    /// to the ledger (the latest complete fidelity record per card of the current baseline); needs no GPU.
     Check { name: Option<String> },
     /// List tasks, their rows and candidates.
     List,
@@ -90,7 +127,15 @@ enum Cmd {
 fn task_names(root: &Path) -> Result<Vec<String>> {
     let dir = root.join("tasks");
     let mut v: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::io(format!("cannot list {} (run kpilot from the repository root or pass --root)", dir.display()), e))?
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot list {} (run kpilot from the repository root or pass --root)",
+                    dir.display()
+                ),
+                e,
+            )
+        })?
         .flatten()
         .filter(|e| e.path().join("task.toml").exists())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -102,11 +147,56 @@ fn task_names(root: &Path) -> Result<Vec<String>> {
 fn real_main(cli: Cli) -> Result<i32> {
     let root = cli.root.clone();
     match cli.cmd {
-        Cmd::Task { name, candidate, seed, trials, cache, rows, device, json, sample_units } => {
-            run::run(&RunOptions { root, task: name, candidate, seed, trials, cache, rows, device, json, sample_units })
-        }
+        Cmd::Task {
+            name,
+            candidate,
+            seed,
+            trials,
+            cache,
+            rows,
+            device,
+            json,
+            sample_units,
+        } => run::run(&RunOptions {
+            root,
+            task: name,
+            candidate,
+            seed,
+            trials,
+            cache,
+            rows,
+            device,
+            json,
+            sample_units,
+        }),
+        Cmd::Fidelity {
+            name,
+            upstream,
+            rows,
+            device,
+            launches,
+            replays,
+            check_units,
+            seed,
+            python,
+            json,
+        } => kpilot::fidelity::run(&kpilot::fidelity::FidelityOptions {
+            root,
+            task: name,
+            upstream,
+            rows,
+            device,
+            launches,
+            replays,
+            check_units,
+            seed,
+            python,
+            json,
+        }),
         Cmd::Build { name, arch } => {
-            let arch = Arch::parse(&arch).ok_or_else(|| Error::Usage(format!("--arch {arch}: expected sm_XX, e.g. sm_90a")))?;
+            let arch = Arch::parse(&arch).ok_or_else(|| {
+                Error::Usage(format!("--arch {arch}: expected sm_XX, e.g. sm_90a"))
+            })?;
             let names = match name {
                 Some(n) => vec![n],
                 None => task_names(&root)?,
@@ -117,7 +207,9 @@ fn real_main(cli: Cli) -> Result<i32> {
                 if cands.is_empty() {
                     return Err(Error::Usage(format!("task '{n}' has no candidates/*.cu")));
                 }
-                run::build_many(&root, &task, &cands, arch.clone(), &|s| eprintln!("{n}: {s}"))?;
+                run::build_many(&root, &task, &cands, arch.clone(), &|s| {
+                    eprintln!("{n}: {s}")
+                })?;
             }
             Ok(exit::OK)
         }
@@ -130,7 +222,13 @@ fn real_main(cli: Cli) -> Result<i32> {
                 let task = Task::load(&root.join("tasks"), &n)?;
                 kpilot::freeze::verify(&task)?;
                 let (p, r, j) = run::count_kinds(&task);
-                println!("{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})", task.candidates().join(", "));
+                println!(
+                    "{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})",
+                    task.candidates().join(", ")
+                );
+                for line in kpilot::fidelity::rule::verify(&task, &root.join("ledger"))? {
+                    println!("{n}: {line}");
+                }
             }
             Ok(exit::OK)
         }
@@ -149,12 +247,18 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Freeze { name, reason } => {
             let task = Task::load(&root.join("tasks"), &name)?;
             kpilot::freeze::freeze(&task, &root.join("ledger"), &reason)?;
-            println!("froze {name}: rows {}..., baseline {}...", &task.hashes.rows[..12], &task.hashes.baseline[..12]);
+            println!(
+                "froze {name}: rows {}..., baseline {}...",
+                &task.hashes.rows[..12],
+                &task.hashes.baseline[..12]
+            );
             Ok(exit::OK)
         }
         Cmd::Worker { plan } => {
-            let text = std::fs::read(&plan).map_err(|e| Error::io(format!("cannot read {}", plan.display()), e))?;
-            let plan = serde_json::from_slice(&text).map_err(|e| Error::Internal(format!("bad plan {}: {e}", plan.display())))?;
+            let text = std::fs::read(&plan)
+                .map_err(|e| Error::io(format!("cannot read {}", plan.display()), e))?;
+            let plan = serde_json::from_slice(&text)
+                .map_err(|e| Error::Internal(format!("bad plan {}: {e}", plan.display())))?;
             Ok(kpilot::worker::main(plan))
         }
     }

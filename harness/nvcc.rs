@@ -35,23 +35,53 @@ impl Nvcc {
                 root.join(".tools/py/nvidia/cu13/bin/nvcc").display()
             )));
         };
-        let path = found.canonicalize().map_err(|e| Error::io(format!("cannot resolve {}", found.display()), e))?;
-        let out = Command::new(&path).arg("--version").output().map_err(|e| Error::io(format!("cannot run {}", path.display()), e))?;
+        let path = found
+            .canonicalize()
+            .map_err(|e| Error::io(format!("cannot resolve {}", found.display()), e))?;
+        let out = Command::new(&path)
+            .arg("--version")
+            .output()
+            .map_err(|e| Error::io(format!("cannot run {}", path.display()), e))?;
         if !out.status.success() {
-            return Err(Error::Environment(format!("{} --version failed: {}", path.display(), String::from_utf8_lossy(&out.stderr))));
+            return Err(Error::Environment(format!(
+                "{} --version failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let version = text.lines().filter(|l| l.contains("release") || l.starts_with("Build")).map(str::trim).collect::<Vec<_>>().join("; ");
+        let version = text
+            .lines()
+            .filter(|l| l.contains("release") || l.starts_with("Build"))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join("; ");
         let bin = path.parent().unwrap_or(Path::new("/"));
-        let lib_dir = ["../lib64", "../lib"].iter().map(|d| bin.join(d)).find(|d| d.join("libcudart_static.a").exists()).and_then(|d| d.canonicalize().ok());
-        Ok(Nvcc { path, version: if version.is_empty() { "unknown".into() } else { version }, lib_dir })
+        let lib_dir = ["../lib64", "../lib"]
+            .iter()
+            .map(|d| bin.join(d))
+            .find(|d| d.join("libcudart_static.a").exists())
+            .and_then(|d| d.canonicalize().ok());
+        Ok(Nvcc {
+            path,
+            version: if version.is_empty() {
+                "unknown".into()
+            } else {
+                version
+            },
+            lib_dir,
+        })
     }
 
     /// The complete command-line flags (everything but the source and output paths).
     pub fn flag_line(&self, task_flags: &[String], arch: &Arch, include_dir: &Path) -> Vec<String> {
         let mut f: Vec<String> = task_flags.to_vec();
         f.push(arch.gencode());
-        f.extend(["-Xcompiler=-fPIC".to_string(), "-shared".to_string(), "-cudart=static".to_string()]);
+        f.extend([
+            "-Xcompiler=-fPIC".to_string(),
+            "-shared".to_string(),
+            "-cudart=static".to_string(),
+        ]);
         f.push(format!("-I{}", include_dir.display()));
         if let Some(l) = &self.lib_dir {
             f.push(format!("-L{}", l.display()));
@@ -60,15 +90,35 @@ impl Nvcc {
     }
 
     /// Builds `src` into a shared object under `cache_dir`, or returns the cached one.
-    pub fn build(&self, src: &Path, flags: &[String], include_dir: &Path, cache_dir: &Path) -> Result<Built> {
+    pub fn build(
+        &self,
+        src: &Path,
+        flags: &[String],
+        include_dir: &Path,
+        cache_dir: &Path,
+    ) -> Result<Built> {
         let key = build_key(src, flags, include_dir, &self.version)?;
-        std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(format!("cannot create {}", cache_dir.display()), e))?;
+        std::fs::create_dir_all(cache_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", cache_dir.display()), e))?;
         // Named by content alone: the same source under another name is the same build.
         let so = cache_dir.join(format!("{}.so", &key[..32]));
         if so.exists() {
-            return Ok(Built { so, key, cached: true, seconds: 0.0 });
+            return Ok(Built {
+                so,
+                key,
+                cached: true,
+                seconds: 0.0,
+            });
         }
-        let tmp = cache_dir.join(format!(".{}.{}.{:?}.tmp.so", &key[..32], std::process::id(), std::thread::current().id()).replace(['(', ')'], ""));
+        let tmp = cache_dir.join(
+            format!(
+                ".{}.{}.{:?}.tmp.so",
+                &key[..32],
+                std::process::id(),
+                std::thread::current().id()
+            )
+            .replace(['(', ')'], ""),
+        );
         let t0 = std::time::Instant::now();
         let out = Command::new(&self.path)
             .args(flags)
@@ -79,11 +129,24 @@ impl Nvcc {
             .map_err(|e| Error::io(format!("cannot run {}", self.path.display()), e))?;
         if !out.status.success() {
             let _ = std::fs::remove_file(&tmp);
-            let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            return Err(Error::Build { file: src.to_path_buf(), log: cargo_style(&log) });
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return Err(Error::Build {
+                file: src.to_path_buf(),
+                log: cargo_style(&log),
+            });
         }
-        std::fs::rename(&tmp, &so).map_err(|e| Error::io(format!("cannot move the build into {}", so.display()), e))?;
-        Ok(Built { so, key, cached: false, seconds: t0.elapsed().as_secs_f64() })
+        std::fs::rename(&tmp, &so)
+            .map_err(|e| Error::io(format!("cannot move the build into {}", so.display()), e))?;
+        Ok(Built {
+            so,
+            key,
+            cached: false,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
     }
 }
 
@@ -103,7 +166,11 @@ impl Arch {
     /// From a compute capability: Hopper and Blackwell get their arch-specific `a` target
     /// (wgmma, setmaxnreg, tcgen05 need it); others the plain one.
     pub fn from_cc(major: i32, minor: i32) -> Arch {
-        let suffix = if (major == 9 && minor == 0) || major == 10 { "a" } else { "" };
+        let suffix = if (major == 9 && minor == 0) || major == 10 {
+            "a"
+        } else {
+            ""
+        };
         Arch(format!("sm_{major}{minor}{suffix}"))
     }
 
@@ -138,12 +205,20 @@ fn cargo_style(log: &str) -> String {
 }
 
 /// Hash of the source, its quoted includes (transitively), the flags and nvcc's version.
-pub fn build_key(src: &Path, flags: &[String], include_dir: &Path, nvcc_version: &str) -> Result<String> {
+pub fn build_key(
+    src: &Path,
+    flags: &[String],
+    include_dir: &Path,
+    nvcc_version: &str,
+) -> Result<String> {
     let mut parts: Vec<u8> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     hash_with_includes(src, include_dir, &mut parts, &mut seen)?;
     // Machine-specific -I/-L paths do not change the code; leave them out of the key.
-    for f in flags.iter().filter(|f| !f.starts_with("-I") && !f.starts_with("-L")) {
+    for f in flags
+        .iter()
+        .filter(|f| !f.starts_with("-I") && !f.starts_with("-L"))
+    {
         parts.extend_from_slice(f.as_bytes());
         parts.push(0);
     }
@@ -151,20 +226,32 @@ pub fn build_key(src: &Path, flags: &[String], include_dir: &Path, nvcc_version:
     Ok(sha256_hex(&parts))
 }
 
-fn hash_with_includes(file: &Path, include_dir: &Path, parts: &mut Vec<u8>, seen: &mut Vec<PathBuf>) -> Result<()> {
-    let canon = file.canonicalize().map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+fn hash_with_includes(
+    file: &Path,
+    include_dir: &Path,
+    parts: &mut Vec<u8>,
+    seen: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let canon = file
+        .canonicalize()
+        .map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
     if seen.contains(&canon) {
         return Ok(());
     }
     seen.push(canon.clone());
-    let text = std::fs::read(&canon).map_err(|e| Error::io(format!("cannot read {}", canon.display()), e))?;
+    let text = std::fs::read(&canon)
+        .map_err(|e| Error::io(format!("cannot read {}", canon.display()), e))?;
     parts.extend_from_slice(&(text.len() as u64).to_le_bytes());
     parts.extend_from_slice(&text);
     for line in String::from_utf8_lossy(&text).lines() {
         let l = line.trim_start();
-        let Some(rest) = l.strip_prefix("#include") else { continue };
+        let Some(rest) = l.strip_prefix("#include") else {
+            continue;
+        };
         let rest = rest.trim();
-        let Some(inner) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
+        let Some(inner) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
+            continue;
+        };
         let here = canon.parent().unwrap_or(Path::new(".")).join(inner);
         let there = include_dir.join(inner);
         if here.exists() {
@@ -184,7 +271,10 @@ mod tests {
     fn arch_from_cc() {
         assert_eq!(Arch::from_cc(9, 0), Arch("sm_90a".into()));
         assert_eq!(Arch::from_cc(8, 0), Arch("sm_80".into()));
-        assert_eq!(Arch::from_cc(10, 0).gencode(), "-gencode=arch=compute_100a,code=sm_100a");
+        assert_eq!(
+            Arch::from_cc(10, 0).gencode(),
+            "-gencode=arch=compute_100a,code=sm_100a"
+        );
         assert!(Arch::parse("sm_90a").is_some());
         assert!(Arch::parse("compute_90").is_none());
         assert!(Arch::parse("sm_x").is_none());
@@ -192,7 +282,9 @@ mod tests {
 
     #[test]
     fn nvcc_errors_become_file_colon_line() {
-        let s = cargo_style("tasks/t/v1.cu(12): error: identifier \"foo\" is undefined\n1 error detected");
+        let s = cargo_style(
+            "tasks/t/v1.cu(12): error: identifier \"foo\" is undefined\n1 error detected",
+        );
         assert!(s.starts_with("tasks/t/v1.cu:12: error: identifier"), "{s}");
     }
 
@@ -211,7 +303,15 @@ mod tests {
         assert_ne!(k1, k2, "a header change must change the key");
         let k3 = build_key(&src, &["-O2".to_string()], &inc, "13.0").unwrap();
         assert_ne!(k2, k3, "a flag change must change the key");
-        assert_ne!(k2, build_key(&src, &f, &inc, "13.1").unwrap(), "nvcc's version is part of the key");
-        assert_eq!(k2, build_key(&src, &[f[0].clone(), "-I/elsewhere".into()], &inc, "13.0").unwrap(), "include paths are not");
+        assert_ne!(
+            k2,
+            build_key(&src, &f, &inc, "13.1").unwrap(),
+            "nvcc's version is part of the key"
+        );
+        assert_eq!(
+            k2,
+            build_key(&src, &[f[0].clone(), "-I/elsewhere".into()], &inc, "13.0").unwrap(),
+            "include paths are not"
+        );
     }
 }

@@ -30,11 +30,24 @@ pub struct Plan {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Device { info: DeviceInfo },
-    CopyBandwidth { tbps: f64, bytes: u64, method: String },
-    RowStart { row: usize },
-    Progress { row: usize, stage: String },
-    Row { result: Box<RowResult> },
+    Device {
+        info: DeviceInfo,
+    },
+    CopyBandwidth {
+        tbps: f64,
+        bytes: u64,
+        method: String,
+    },
+    RowStart {
+        row: usize,
+    },
+    Progress {
+        row: usize,
+        stage: String,
+    },
+    Row {
+        result: Box<RowResult>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,7 +88,11 @@ impl SideResult {
                     g.detail = detail.into();
                 }
             }
-            None => self.gates.push(Gate { name: name.to_string(), pass, detail: detail.into() }),
+            None => self.gates.push(Gate {
+                name: name.to_string(),
+                pass,
+                detail: detail.into(),
+            }),
         }
     }
 }

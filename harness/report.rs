@@ -8,18 +8,42 @@ use crate::task::Task;
 use std::fmt::Write;
 
 fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map(|x| format!("{x:.prec$}")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> String {
     let mut s = String::new();
     let copy = got.copy_tbps;
-    let _ = writeln!(s, "\ndevice: {} ({} SMs, L2 {} MiB, driver {}), copy bandwidth {} TB/s", dev.name, dev.sm_count, dev.l2_bytes >> 20, dev.driver_version, opt(copy, 2));
-    let w = task.rows.iter().map(|r| r.name.len()).max().unwrap_or(10).min(64);
+    let _ = writeln!(
+        s,
+        "\ndevice: {} ({} SMs, L2 {} MiB, driver {}), copy bandwidth {} TB/s",
+        dev.name,
+        dev.sm_count,
+        dev.l2_bytes >> 20,
+        dev.driver_version,
+        opt(copy, 2)
+    );
+    let w = task
+        .rows
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(10)
+        .min(64);
     let _ = writeln!(
         s,
         "{:<w$}  {:<4} {:>9} {:>10} {:>10} {:>6} {:>6}  {:<24} {:<7} {:>7}",
-        "row", "kind", "MB", "base us", "cand us", "TB/s", "%copy", "speedup [95% CI]", "verdict", "eager"
+        "row",
+        "kind",
+        "MB",
+        "base us",
+        "cand us",
+        "TB/s",
+        "%copy",
+        "speedup [95% CI]",
+        "verdict",
+        "eager"
     );
     for rj in &j.rows {
         let row = &task.rows[rj.row];
@@ -30,11 +54,22 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
         };
         let name: String = row.name.chars().take(w).collect();
         let (speed, verdict) = match (&rj.device, rj.correct, rj.ran) {
-            (_, _, false) => (row.duplicate_of.as_ref().map(|d| format!("duplicate of {}", d.chars().take(12).collect::<String>())).unwrap_or_else(|| "not run".into()), String::new()),
+            (_, _, false) => (
+                row.duplicate_of
+                    .as_ref()
+                    .map(|d| format!("duplicate of {}", d.chars().take(12).collect::<String>()))
+                    .unwrap_or_else(|| "not run".into()),
+                String::new(),
+            ),
             (_, false, _) => ("FAILED (see below)".to_string(), String::new()),
-            (None, true, _) if row.kind == RowKind::Rejection => ("refused by both".to_string(), String::new()),
+            (None, true, _) if row.kind == RowKind::Rejection => {
+                ("refused by both".to_string(), String::new())
+            }
             (None, true, _) => ("-".to_string(), String::new()),
-            (Some(c), true, _) => (format!("{:.3}x [{:.3}, {:.3}]", c.speedup, c.ci_low, c.ci_high), c.verdict.as_str().to_string()),
+            (Some(c), true, _) => (
+                format!("{:.3}x [{:.3}, {:.3}]", c.speedup, c.ci_low, c.ci_high),
+                c.verdict.as_str().to_string(),
+            ),
         };
         let pct = rj.cand_tbps.zip(copy).map(|(t, c)| 100.0 * t / c);
         let _ = writeln!(
@@ -49,8 +84,15 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
             opt(pct, 1),
             speed,
             verdict,
-            rj.eager.as_ref().map(|c| format!("{:.3}x", c.speedup)).unwrap_or_else(|| "-".into()),
-            if rj.impossible { "  IMPOSSIBLE BANDWIDTH" } else { "" }
+            rj.eager
+                .as_ref()
+                .map(|c| format!("{:.3}x", c.speedup))
+                .unwrap_or_else(|| "-".into()),
+            if rj.impossible {
+                "  IMPOSSIBLE BANDWIDTH"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(s, "\nus = median device time per launch (CUDA graph replay); eager = speedup of launch-inclusive time; TB/s and %copy for the candidate");
@@ -58,17 +100,33 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
         s,
         "headline (geomean over {} production rows): device {}  eager {}",
         j.production_rows,
-        j.device_geomean.map(|g| format!("{g:.4}x")).unwrap_or_else(|| "-".into()),
-        j.eager_geomean.map(|g| format!("{g:.4}x")).unwrap_or_else(|| "-".into())
+        j.device_geomean
+            .map(|g| format!("{g:.4}x"))
+            .unwrap_or_else(|| "-".into()),
+        j.eager_geomean
+            .map(|g| format!("{g:.4}x"))
+            .unwrap_or_else(|| "-".into())
     );
-    let problems: Vec<String> = j.rows.iter().flat_map(|rj| rj.problems.iter().map(move |p| format!("  {}: {p}", task.rows[rj.row].name))).collect();
+    let problems: Vec<String> = j
+        .rows
+        .iter()
+        .flat_map(|rj| {
+            rj.problems
+                .iter()
+                .map(move |p| format!("  {}: {p}", task.rows[rj.row].name))
+        })
+        .collect();
     if !problems.is_empty() {
         let _ = writeln!(s, "problems:");
         for p in problems.iter().take(40) {
             let _ = writeln!(s, "{p}");
         }
         if problems.len() > 40 {
-            let _ = writeln!(s, "  ... and {} more (all are in the ledger record)", problems.len() - 40);
+            let _ = writeln!(
+                s,
+                "  ... and {} more (all are in the ledger record)",
+                problems.len() - 40
+            );
         }
     }
     let g = &task.spec.gate;

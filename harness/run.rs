@@ -48,18 +48,32 @@ pub fn probe_arch(ordinal: i32) -> Result<Arch> {
             "no CUDA driver: libcuda.so could not be loaded, so there is no GPU to run on. `kpilot build` compiles without one; `cargo test` checks the rest".into(),
         ));
     }
-    let e = |what: &str, err: result::DriverError| Error::Environment(format!("{what} failed ({err:?}): is an NVIDIA GPU visible to this process?"));
+    let e = |what: &str, err: result::DriverError| {
+        Error::Environment(format!(
+            "{what} failed ({err:?}): is an NVIDIA GPU visible to this process?"
+        ))
+    };
     result::init().map_err(|x| e("cuInit", x))?;
     let n = result::device::get_count().map_err(|x| e("cuDeviceGetCount", x))?;
     if ordinal >= n {
-        return Err(Error::Environment(format!("GPU {ordinal} requested, but the driver sees {n}")));
+        return Err(Error::Environment(format!(
+            "GPU {ordinal} requested, but the driver sees {n}"
+        )));
     }
     let dev = result::device::get(ordinal).map_err(|x| e("cuDeviceGet", x))?;
     // SAFETY: valid device handle.
     let (ma, mi) = unsafe {
         (
-            result::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR).map_err(|x| e("cuDeviceGetAttribute", x))?,
-            result::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR).map_err(|x| e("cuDeviceGetAttribute", x))?,
+            result::device::get_attribute(
+                dev,
+                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+            )
+            .map_err(|x| e("cuDeviceGetAttribute", x))?,
+            result::device::get_attribute(
+                dev,
+                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+            )
+            .map_err(|x| e("cuDeviceGetAttribute", x))?,
         )
     };
     Ok(Arch::from_cc(ma, mi))
@@ -75,21 +89,39 @@ pub struct BuiltSet {
 }
 
 /// Builds the support kernels, the baseline and one candidate with the task's one flag line.
-pub fn build_all(root: &Path, task: &Task, candidate: &str, arch: Arch, say: &(dyn Fn(&str) + Sync)) -> Result<BuiltSet> {
+pub fn build_all(
+    root: &Path,
+    task: &Task,
+    candidate: &str,
+    arch: Arch,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<BuiltSet> {
     let mut sets = build_many(root, task, &[candidate.to_string()], arch, say)?;
     Ok(sets.pop().expect("one candidate, one set"))
 }
 
 /// Builds the support kernels, the baseline and every named candidate, in parallel (nvcc is
 /// single-threaded and a templated kernel file takes tens of seconds).
-pub fn build_many(root: &Path, task: &Task, candidates: &[String], arch: Arch, say: &(dyn Fn(&str) + Sync)) -> Result<Vec<BuiltSet>> {
+pub fn build_many(
+    root: &Path,
+    task: &Task,
+    candidates: &[String],
+    arch: Arch,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<BuiltSet>> {
     let nvcc = Nvcc::find(root)?;
     let include = root.join("kernels");
     let flags = nvcc.flag_line(&task.spec.build.flags, &arch, &include);
-    // KPILOT_CACHE_DIR lets scratch roots (tests) share one build cache.
-    let cache = std::env::var_os("KPILOT_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".kpilot-cache/build"));
-    let mut jobs: Vec<(String, PathBuf)> = vec![("support".into(), root.join("kernels/kpilot_support.cu")), ("baseline".into(), task.baseline_path.clone())];
-    jobs.extend(candidates.iter().map(|c| (c.clone(), task.candidate_path(c))));
+    let cache = build_cache_dir(root);
+    let mut jobs: Vec<(String, PathBuf)> = vec![
+        ("support".into(), root.join("kernels/kpilot_support.cu")),
+        ("baseline".into(), task.baseline_path.clone()),
+    ];
+    jobs.extend(
+        candidates
+            .iter()
+            .map(|c| (c.clone(), task.candidate_path(c))),
+    );
     let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
@@ -97,12 +129,26 @@ pub fn build_many(root: &Path, task: &Task, candidates: &[String], arch: Arch, s
                 let (nvcc, flags, include, cache) = (&nvcc, &flags, &include, &cache);
                 s.spawn(move || {
                     let b = nvcc.build(src, flags, include, cache)?;
-                    say(&format!("{:>9} {what} ({})", if b.cached { "cached" } else { "built" }, if b.cached { "hash match".to_string() } else { format!("{:.1} s", b.seconds) }));
+                    say(&format!(
+                        "{:>9} {what} ({})",
+                        if b.cached { "cached" } else { "built" },
+                        if b.cached {
+                            "hash match".to_string()
+                        } else {
+                            format!("{:.1} s", b.seconds)
+                        }
+                    ));
                     Ok(b.so)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a build thread panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a build thread panicked".into())))
+            })
+            .collect()
     });
     let mut sos = Vec::new();
     for r in results {
@@ -111,24 +157,53 @@ pub fn build_many(root: &Path, task: &Task, candidates: &[String], arch: Arch, s
     let (support, baseline) = (sos[0].clone(), sos[1].clone());
     Ok(sos[2..]
         .iter()
-        .map(|c| BuiltSet { nvcc: nvcc.clone(), arch: arch.clone(), flags: flags.clone(), support: support.clone(), baseline: baseline.clone(), candidate: c.clone() })
+        .map(|c| BuiltSet {
+            nvcc: nvcc.clone(),
+            arch: arch.clone(),
+            flags: flags.clone(),
+            support: support.clone(),
+            baseline: baseline.clone(),
+            candidate: c.clone(),
+        })
         .collect())
+}
+
+/// Where built shared objects are kept. KPILOT_CACHE_DIR lets scratch roots (tests) share one cache.
+pub fn build_cache_dir(root: &Path) -> PathBuf {
+    std::env::var_os("KPILOT_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".kpilot-cache/build"))
 }
 
 pub fn run(opts: &RunOptions) -> Result<i32> {
     let wall = Instant::now();
     let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
     freeze::verify(&task)?;
-    let cand_name = opts.candidate.clone().unwrap_or_else(|| task.spec.task.candidate.clone());
+    let cand_name = opts
+        .candidate
+        .clone()
+        .unwrap_or_else(|| task.spec.task.candidate.clone());
     let cand_path = task.candidate_path(&cand_name);
     if !cand_path.exists() {
-        return Err(Error::Usage(format!("no candidate '{cand_name}' ({} does not exist; candidates: {})", cand_path.display(), task.candidates().join(", "))));
+        return Err(Error::Usage(format!(
+            "no candidate '{cand_name}' ({} does not exist; candidates: {})",
+            cand_path.display(),
+            task.candidates().join(", ")
+        )));
     }
-    let mut chosen: Vec<usize> = task.rows.iter().filter(|r| r.runs()).map(|r| r.index).collect();
+    let mut chosen: Vec<usize> = task
+        .rows
+        .iter()
+        .filter(|r| r.runs())
+        .map(|r| r.index)
+        .collect();
     if !opts.rows.is_empty() {
         for want in &opts.rows {
             if !task.rows.iter().any(|r| &r.name == want) {
-                return Err(Error::Usage(format!("--row '{want}' names no row of task '{}'", task.name())));
+                return Err(Error::Usage(format!(
+                    "--row '{want}' names no row of task '{}'",
+                    task.name()
+                )));
             }
         }
         chosen.retain(|&i| opts.rows.contains(&task.rows[i].name));
@@ -146,20 +221,33 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             eprintln!("{s}");
         }
     };
-    say(&format!("kpilot: task {} — baseline vs {cand_name}, {} row(s)", task.name(), chosen.len()));
+    say(&format!(
+        "kpilot: task {} — baseline vs {cand_name}, {} row(s)",
+        task.name(),
+        chosen.len()
+    ));
     let built = build_all(&opts.root, &task, &cand_name, arch, &say)?;
-    let cand_src = std::fs::read(&cand_path).map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
+    let cand_src = std::fs::read(&cand_path)
+        .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let seed = opts.seed.unwrap_or_else(fresh_seed);
     let trials = opts.trials.unwrap_or(task.spec.timing.trials);
     if trials < 7 {
-        return Err(Error::Usage(format!("--trials {trials}: at least 7 trials are required")));
+        return Err(Error::Usage(format!(
+            "--trials {trials}: at least 7 trials are required"
+        )));
     }
-    let cache = opts.cache.clone().unwrap_or_else(|| task.spec.timing.cache.clone());
+    let cache = opts
+        .cache
+        .clone()
+        .unwrap_or_else(|| task.spec.timing.cache.clone());
     if cache != "cold" && cache != "warm" {
         return Err(Error::Usage(format!("--cache {cache}: use cold or warm")));
     }
     let plan = Plan {
-        task_dir: task.dir.canonicalize().map_err(|e| Error::io("task folder", e))?,
+        task_dir: task
+            .dir
+            .canonicalize()
+            .map_err(|e| Error::io("task folder", e))?,
         support_so: built.support.clone(),
         baseline_so: built.baseline.clone(),
         candidate_so: built.candidate.clone(),
@@ -174,19 +262,54 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     };
     let collected = drive(&opts.root, &task, plan, quiet)?;
     let Some(device) = collected.device.clone() else {
-        let why = collected.rows.iter().find_map(|r| r.error.clone()).unwrap_or_else(|| "the worker reported nothing".into());
-        return Err(Error::Environment(format!("the worker could not open the GPU: {why}")));
+        let why = collected
+            .rows
+            .iter()
+            .find_map(|r| r.error.clone())
+            .unwrap_or_else(|| "the worker reported nothing".into());
+        return Err(Error::Environment(format!(
+            "the worker could not open the GPU: {why}"
+        )));
     };
     let judged = judge::judge(&task, &collected, &chosen);
-    let record = judge::record(&task, &built, &cand_name, &sha256_hex(&cand_src), &device, &collected, &judged, seed, trials, &cache, &opts.rows, wall.elapsed().as_secs_f64(), &opts.root);
-    let ledger_path = opts.root.join("ledger").join(format!("{}.jsonl", task.name()));
+    let record = judge::record(
+        &task,
+        &built,
+        &cand_name,
+        &sha256_hex(&cand_src),
+        &device,
+        &collected,
+        &judged,
+        seed,
+        trials,
+        &cache,
+        &opts.rows,
+        wall.elapsed().as_secs_f64(),
+        &opts.root,
+    );
+    let ledger_path = opts
+        .root
+        .join("ledger")
+        .join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &record)?;
     if opts.json {
-        println!("{}", serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?
+        );
     } else {
         let mut out = std::io::stdout().lock();
-        let _ = write!(out, "{}", report::table(&task, &judged, &collected, &device));
-        let _ = writeln!(out, "recorded: {} (run {})", ledger_path.display(), record["run_id"].as_str().unwrap_or("?"));
+        let _ = write!(
+            out,
+            "{}",
+            report::table(&task, &judged, &collected, &device)
+        );
+        let _ = writeln!(
+            out,
+            "recorded: {} (run {})",
+            ledger_path.display(),
+            record["run_id"].as_str().unwrap_or("?")
+        );
         let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
     }
     Ok(if judged.correctness_failures > 0 {
@@ -198,8 +321,11 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     })
 }
 
-fn fresh_seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+pub fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     crate::inputs::mix64(t ^ std::process::id() as u64)
 }
 
@@ -207,11 +333,19 @@ fn fresh_seed() -> u64 {
 fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
     let mut got = Collected::default();
     let mut remaining: VecDeque<usize> = plan.rows.iter().copied().collect();
-    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(remaining.len() as u64) };
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows {elapsed} {wide_msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(remaining.len() as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows {elapsed} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let timeout = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
     let plan_dir = root.join(".kpilot-cache/plans");
-    std::fs::create_dir_all(&plan_dir).map_err(|e| Error::io(format!("cannot create {}", plan_dir.display()), e))?;
+    std::fs::create_dir_all(&plan_dir)
+        .map_err(|e| Error::io(format!("cannot create {}", plan_dir.display()), e))?;
     let mut first = true;
     while !remaining.is_empty() {
         let mut p = plan.clone();
@@ -219,8 +353,13 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
         p.measure_copy = first;
         first = false;
         let plan_path = plan_dir.join(format!("plan-{}.json", std::process::id()));
-        std::fs::write(&plan_path, serde_json::to_vec(&p).map_err(|e| Error::Internal(e.to_string()))?).map_err(|e| Error::io(format!("cannot write {}", plan_path.display()), e))?;
-        let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
+        std::fs::write(
+            &plan_path,
+            serde_json::to_vec(&p).map_err(|e| Error::Internal(e.to_string()))?,
+        )
+        .map_err(|e| Error::io(format!("cannot write {}", plan_path.display()), e))?;
+        let exe =
+            std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
         let mut child = Command::new(exe)
             .arg("worker")
             .arg("--plan")
@@ -293,8 +432,15 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                     break Some(format!("no progress for {:.0} s during the {stage}: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().map(|s| describe_exit(&s)).unwrap_or_else(|e| format!("unknown exit ({e})"));
-                    break if remaining.is_empty() { None } else { Some(format!("the worker exited ({status}) during the {stage}")) };
+                    let status = child
+                        .wait()
+                        .map(|s| describe_exit(&s))
+                        .unwrap_or_else(|e| format!("unknown exit ({e})"));
+                    break if remaining.is_empty() {
+                        None
+                    } else {
+                        Some(format!("the worker exited ({status}) during the {stage}"))
+                    };
                 }
             }
         };
@@ -302,22 +448,48 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
         let _ = err_thread.join();
         let _ = std::fs::remove_file(&plan_path);
         if let Some(why) = failure {
-            let tail: Vec<String> = tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
-            let detail = if tail.is_empty() { why.clone() } else { format!("{why}; its last words: {}", tail.join(" | ")) };
+            let tail: Vec<String> = tail
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            let detail = if tail.is_empty() {
+                why.clone()
+            } else {
+                format!("{why}; its last words: {}", tail.join(" | "))
+            };
             if got.device.is_none() && current.is_none() && got.rows.is_empty() {
                 // It never got as far as the GPU: no point in retrying.
                 bar.finish_and_clear();
-                return Err(Error::Environment(format!("the worker could not start: {detail}")));
+                return Err(Error::Environment(format!(
+                    "the worker could not start: {detail}"
+                )));
             }
             // The row in flight gets the verdict. A worker that died between rows after reporting
             // one (a CUDA fault ends it on purpose) is simply replaced; one that died before
             // reporting anything charges the next row, so a worker that keeps dying cannot loop.
-            let victim = current.or_else(|| if reported { None } else { remaining.front().copied() });
+            let victim = current.or_else(|| {
+                if reported {
+                    None
+                } else {
+                    remaining.front().copied()
+                }
+            });
             if let Some(r) = victim {
                 remaining.retain(|&x| x != r);
                 bar.inc(1);
                 bar.println(format!("row {}: {detail}", task.rows[r].name));
-                got.rows.push(RowResult { row: r, name: task.rows[r].name.clone(), error: Some(format!("task '{}', row '{}': {detail}", task.name(), task.rows[r].name)), ..Default::default() });
+                got.rows.push(RowResult {
+                    row: r,
+                    name: task.rows[r].name.clone(),
+                    error: Some(format!(
+                        "task '{}', row '{}': {detail}",
+                        task.name(),
+                        task.rows[r].name
+                    )),
+                    ..Default::default()
+                });
             }
             got.worker_restarts += 1;
         }
@@ -344,5 +516,9 @@ fn describe_exit(s: &std::process::ExitStatus) -> String {
 /// Rows by kind, for the summary line.
 pub fn count_kinds(task: &Task) -> (usize, usize, usize) {
     let c = |k: RowKind| task.rows.iter().filter(|r| r.kind == k).count();
-    (c(RowKind::Production), c(RowKind::Regression), c(RowKind::Rejection))
+    (
+        c(RowKind::Production),
+        c(RowKind::Regression),
+        c(RowKind::Rejection),
+    )
 }

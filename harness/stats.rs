@@ -76,7 +76,11 @@ pub fn compare(base: &[f64], cand: &[f64], seed: u64) -> Comparison {
         }
         ratios.push(median(&rb) / median(&rc));
     }
-    let (ci_low, ci_high) = if n > 0 { (quantile(&ratios, 0.025), quantile(&ratios, 0.975)) } else { (f64::NAN, f64::NAN) };
+    let (ci_low, ci_high) = if n > 0 {
+        (quantile(&ratios, 0.025), quantile(&ratios, 0.975))
+    } else {
+        (f64::NAN, f64::NAN)
+    };
     let noise = rel_mad(base).max(rel_mad(cand)).max(MIN_NOISE);
     let verdict = if ci_low > 1.0 && speedup > 1.0 + noise {
         Verdict::Faster
@@ -85,7 +89,13 @@ pub fn compare(base: &[f64], cand: &[f64], seed: u64) -> Comparison {
     } else {
         Verdict::Same
     };
-    Comparison { speedup, ci_low, ci_high, noise, verdict }
+    Comparison {
+        speedup,
+        ci_low,
+        ci_high,
+        noise,
+        verdict,
+    }
 }
 
 /// Quantile q in [0, 1] (statrs' R-8 estimator); NaN for an empty sample.

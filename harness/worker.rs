@@ -40,28 +40,53 @@ pub fn main(plan: Plan) -> i32 {
 
 fn run(plan: &Plan) -> Result<()> {
     let gpu = Gpu::open(plan.device)?;
-    emit(&Event::Device { info: gpu.info.clone() });
+    emit(&Event::Device {
+        info: gpu.info.clone(),
+    });
     let task = Task::load_dir(&plan.task_dir)?;
     let names: Vec<String> = task.spec.entries.iter().map(|e| e.name.clone()).collect();
     let support = Support::load(&plan.support_so)?;
-    let sides = [Implementation::load(&plan.baseline_so, &names, "baseline")?, Implementation::load(&plan.candidate_so, &names, "candidate")?];
+    let sides = [
+        Implementation::load(&plan.baseline_so, &names, "baseline")?,
+        Implementation::load(&plan.candidate_so, &names, "candidate")?,
+    ];
     if plan.measure_copy {
         let (tbps, bytes) = copy_bandwidth(&gpu, &support)?;
         emit(&Event::CopyBandwidth { tbps, bytes, method: format!("cuMemcpyDtoDAsync of {} MiB, 10 copies between events, (read+write bytes)/time, median of 5", bytes >> 20) });
     }
     for &r in &plan.rows {
-        let row = task.rows.get(r).ok_or_else(|| Error::Internal(format!("plan names row {r}, which does not exist")))?;
+        let row = task
+            .rows
+            .get(r)
+            .ok_or_else(|| Error::Internal(format!("plan names row {r}, which does not exist")))?;
         emit(&Event::RowStart { row: r });
         let t0 = Instant::now();
-        let mut runner = RowRunner { gpu: &gpu, support: &support, sides: &sides, task: &task, row, plan };
+        let mut runner = RowRunner {
+            gpu: &gpu,
+            support: &support,
+            sides: &sides,
+            task: &task,
+            row,
+            plan,
+        };
         match runner.run() {
             Ok(mut res) => {
                 res.seconds = t0.elapsed().as_secs_f64();
-                emit(&Event::Row { result: Box::new(res) });
+                emit(&Event::Row {
+                    result: Box::new(res),
+                });
             }
             Err(e) => {
-                let res = RowResult { row: r, name: row.name.clone(), error: Some(e.to_string()), seconds: t0.elapsed().as_secs_f64(), ..Default::default() };
-                emit(&Event::Row { result: Box::new(res) });
+                let res = RowResult {
+                    row: r,
+                    name: row.name.clone(),
+                    error: Some(e.to_string()),
+                    seconds: t0.elapsed().as_secs_f64(),
+                    ..Default::default()
+                };
+                emit(&Event::Row {
+                    result: Box::new(res),
+                });
                 if matches!(e, Error::Cuda(_)) {
                     // A fault poisons the context; a fresh worker takes the remaining rows.
                     return Err(e);
@@ -127,11 +152,15 @@ impl<'a> RowRunner<'a> {
     }
 
     fn reference(&self) -> &'static dyn Reference {
-        reference::lookup(&self.task.spec.entries[self.row.entry].reference).expect("validated at load")
+        reference::lookup(&self.task.spec.entries[self.row.entry].reference)
+            .expect("validated at load")
     }
 
     fn progress(&self, stage: impl Into<String>) {
-        emit(&Event::Progress { row: self.row.index, stage: stage.into() });
+        emit(&Event::Progress {
+            row: self.row.index,
+            stage: stage.into(),
+        });
     }
 
     fn set_bytes(&self) -> u64 {
@@ -139,7 +168,14 @@ impl<'a> RowRunner<'a> {
             .tensors
             .iter()
             .flatten()
-            .map(|t| t.storage_elems() * t.dtype.size() as u64 + if t.role == Role::Input { 0 } else { 2 * GUARD_BYTES as u64 })
+            .map(|t| {
+                t.storage_elems() * t.dtype.size() as u64
+                    + if t.role == Role::Input {
+                        0
+                    } else {
+                        2 * GUARD_BYTES as u64
+                    }
+            })
             .sum()
     }
 
@@ -147,9 +183,19 @@ impl<'a> RowRunner<'a> {
         let set_bytes = self.set_bytes().max(1);
         let free = self.gpu.free_mem()?;
         if set_bytes > free {
-            return Err(Error::Internal(format!("row needs {} MiB of device memory, {} MiB are free", set_bytes >> 20, free >> 20)));
+            return Err(Error::Internal(format!(
+                "row needs {} MiB of device memory, {} MiB are free",
+                set_bytes >> 20,
+                free >> 20
+            )));
         }
-        let want = if self.plan.cache == "cold" { (2 * self.gpu.info.l2_bytes.max(1) as u64).div_ceil(set_bytes).clamp(1, 256) } else { 1 };
+        let want = if self.plan.cache == "cold" {
+            (2 * self.gpu.info.l2_bytes.max(1) as u64)
+                .div_ceil(set_bytes)
+                .clamp(1, 256)
+        } else {
+            1
+        };
         let nsets = want.min((free / 2 / set_bytes).max(1)) as usize;
         let mut sets = Vec::with_capacity(nsets);
         for _ in 0..nsets {
@@ -159,11 +205,19 @@ impl<'a> RowRunner<'a> {
         let mut staging = Vec::new();
         for (i, t) in self.row.tensors.iter().enumerate() {
             if let Some(t) = t.as_ref().filter(|t| t.role != Role::Input) {
-                staging.push((i, Pinned::new((t.storage_elems() * t.dtype.size() as u64) as usize)?));
+                staging.push((
+                    i,
+                    Pinned::new((t.storage_elems() * t.dtype.size() as u64) as usize)?,
+                ));
             }
         }
         let sum = self.gpu.alloc(8)?;
-        Ok(Buffers { sets, calls, staging, sum })
+        Ok(Buffers {
+            sets,
+            calls,
+            staging,
+            sum,
+        })
     }
 
     /// One buffer set: every present tensor, written ones between guard bands.
@@ -175,14 +229,24 @@ impl<'a> RowRunner<'a> {
                 continue;
             };
             let data_bytes = t.storage_elems() * t.dtype.size() as u64;
-            let guard = if t.role == Role::Input { 0 } else { GUARD_BYTES as u64 };
+            let guard = if t.role == Role::Input {
+                0
+            } else {
+                GUARD_BYTES as u64
+            };
             let total = data_bytes + 2 * guard;
             let buf = self.gpu.alloc(total as usize)?;
             let base = buf.ptr;
             if guard > 0 {
-                self.support.fill_pattern(base, total, GUARD, self.stream())?;
+                self.support
+                    .fill_pattern(base, total, GUARD, self.stream())?;
             }
-            ts.push(Some(TensorBuf { _buf: buf, base, data: base + guard, data_bytes }));
+            ts.push(Some(TensorBuf {
+                _buf: buf,
+                base,
+                data: base + guard,
+                data_bytes,
+            }));
         }
         Ok(ts)
     }
@@ -204,7 +268,12 @@ impl<'a> RowRunner<'a> {
     }
 
     fn make_call(&self, set: &[Option<TensorBuf>]) -> kp_call {
-        let mut c = kp_call { abi_version: abi::KP_ABI_VERSION, n_tensors: self.row.tensors.len() as u32, n_scalars: self.row.scalars.len() as u32, ..Default::default() };
+        let mut c = kp_call {
+            abi_version: abi::KP_ABI_VERSION,
+            n_tensors: self.row.tensors.len() as u32,
+            n_scalars: self.row.scalars.len() as u32,
+            ..Default::default()
+        };
         for (i, t) in self.row.tensors.iter().enumerate() {
             let d = &mut c.tensors[i];
             match (t, &set[i]) {
@@ -236,7 +305,15 @@ impl<'a> RowRunner<'a> {
                 if let (Some(t), Some(buf)) = (t, &set[i]) {
                     if which(t.role) {
                         let dist = t.dist.expect("inputs have a dist").abi_args();
-                        self.support.fill_random(buf.data, t.dtype.abi_code(), t.storage_elems(), seed, i as u32, dist, self.stream())?;
+                        self.support.fill_random(
+                            buf.data,
+                            t.dtype.abi_code(),
+                            t.storage_elems(),
+                            seed,
+                            i as u32,
+                            dist,
+                            self.stream(),
+                        )?;
                     }
                 }
             }
@@ -246,12 +323,22 @@ impl<'a> RowRunner<'a> {
 
     /// Poison in every output of every set; fresh values in in-place tensors.
     fn prepare(&self, b: &Buffers, pattern: u32, seed: u64) -> Result<()> {
-        let has_inout = self.row.tensors.iter().flatten().any(|t| t.role == Role::Inout);
+        let has_inout = self
+            .row
+            .tensors
+            .iter()
+            .flatten()
+            .any(|t| t.role == Role::Inout);
         for set in &b.sets {
             for (i, t) in self.row.tensors.iter().enumerate() {
                 if let (Some(t), Some(buf)) = (t, &set[i]) {
                     if t.role == Role::Output {
-                        self.support.fill_pattern(buf.data, buf.data_bytes, pattern, self.stream())?;
+                        self.support.fill_pattern(
+                            buf.data,
+                            buf.data_bytes,
+                            pattern,
+                            self.stream(),
+                        )?;
                     }
                 }
             }
@@ -274,7 +361,8 @@ impl<'a> RowRunner<'a> {
             if let (Some(t), Some(buf)) = (t, &b.sets[set][i]) {
                 if t.role == Role::Input || (with_inout && t.role == Role::Inout) {
                     self.gpu.upload(&0u64.to_le_bytes(), b.sum.ptr)?;
-                    self.support.checksum(buf.data, buf.data_bytes, b.sum.ptr, self.stream())?;
+                    self.support
+                        .checksum(buf.data, buf.data_bytes, b.sum.ptr, self.stream())?;
                     let mut out = [0u8; 8];
                     self.gpu.download(b.sum.ptr, &mut out)?;
                     v.push((i, u64::from_le_bytes(out)));
@@ -287,10 +375,22 @@ impl<'a> RowRunner<'a> {
     /// Checks set `set` after a call: poison, NaN/Inf, guards, inputs, and the reference on all
     /// units (`sample` = None) or a seeded sample.
     #[allow(clippy::too_many_arguments)]
-    fn verify(&self, b: &mut Buffers, set: usize, seed: u64, pattern: u32, sample: Option<usize>, expect_inputs: &[(usize, u64)], side: &mut SideResult, timed: bool) -> Result<()> {
+    fn verify(
+        &self,
+        b: &mut Buffers,
+        set: usize,
+        seed: u64,
+        pattern: u32,
+        sample: Option<usize>,
+        expect_inputs: &[(usize, u64)],
+        side: &mut SideResult,
+        timed: bool,
+    ) -> Result<()> {
         let mut check = Check::default();
         for (i, stage) in b.staging.iter_mut() {
-            let t = self.row.tensors[*i].as_ref().expect("staged tensors are present");
+            let t = self.row.tensors[*i]
+                .as_ref()
+                .expect("staged tensors are present");
             let buf = b.sets[set][*i].as_ref().expect("present");
             let bytes = stage.as_mut_slice(buf.data_bytes as usize);
             self.gpu.download(buf.data, bytes)?;
@@ -300,7 +400,11 @@ impl<'a> RowRunner<'a> {
         // reference is not even asked, since a refused row need not be one it defines.
         let guard_fail = self.guards(b, set)?;
         let reference = self.reference();
-        let units = if sample == Some(0) { Vec::new() } else { check::pick_units(reference.units(self.row), sample, seed ^ 0x5A5A) };
+        let units = if sample == Some(0) {
+            Vec::new()
+        } else {
+            check::pick_units(reference.units(self.row), sample, seed ^ 0x5A5A)
+        };
         let written: Vec<(&crate::task::TensorDesc, &[u8])> = b
             .staging
             .iter_mut()
@@ -310,15 +414,57 @@ impl<'a> RowRunner<'a> {
                 (t, &*stage.as_mut_slice(len))
             })
             .collect();
-        let tol = |d| self.task.tolerance(d).unwrap_or(crate::task::spec::Tolerance { atol: 0.0, rtol: 0.0 });
-        check = check.merge(check::compare(self.row, reference, seed, &written, &units, &tol, pattern));
+        let tol = |d| {
+            self.task
+                .tolerance(d)
+                .unwrap_or(crate::task::spec::Tolerance {
+                    atol: 0.0,
+                    rtol: 0.0,
+                })
+        };
+        check = check.merge(check::compare(
+            self.row, reference, seed, &written, &units, &tol, pattern,
+        ));
         let changed = self.changed(&self.checksums(b, set)?, expect_inputs);
         let when = if timed { "after a timed sample: " } else { "" };
-        side.gate("written", check.unwritten == 0, format!("{when}{} element(s) still hold poison{}", check.unwritten, first(&check)));
-        side.gate("finite", check.nonfinite == 0, format!("{when}{} NaN/Inf element(s){}", check.nonfinite, first(&check)));
-        side.gate("tolerance", check.mismatches == 0, format!("{when}{} of {} compared element(s) outside tolerance{}", check.mismatches, check.compared, first(&check)));
-        side.gate("guards", guard_fail.is_none(), format!("{when}{}", guard_fail.unwrap_or_default()));
-        side.gate("inputs_unchanged", changed.is_empty(), format!("{when}input(s) modified: {}", changed.join(", ")));
+        side.gate(
+            "written",
+            check.unwritten == 0,
+            format!(
+                "{when}{} element(s) still hold poison{}",
+                check.unwritten,
+                first(&check)
+            ),
+        );
+        side.gate(
+            "finite",
+            check.nonfinite == 0,
+            format!(
+                "{when}{} NaN/Inf element(s){}",
+                check.nonfinite,
+                first(&check)
+            ),
+        );
+        side.gate(
+            "tolerance",
+            check.mismatches == 0,
+            format!(
+                "{when}{} of {} compared element(s) outside tolerance{}",
+                check.mismatches,
+                check.compared,
+                first(&check)
+            ),
+        );
+        side.gate(
+            "guards",
+            guard_fail.is_none(),
+            format!("{when}{}", guard_fail.unwrap_or_default()),
+        );
+        side.gate(
+            "inputs_unchanged",
+            changed.is_empty(),
+            format!("{when}input(s) modified: {}", changed.join(", ")),
+        );
         if timed {
             side.timed_check = std::mem::take(&mut side.timed_check).merge(check);
         } else {
@@ -332,7 +478,12 @@ impl<'a> RowRunner<'a> {
         now.iter()
             .zip(before)
             .filter(|(a, e)| a.1 != e.1)
-            .map(|(a, _)| self.row.tensors[a.0].as_ref().map(|t| t.name.clone()).unwrap_or_default())
+            .map(|(a, _)| {
+                self.row.tensors[a.0]
+                    .as_ref()
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -340,12 +491,17 @@ impl<'a> RowRunner<'a> {
     fn guards(&self, b: &Buffers, set: usize) -> Result<Option<String>> {
         let mut g = vec![0u8; GUARD_BYTES];
         for (i, _) in &b.staging {
-            let t = self.row.tensors[*i].as_ref().expect("staged tensors are present");
+            let t = self.row.tensors[*i]
+                .as_ref()
+                .expect("staged tensors are present");
             let buf = b.sets[set][*i].as_ref().expect("present");
             for (label, at) in [("before", buf.base), ("after", buf.data + buf.data_bytes)] {
                 self.gpu.download(at, &mut g)?;
                 if let Some(k) = g.iter().position(|&x| x != (GUARD & 0xFF) as u8) {
-                    return Ok(Some(format!("{} guard band {label} the buffer was written at byte {k} of {GUARD_BYTES}", t.name)));
+                    return Ok(Some(format!(
+                        "{} guard band {label} the buffer was written at byte {k} of {GUARD_BYTES}",
+                        t.name
+                    )));
                 }
             }
         }
@@ -354,11 +510,18 @@ impl<'a> RowRunner<'a> {
 
     /// A call that refused must have written nothing: every output element still poison, every
     /// input and in-place tensor unchanged, guard bands intact.
-    fn check_refusal(&self, b: &mut Buffers, before: &[(usize, u64)], side: &mut SideResult) -> Result<()> {
+    fn check_refusal(
+        &self,
+        b: &mut Buffers,
+        before: &[(usize, u64)],
+        side: &mut SideResult,
+    ) -> Result<()> {
         let mut written = 0u64;
         let mut scanned = 0u64;
         for (i, stage) in b.staging.iter_mut() {
-            let t = self.row.tensors[*i].as_ref().expect("staged tensors are present");
+            let t = self.row.tensors[*i]
+                .as_ref()
+                .expect("staged tensors are present");
             let buf = b.sets[0][*i].as_ref().expect("present");
             let bytes = stage.as_mut_slice(buf.data_bytes as usize);
             if t.role == Role::Output {
@@ -370,16 +533,39 @@ impl<'a> RowRunner<'a> {
         }
         let guard_fail = self.guards(b, 0)?;
         let changed = self.changed(&self.checksums_of(b, 0, true)?, before);
-        side.gate("refusal_wrote_nothing", written == 0, format!("{written} of {scanned} output element(s) written by a call that refused"));
-        side.gate("guards", guard_fail.is_none(), guard_fail.unwrap_or_default());
-        side.gate("inputs_unchanged", changed.is_empty(), format!("tensor(s) modified by a call that refused: {}", changed.join(", ")));
-        side.check = Check { scanned, unwritten: scanned - written, ..Default::default() };
+        side.gate(
+            "refusal_wrote_nothing",
+            written == 0,
+            format!("{written} of {scanned} output element(s) written by a call that refused"),
+        );
+        side.gate(
+            "guards",
+            guard_fail.is_none(),
+            guard_fail.unwrap_or_default(),
+        );
+        side.gate(
+            "inputs_unchanged",
+            changed.is_empty(),
+            format!(
+                "tensor(s) modified by a call that refused: {}",
+                changed.join(", ")
+            ),
+        );
+        side.check = Check {
+            scanned,
+            unwritten: scanned - written,
+            ..Default::default()
+        };
         Ok(())
     }
 
     fn run(&mut self) -> Result<RowResult> {
         let row = self.row;
-        let mut res = RowResult { row: row.index, name: row.name.clone(), ..Default::default() };
+        let mut res = RowResult {
+            row: row.index,
+            name: row.name.clone(),
+            ..Default::default()
+        };
         let mut b = self.allocate()?;
         let entry = row.entry;
         let stream = self.stream();
@@ -395,21 +581,51 @@ impl<'a> RowRunner<'a> {
             let inputs0 = self.checksums(&b, 0)?;
             self.prepare(&b, POISON[0], seed0)?;
             // For a refusal, in-place tensors must come back untouched as well.
-            let before = if row.kind == RowKind::Rejection { self.checksums_of(&b, 0, true)? } else { Vec::new() };
+            let before = if row.kind == RowKind::Rejection {
+                self.checksums_of(&b, 0, true)?
+            } else {
+                Vec::new()
+            };
             let code = self.sides[s].call(entry, &mut b.calls[s][0], stream);
-            self.gpu.check_async(&format!("task '{}', row '{}', {} call", self.task.name(), row.name, self.sides[s].side))?;
+            self.gpu.check_async(&format!(
+                "task '{}', row '{}', {} call",
+                self.task.name(),
+                row.name,
+                self.sides[s].side
+            ))?;
             let status = Status::from_code(code);
             sides[s].status = status_name(status);
             sides[s].path = b.calls[s][0].path_str();
             if row.kind == RowKind::Rejection {
-                sides[s].gate("rejected", status == Status::NotSupported, format!("returned {} instead of not_supported", sides[s].status));
+                sides[s].gate(
+                    "rejected",
+                    status == Status::NotSupported,
+                    format!("returned {} instead of not_supported", sides[s].status),
+                );
                 self.check_refusal(&mut b, &before, &mut sides[s])?;
                 continue;
             }
-            sides[s].gate("status", status == Status::Ok, format!("returned {}", sides[s].status));
-            sides[s].gate("dispatch_path", !sides[s].path.is_empty(), "the implementation reported no dispatch path");
+            sides[s].gate(
+                "status",
+                status == Status::Ok,
+                format!("returned {}", sides[s].status),
+            );
+            sides[s].gate(
+                "dispatch_path",
+                !sides[s].path.is_empty(),
+                "the implementation reported no dispatch path",
+            );
             if status == Status::Ok {
-                self.verify(&mut b, 0, seed0, POISON[0], None, &inputs0, &mut sides[s], false)?;
+                self.verify(
+                    &mut b,
+                    0,
+                    seed0,
+                    POISON[0],
+                    None,
+                    &inputs0,
+                    &mut sides[s],
+                    false,
+                )?;
             }
         }
         if row.kind == RowKind::Rejection || !sides.iter().all(|s| s.passed()) {
@@ -435,7 +651,8 @@ impl<'a> RowRunner<'a> {
             per_launch = per_launch.max(best);
         }
         self.gpu.check_async("calibration")?;
-        let mut n = ((self.plan.min_sample_ms * 1e3 / per_launch.max(1e-3)).ceil() as usize).clamp(1, 20_000);
+        let mut n = ((self.plan.min_sample_ms * 1e3 / per_launch.max(1e-3)).ceil() as usize)
+            .clamp(1, 20_000);
         let has_inout = row.tensors.iter().flatten().any(|t| t.role == Role::Inout);
         if has_inout {
             // One fresh set per launch; if memory caps the sets, cap the launches instead (the
@@ -456,7 +673,11 @@ impl<'a> RowRunner<'a> {
         let last = (n - 1) % nsets;
         // In-place tensors were launched on once per set, so their timed outputs match the
         // reference; with too few sets they could not be, and only poison, NaN and guards are checked.
-        let timed_sample = if has_inout && n > nsets { Some(0) } else { Some(self.plan.sample_units) };
+        let timed_sample = if has_inout && n > nsets {
+            Some(0)
+        } else {
+            Some(self.plan.sample_units)
+        };
 
         for t in 0..self.plan.trials {
             let seed = trial_seed(self.plan.seed, row.index, t + 1);
@@ -466,18 +687,42 @@ impl<'a> RowRunner<'a> {
             let pattern = POISON[(t % 2) as usize];
             let order = if t % 2 == 0 { [0, 1] } else { [1, 0] };
             for &s in &order {
-                self.progress(format!("trial {}/{}, {} graph sample", t + 1, self.plan.trials, self.sides[s].side));
+                self.progress(format!(
+                    "trial {}/{}, {} graph sample",
+                    t + 1,
+                    self.plan.trials,
+                    self.sides[s].side
+                ));
                 self.prepare(&b, pattern, seed)?;
                 self.gpu.record(&e0)?;
                 self.gpu.launch_graph(&graphs[s])?;
                 self.gpu.record(&e1)?;
                 let ms = self.gpu.elapsed_ms(&e0, &e1)?;
-                self.gpu.check_async(&format!("task '{}', row '{}', {} graph sample", self.task.name(), row.name, self.sides[s].side))?;
+                self.gpu.check_async(&format!(
+                    "task '{}', row '{}', {} graph sample",
+                    self.task.name(),
+                    row.name,
+                    self.sides[s].side
+                ))?;
                 sides[s].device_us.push(ms * 1e3 / n as f64);
-                self.verify(&mut b, last, seed, pattern, timed_sample, &expect, &mut sides[s], true)?;
+                self.verify(
+                    &mut b,
+                    last,
+                    seed,
+                    pattern,
+                    timed_sample,
+                    &expect,
+                    &mut sides[s],
+                    true,
+                )?;
             }
             for &s in &order {
-                self.progress(format!("trial {}/{}, {} eager sample", t + 1, self.plan.trials, self.sides[s].side));
+                self.progress(format!(
+                    "trial {}/{}, {} eager sample",
+                    t + 1,
+                    self.plan.trials,
+                    self.sides[s].side
+                ));
                 self.prepare(&b, pattern, seed)?;
                 let mut bad = 0;
                 self.gpu.record(&e0)?;
@@ -486,10 +731,28 @@ impl<'a> RowRunner<'a> {
                 }
                 self.gpu.record(&e1)?;
                 let ms = self.gpu.elapsed_ms(&e0, &e1)?;
-                self.gpu.check_async(&format!("task '{}', row '{}', {} eager sample", self.task.name(), row.name, self.sides[s].side))?;
-                sides[s].gate("status", bad == 0, format!("an eager timed call returned a non-zero status ({bad})"));
+                self.gpu.check_async(&format!(
+                    "task '{}', row '{}', {} eager sample",
+                    self.task.name(),
+                    row.name,
+                    self.sides[s].side
+                ))?;
+                sides[s].gate(
+                    "status",
+                    bad == 0,
+                    format!("an eager timed call returned a non-zero status ({bad})"),
+                );
                 sides[s].eager_us.push(ms * 1e3 / n as f64);
-                self.verify(&mut b, last, seed, pattern, timed_sample, &expect, &mut sides[s], true)?;
+                self.verify(
+                    &mut b,
+                    last,
+                    seed,
+                    pattern,
+                    timed_sample,
+                    &expect,
+                    &mut sides[s],
+                    true,
+                )?;
             }
         }
         [res.baseline, res.candidate] = sides;
@@ -513,12 +776,20 @@ impl<'a> RowRunner<'a> {
                 )));
             }
         }
-        self.gpu.end_capture().map_err(|e| Error::Cuda(format!("row '{}', {}: graph capture: {e}", self.row.name, self.sides[side].side)))
+        self.gpu.end_capture().map_err(|e| {
+            Error::Cuda(format!(
+                "row '{}', {}: graph capture: {e}",
+                self.row.name, self.sides[side].side
+            ))
+        })
     }
 }
 
 fn first(c: &Check) -> String {
-    c.first.as_ref().map(|f| format!("; first: {f}")).unwrap_or_default()
+    c.first
+        .as_ref()
+        .map(|f| format!("; first: {f}"))
+        .unwrap_or_default()
 }
 
 fn status_name(s: Status) -> String {

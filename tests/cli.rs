@@ -23,7 +23,15 @@ fn help_is_the_manual_and_lists_exit_codes() {
     let out = kpilot().arg("--help").output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    for want in ["task", "build", "check", "freeze", "Exit codes", "ledger/README.md"] {
+    for want in [
+        "task",
+        "fidelity",
+        "build",
+        "check",
+        "freeze",
+        "Exit codes",
+        "ledger/README.md",
+    ] {
         assert!(s.contains(want), "--help lacks {want}");
     }
 }
@@ -31,16 +39,30 @@ fn help_is_the_manual_and_lists_exit_codes() {
 #[test]
 fn without_a_driver_the_main_job_says_what_is_missing_and_exits_4() {
     if has_driver() {
-        eprintln!("SKIPPED: this machine has a CUDA driver; this test is about machines without one");
+        eprintln!(
+            "SKIPPED: this machine has a CUDA driver; this test is about machines without one"
+        );
         return;
     }
     let before = std::fs::read(repo().join("ledger/fuse_scale_shift.jsonl")).ok();
-    let out = kpilot().args(["task", "fuse_scale_shift"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(4), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = kpilot()
+        .args(["task", "fuse_scale_shift"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no CUDA driver"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(std::fs::read(repo().join("ledger/fuse_scale_shift.jsonl")).ok(), before, "nothing recorded is touched");
+    assert_eq!(
+        std::fs::read(repo().join("ledger/fuse_scale_shift.jsonl")).ok(),
+        before,
+        "nothing recorded is touched"
+    );
 }
 
 #[test]
@@ -48,7 +70,10 @@ fn an_unknown_task_or_candidate_is_a_usage_error() {
     let out = kpilot().args(["task", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no task 'nope'"));
-    let out = kpilot().args(["task", "fuse_scale_shift", "--candidate", "v999"]).output().unwrap();
+    let out = kpilot()
+        .args(["task", "fuse_scale_shift", "--candidate", "v999"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no candidate 'v999'"));
 }
@@ -56,7 +81,11 @@ fn an_unknown_task_or_candidate_is_a_usage_error() {
 #[test]
 fn check_validates_every_task_without_a_gpu() {
     let out = kpilot().arg("check").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("fuse_scale_shift: ok"));
 }
 
@@ -68,13 +97,36 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     for f in ["task.toml", "rows.toml", "baseline.cu"] {
         std::fs::copy(repo().join("tasks/fuse_scale_shift").join(f), task.join(f)).unwrap();
     }
-    let kp = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_kpilot")).arg("--root").arg(d.path()).args(args).output().unwrap();
+    let kp = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kpilot"))
+            .arg("--root")
+            .arg(d.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
     // Without a freeze a run refuses to start, and says how to freeze.
     let out = kp(&["check", "fuse_scale_shift"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kpilot freeze fuse_scale_shift"));
-    assert!(kp(&["freeze", "fuse_scale_shift", "--reason", "test: first freeze"]).status.success());
-    assert!(kp(&["check", "fuse_scale_shift"]).status.success());
+    assert!(kp(&[
+        "freeze",
+        "fuse_scale_shift",
+        "--reason",
+        "test: first freeze"
+    ])
+    .status
+    .success());
+    // Frozen now; what is left is the fidelity rule: this scratch ledger has no fidelity record.
+    let unmeasured = |out: std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("fidelity of the current baseline") && err.contains("was never measured"),
+            "{err}"
+        );
+    };
+    unmeasured(kp(&["check", "fuse_scale_shift"]));
     let rows = std::fs::read_to_string(task.join("rows.toml")).unwrap();
     // Trim the rows after "seeing results": drop the last row.
     let cut = rows.rfind("[[row]]").unwrap();
@@ -82,11 +134,18 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     let out = kp(&["check", "fuse_scale_shift"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("frozen.toml:") && err.contains("the rows file changed since it was frozen"), "{err}");
+    assert!(
+        err.contains("frozen.toml:") && err.contains("the rows file changed since it was frozen"),
+        "{err}"
+    );
     // Freezing is the deliberate, recorded act.
     let out = kp(&["freeze", "fuse_scale_shift", "--reason", "test: drop a row"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
     assert!(ledger.contains("\"kind\":\"freeze\"") && ledger.contains("test: drop a row"));
-    assert!(kp(&["check", "fuse_scale_shift"]).status.success());
+    unmeasured(kp(&["check", "fuse_scale_shift"]));
 }

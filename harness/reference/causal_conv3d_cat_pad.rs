@@ -33,7 +33,11 @@ fn geo(row: &Row) -> Result<Geo, String> {
     let cache_t = match &row.tensors[CACHE] {
         Some(cx) => match cx.shape.as_slice() {
             &[cn, cc, ct, ch, cw] if (cn, cc, ch, cw) == (n, c, h, w) => ct,
-            s => return Err(format!("cache_x must be [{n}, {c}, cache_t, {h}, {w}], not {s:?}")),
+            s => {
+                return Err(format!(
+                    "cache_x must be [{n}, {c}, cache_t, {h}, {w}], not {s:?}"
+                ))
+            }
         },
         None => 0,
     };
@@ -46,7 +50,19 @@ fn geo(row: &Row) -> Result<Geo, String> {
         return Err(format!("padding {p:?} with cache_t {cache_t}: needs w_left == w_right, h_top == h_bottom, d_right == 0 and d_left >= cache_t"));
     }
     let d0 = dl - cache_t;
-    Ok(Geo { n, c, h, w, cache_t, wl, ht, d0, t_out: d0 + cache_t + t + dr, h_out: h + ht + hb, w_out: w + wl + wr })
+    Ok(Geo {
+        n,
+        c,
+        h,
+        w,
+        cache_t,
+        wl,
+        ht,
+        d0,
+        t_out: d0 + cache_t + t + dr,
+        h_out: h + ht + hb,
+        w_out: w + wl + wr,
+    })
 }
 
 impl Reference for CatPad {
@@ -60,7 +76,10 @@ impl Reference for CatPad {
         need_dtype_of(out, x)?;
         let want = [g.n, g.c, g.t_out, g.h_out, g.w_out];
         if out.shape != want {
-            return Err(format!("out must be {want:?} for these paddings, not {:?}", out.shape));
+            return Err(format!(
+                "out must be {want:?} for these paddings, not {:?}",
+                out.shape
+            ));
         }
         Ok(())
     }
@@ -85,7 +104,9 @@ impl Reference for CatPad {
                 o.push(if !inside {
                     0.0
                 } else if s < g.cache_t {
-                    let d = inp.desc(CACHE).expect("cache_t > 0 means cache_x is present");
+                    let d = inp
+                        .desc(CACHE)
+                        .expect("cache_t > 0 means cache_x is present");
                     inp.at(CACHE, d.offset(&[ni, ci, s, hi, wi]))
                 } else {
                     let d = inp.desc(X).expect("x is present");

@@ -18,9 +18,18 @@ const OUT: usize = 3;
 enum Bcast {
     Scalar,
     /// Offset = b*sb + l*sl + c*sc (broadcast dims have their stride zeroed).
-    Grid { sb: i64, sl: i64, sc: i64 },
+    Grid {
+        sb: i64,
+        sl: i64,
+        sc: i64,
+    },
     /// [B, F, 1, C]: frame f = l / (L / F).
-    Frames { sb: i64, sf: i64, sc: i64, frame_len: i64 },
+    Frames {
+        sb: i64,
+        sf: i64,
+        sc: i64,
+        frame_len: i64,
+    },
 }
 
 impl Bcast {
@@ -56,7 +65,12 @@ impl Bcast {
         match *self {
             Bcast::Scalar => 0,
             Bcast::Grid { sb, sl, sc } => (b * sb + l * sl + c * sc) as u64,
-            Bcast::Frames { sb, sf, sc, frame_len } => (b * sb + (l / frame_len) * sf + c * sc) as u64,
+            Bcast::Frames {
+                sb,
+                sf,
+                sc,
+                frame_len,
+            } => (b * sb + (l / frame_len) * sf + c * sc) as u64,
         }
     }
 }
@@ -72,7 +86,11 @@ fn blc(row: &Row) -> Result<(i64, i64, i64), String> {
 impl Reference for ScaleShift {
     fn validate(&self, row: &Row) -> Result<(), String> {
         let (b, l, c) = blc(row)?;
-        let t = |i: usize| row.tensors[i].as_ref().ok_or_else(|| format!("tensor #{i} is missing"));
+        let t = |i: usize| {
+            row.tensors[i]
+                .as_ref()
+                .ok_or_else(|| format!("tensor #{i} is missing"))
+        };
         let (x, scale, shift, out) = (t(X)?, t(SCALE)?, t(SHIFT)?, t(OUT)?);
         for v in [x, scale, shift, out] {
             need_float(v)?;
@@ -82,12 +100,20 @@ impl Reference for ScaleShift {
         }
         need_dtype_of(out, x)?;
         if out.shape != x.shape {
-            return Err(format!("out has shape {:?} but x has {:?}", out.shape, x.shape));
+            return Err(format!(
+                "out has shape {:?} but x has {:?}",
+                out.shape, x.shape
+            ));
         }
         let sc = Bcast::of(scale, b, l, c)?;
         let sh = Bcast::of(shift, b, l, c)?;
-        if matches!(sc, Bcast::Frames { .. }) && !matches!(sh, Bcast::Frames { .. }) && shift.shape != x.shape {
-            return Err("with a 4-D frame-wise scale the shift must be per-token [B, L, C] (or 4-D)".into());
+        if matches!(sc, Bcast::Frames { .. })
+            && !matches!(sh, Bcast::Frames { .. })
+            && shift.shape != x.shape
+        {
+            return Err(
+                "with a 4-D frame-wise scale the shift must be per-token [B, L, C] (or 4-D)".into(),
+            );
         }
         if !matches!(row.scalars.first(), Some(&k) if k == 0.0 || k == 1.0) {
             return Err("scale_constant must be 0 or 1 (a compile-time constant upstream)".into());
@@ -110,7 +136,9 @@ impl Reference for ScaleShift {
         let (bi, li) = ((u as i64) / l, (u as i64) % l);
         // Upstream quirk: scalar scale and shift that are both zero return a copy of x,
         // whatever scale_constant is (the wrapper syncs and calls out.copy_(x)).
-        let copy = matches!((sc, sh), (Bcast::Scalar, Bcast::Scalar)) && inp.at(SCALE, 0) == 0.0 && inp.at(SHIFT, 0) == 0.0;
+        let copy = matches!((sc, sh), (Bcast::Scalar, Bcast::Scalar))
+            && inp.at(SCALE, 0) == 0.0
+            && inp.at(SHIFT, 0) == 0.0;
         let o = &mut out[0];
         o.clear();
         let xbase = (u as u64) * c as u64;
@@ -170,10 +198,15 @@ impl Reference for LnSelect01 {
         }
         if let Some((r, g)) = lay.residual {
             for i in [r, g] {
-                let t = row.tensors[i].as_ref().ok_or("residual tensors are required")?;
+                let t = row.tensors[i]
+                    .as_ref()
+                    .ok_or("residual tensors are required")?;
                 need_dtype_of(t, x)?;
                 if t.shape != x.shape || !t.is_contiguous() {
-                    return Err(format!("'{}' must be contiguous with x's shape {:?}", t.name, x.shape));
+                    return Err(format!(
+                        "'{}' must be contiguous with x's shape {:?}",
+                        t.name, x.shape
+                    ));
                 }
             }
         }
@@ -186,15 +219,23 @@ impl Reference for LnSelect01 {
             }
         }
         for i in lay.mods {
-            let t = row.tensors[i].as_ref().ok_or("modulation tensors are required")?;
+            let t = row.tensors[i]
+                .as_ref()
+                .ok_or("modulation tensors are required")?;
             need_float(t)?;
             if t.shape.len() != 2 || (t.shape[0] != b && t.shape[0] != 1) || t.shape[1] != c {
-                return Err(format!("'{}' must be [B or 1, {c}], not {:?}", t.name, t.shape));
+                return Err(format!(
+                    "'{}' must be [B or 1, {c}], not {:?}",
+                    t.name, t.shape
+                ));
             }
         }
         let idx = row.tensors[lay.index].as_ref().ok_or("index is missing")?;
         if idx.dtype.is_float() || idx.shape != [b, l] {
-            return Err(format!("index must be an integer [{b}, {l}], not {} {:?}", idx.dtype, idx.shape));
+            return Err(format!(
+                "index must be an integer [{b}, {l}], not {} {:?}",
+                idx.dtype, idx.shape
+            ));
         }
         match row.scalars.first() {
             Some(&e) if e > 0.0 => {}

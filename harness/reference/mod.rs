@@ -27,15 +27,23 @@ pub trait Reference: Sync + Send {
 }
 
 static FUSE_SCALE_SHIFT: fuse_scale_shift::ScaleShift = fuse_scale_shift::ScaleShift;
-static FUSE_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: false };
-static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 = fuse_scale_shift::LnSelect01 { residual: true };
+static FUSE_LN_SELECT01: fuse_scale_shift::LnSelect01 =
+    fuse_scale_shift::LnSelect01 { residual: false };
+static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 =
+    fuse_scale_shift::LnSelect01 { residual: true };
 static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
-    ("fuse_layernorm_scale_shift_gate_select01", &FUSE_LN_SELECT01),
-    ("fuse_residual_layernorm_scale_shift_gate_select01", &FUSE_RESIDUAL_LN_SELECT01),
+    (
+        "fuse_layernorm_scale_shift_gate_select01",
+        &FUSE_LN_SELECT01,
+    ),
+    (
+        "fuse_residual_layernorm_scale_shift_gate_select01",
+        &FUSE_RESIDUAL_LN_SELECT01,
+    ),
     ("qknorm_rope", &QKNORM_ROPE),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
 ];
@@ -56,14 +64,18 @@ pub struct Inputs<'a> {
 
 impl<'a> Inputs<'a> {
     pub fn new(row: &'a Row, seed: u64) -> Inputs<'a> {
-        let keys = (0..row.tensors.len()).map(|i| stream_key(seed, i as u32)).collect();
+        let keys = (0..row.tensors.len())
+            .map(|i| stream_key(seed, i as u32))
+            .collect();
         Inputs { row, keys }
     }
 
     /// Value of declared tensor `t` at storage offset `offset`.
     #[inline]
     pub fn at(&self, t: usize, offset: u64) -> f64 {
-        let desc = self.row.tensors[t].as_ref().expect("reference reads a present tensor");
+        let desc = self.row.tensors[t]
+            .as_ref()
+            .expect("reference reads a present tensor");
         let dist: &Dist = desc.dist.as_ref().expect("an input has a dist");
         dist.value(self.keys[t], offset, desc.dtype)
     }
@@ -75,7 +87,11 @@ impl<'a> Inputs<'a> {
 
 /// Indices (in declared order) of the tensors a call writes.
 pub fn written(row: &Row) -> Vec<usize> {
-    row.tensors.iter().enumerate().filter_map(|(i, t)| t.as_ref().filter(|t| t.role != Role::Input).map(|_| i)).collect()
+    row.tensors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.as_ref().filter(|t| t.role != Role::Input).map(|_| i))
+        .collect()
 }
 
 /// Shared shape checks.
@@ -83,7 +99,10 @@ pub(crate) fn need_float(t: &TensorDesc) -> Result<(), String> {
     if t.dtype.is_float() {
         Ok(())
     } else {
-        Err(format!("tensor '{}' has dtype {} but must be a float type", t.name, t.dtype))
+        Err(format!(
+            "tensor '{}' has dtype {} but must be a float type",
+            t.name, t.dtype
+        ))
     }
 }
 
@@ -91,7 +110,10 @@ pub(crate) fn need_dtype_of(t: &TensorDesc, like: &TensorDesc) -> Result<(), Str
     if t.dtype == like.dtype {
         Ok(())
     } else {
-        Err(format!("tensor '{}' has dtype {} but must match '{}' ({})", t.name, t.dtype, like.name, like.dtype))
+        Err(format!(
+            "tensor '{}' has dtype {} but must match '{}' ({})",
+            t.name, t.dtype, like.name, like.dtype
+        ))
     }
 }
 

@@ -23,7 +23,11 @@ struct Dims {
 }
 
 fn dims(row: &Row) -> Result<Dims, String> {
-    let t = |i: usize| row.tensors[i].as_ref().ok_or_else(|| format!("tensor #{i} is missing"));
+    let t = |i: usize| {
+        row.tensors[i]
+            .as_ref()
+            .ok_or_else(|| format!("tensor #{i} is missing"))
+    };
     let (q, k, cache) = (t(Q)?, t(K)?, t(CACHE)?);
     match (q.shape.as_slice(), k.shape.as_slice(), cache.shape.as_slice()) {
         (&[n, hq, d], &[nk, hk, dk], &[_, r]) if n == nk && d == dk => Ok(Dims { n, hq, hk, d, r }),
@@ -37,22 +41,36 @@ impl Reference for QkNormRope {
         let t = |i: usize| row.tensors[i].as_ref().expect("checked by dims");
         let (q, k) = (t(Q), t(K));
         if !matches!(q.dtype, DType::Bf16 | DType::Fp16) || k.dtype != q.dtype {
-            return Err(format!("q and k must both be bf16 or fp16, not {} and {}", q.dtype, k.dtype));
+            return Err(format!(
+                "q and k must both be bf16 or fp16, not {} and {}",
+                q.dtype, k.dtype
+            ));
         }
         if ![64, 128, 256].contains(&dm.d) {
             return Err(format!("head_dim {} is not one of 64, 128, 256", dm.d));
         }
         if !(dm.r > 0 && dm.r <= dm.d && dm.r % (dm.d / 32) == 0) {
-            return Err(format!("rope_dim {} must be in (0, {}] and divisible by head_dim/32 = {}", dm.r, dm.d, dm.d / 32));
+            return Err(format!(
+                "rope_dim {} must be in (0, {}] and divisible by head_dim/32 = {}",
+                dm.r,
+                dm.d,
+                dm.d / 32
+            ));
         }
         let neox = row.scalars[0] != 0.0;
         if neox && !((dm.r / (dm.d / 32)) as u64).is_power_of_two() {
-            return Err(format!("NeoX needs rope_dim/(head_dim/32) = {} to be a power of two", dm.r / (dm.d / 32)));
+            return Err(format!(
+                "NeoX needs rope_dim/(head_dim/32) = {} to be a power of two",
+                dm.r / (dm.d / 32)
+            ));
         }
         for (i, w) in [(QW, q), (KW, k)] {
             let wt = t(i);
             if wt.shape != [dm.d] || wt.dtype != w.dtype {
-                return Err(format!("'{}' must be [{}] {}, not {:?} {}", wt.name, dm.d, w.dtype, wt.shape, wt.dtype));
+                return Err(format!(
+                    "'{}' must be [{}] {}, not {:?} {}",
+                    wt.name, dm.d, w.dtype, wt.shape, wt.dtype
+                ));
             }
         }
         let cache = t(CACHE);
@@ -66,7 +84,12 @@ impl Reference for QkNormRope {
         match pos.dist {
             Some(crate::inputs::Dist::Randint { lo, hi }) if lo >= 0 && hi <= cache.shape[0] => {}
             Some(crate::inputs::Dist::Arange) if dm.n <= cache.shape[0] => {}
-            _ => return Err(format!("positions must lie in [0, {}) (randint(0, P) or arange())", cache.shape[0])),
+            _ => {
+                return Err(format!(
+                    "positions must lie in [0, {}) (randint(0, P) or arange())",
+                    cache.shape[0]
+                ))
+            }
         }
         if !matches!(row.scalars.get(1), Some(&e) if e > 0.0) {
             return Err("eps must be > 0".into());
@@ -94,17 +117,28 @@ impl Reference for QkNormRope {
         let p = inp.at(POS, pos_desc.offset(&[tok])) as i64;
         let cache = inp.desc(CACHE).expect("validated");
         let half = dm.r / 2;
-        let cs: Vec<(f64, f64)> = (0..half).map(|j| (inp.at(CACHE, cache.offset(&[p, j])), inp.at(CACHE, cache.offset(&[p, half + j])))).collect();
+        let cs: Vec<(f64, f64)> = (0..half)
+            .map(|j| {
+                (
+                    inp.at(CACHE, cache.offset(&[p, j])),
+                    inp.at(CACHE, cache.offset(&[p, half + j])),
+                )
+            })
+            .collect();
         for (slot, (t, w, heads)) in [(Q, QW, dm.hq), (K, KW, dm.hk)].into_iter().enumerate() {
             let desc = inp.desc(t).expect("validated");
             let wd = inp.desc(w).expect("validated");
             let o = &mut out[slot];
             o.clear();
             for h in 0..heads {
-                let x: Vec<f64> = (0..dm.d).map(|i| inp.at(t, desc.offset(&[tok, h, i]))).collect();
+                let x: Vec<f64> = (0..dm.d)
+                    .map(|i| inp.at(t, desc.offset(&[tok, h, i])))
+                    .collect();
                 let ms = x.iter().map(|v| v * v).sum::<f64>() / dm.d as f64;
                 let r = 1.0 / (ms + eps).sqrt();
-                let n: Vec<f64> = (0..dm.d).map(|i| x[i as usize] * r * inp.at(w, wd.offset(&[i]))).collect();
+                let n: Vec<f64> = (0..dm.d)
+                    .map(|i| x[i as usize] * r * inp.at(w, wd.offset(&[i])))
+                    .collect();
                 let mut y = n.clone();
                 for j in 0..half {
                     let (c, s) = cs[j as usize];

@@ -36,20 +36,37 @@ impl TensorDesc {
         if self.shape.iter().any(|&s| s == 0) {
             return 0;
         }
-        1 + self.shape.iter().zip(&self.stride).map(|(&n, &s)| (n as u64 - 1) * s as u64).sum::<u64>()
+        1 + self
+            .shape
+            .iter()
+            .zip(&self.stride)
+            .map(|(&n, &s)| (n as u64 - 1) * s as u64)
+            .sum::<u64>()
     }
     /// Distinct elements the view addresses (broadcast dims with stride 0 count once).
     pub fn distinct_elems(&self) -> u64 {
-        self.shape.iter().zip(&self.stride).map(|(&n, &s)| if s == 0 { 1 } else { n as u64 }).product()
+        self.shape
+            .iter()
+            .zip(&self.stride)
+            .map(|(&n, &s)| if s == 0 { 1 } else { n as u64 })
+            .product()
     }
     pub fn is_contiguous(&self) -> bool {
         self.stride == contiguous_strides(&self.shape)
-            || self.shape.iter().zip(&self.stride).zip(contiguous_strides(&self.shape)).all(|((&n, &s), c)| n == 1 || s == c)
+            || self
+                .shape
+                .iter()
+                .zip(&self.stride)
+                .zip(contiguous_strides(&self.shape))
+                .all(|((&n, &s), c)| n == 1 || s == c)
     }
     /// Storage offset of a multi-index.
     #[inline]
     pub fn offset(&self, idx: &[i64]) -> u64 {
-        idx.iter().zip(&self.stride).map(|(&i, &s)| (i * s) as u64).sum()
+        idx.iter()
+            .zip(&self.stride)
+            .map(|(&i, &s)| (i * s) as u64)
+            .sum()
     }
 }
 
@@ -111,7 +128,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))
 }
 
 impl Task {
@@ -121,12 +139,21 @@ impl Task {
         let toml_path = dir.join("task.toml");
         if !toml_path.exists() {
             let known: Vec<String> = std::fs::read_dir(tasks_root)
-                .map(|d| d.flatten().filter(|e| e.path().join("task.toml").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.path().join("task.toml").exists())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
                 .unwrap_or_default();
             return Err(Error::Usage(format!(
                 "no task '{name}': {} does not exist (tasks here: {})",
                 toml_path.display(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         }
         Self::load_dir(&dir)
@@ -139,12 +166,29 @@ impl Task {
         validate_spec(&spec, &toml_path, &text)?;
         let rows_path = dir.join(&spec.task.rows);
         let rows_text = read(&rows_path)?;
-        let rows_file: RowsFile = toml::from_str(&rows_text).map_err(|e| toml_error(&rows_path, &rows_text, e))?;
+        let rows_file: RowsFile =
+            toml::from_str(&rows_text).map_err(|e| toml_error(&rows_path, &rows_text, e))?;
         let rows = resolve_rows(&spec, rows_file, &rows_path, &rows_text)?;
         let baseline_path = dir.join(&spec.task.baseline);
-        let baseline = std::fs::read(&baseline_path).map_err(|e| Error::io(format!("cannot read the baseline {}", baseline_path.display()), e))?;
-        let hashes = Hashes { task_toml: sha256_hex(text.as_bytes()), rows: sha256_hex(rows_text.as_bytes()), baseline: sha256_hex(&baseline) };
-        Ok(Task { dir: dir.to_path_buf(), spec, rows, rows_path, baseline_path, hashes })
+        let baseline = std::fs::read(&baseline_path).map_err(|e| {
+            Error::io(
+                format!("cannot read the baseline {}", baseline_path.display()),
+                e,
+            )
+        })?;
+        let hashes = Hashes {
+            task_toml: sha256_hex(text.as_bytes()),
+            rows: sha256_hex(rows_text.as_bytes()),
+            baseline: sha256_hex(&baseline),
+        };
+        Ok(Task {
+            dir: dir.to_path_buf(),
+            spec,
+            rows,
+            rows_path,
+            baseline_path,
+            hashes,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -157,7 +201,16 @@ impl Task {
 
     pub fn candidates(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.join("candidates"))
-            .map(|d| d.flatten().filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".cu").map(str::to_string)).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .strip_suffix(".cu")
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -185,51 +238,118 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
     }
     for (k, tol) in &spec.tolerance {
         if DType::parse(k).is_none() {
-            return err(&format!("[tolerance.{k}]"), format!("tolerance for unknown dtype '{k}' (use bf16, fp16, fp32, i32, i64)"));
+            return err(
+                &format!("[tolerance.{k}]"),
+                format!("tolerance for unknown dtype '{k}' (use bf16, fp16, fp32, i32, i64)"),
+            );
         }
         if !(tol.atol >= 0.0 && tol.rtol >= 0.0) {
-            return err(&format!("[tolerance.{k}]"), format!("tolerance.{k}: atol and rtol must be >= 0"));
+            return err(
+                &format!("[tolerance.{k}]"),
+                format!("tolerance.{k}: atol and rtol must be >= 0"),
+            );
         }
     }
     if spec.timing.trials < 7 {
-        return err("trials", format!("timing.trials = {} but at least 7 trials are required", spec.timing.trials));
+        return err(
+            "trials",
+            format!(
+                "timing.trials = {} but at least 7 trials are required",
+                spec.timing.trials
+            ),
+        );
     }
     if !(spec.timing.min_sample_ms > 0.0) {
         return err("min_sample_ms", "timing.min_sample_ms must be > 0".into());
     }
     if spec.timing.cache != "cold" && spec.timing.cache != "warm" {
-        return err("cache", format!("timing.cache = '{}': use \"cold\" or \"warm\"", spec.timing.cache));
+        return err(
+            "cache",
+            format!(
+                "timing.cache = '{}': use \"cold\" or \"warm\"",
+                spec.timing.cache
+            ),
+        );
     }
     if !(spec.timing.row_timeout_s > 0.0) {
         return err("row_timeout_s", "timing.row_timeout_s must be > 0".into());
     }
     for f in &spec.build.flags {
-        let banned = ["-o", "--output-file", "-shared", "--shared", "-arch", "--gpu-architecture", "-gencode", "--generate-code", "-code"];
-        if banned.iter().any(|b| f == b || f.starts_with(&format!("{b}="))) {
+        let banned = [
+            "-o",
+            "--output-file",
+            "-shared",
+            "--shared",
+            "-arch",
+            "--gpu-architecture",
+            "-gencode",
+            "--generate-code",
+            "-code",
+        ];
+        if banned
+            .iter()
+            .any(|b| f == b || f.starts_with(&format!("{b}=")))
+        {
             return err(f, format!("build.flags may not contain '{f}': the harness sets output, linking and architecture itself"));
         }
     }
     if spec.build.arch != "native" && !spec.build.arch.starts_with("sm_") {
-        return err("arch", format!("build.arch = '{}': use \"native\" or an explicit sm_XX", spec.build.arch));
+        return err(
+            "arch",
+            format!(
+                "build.arch = '{}': use \"native\" or an explicit sm_XX",
+                spec.build.arch
+            ),
+        );
     }
     let mut names = HashSet::new();
     for e in &spec.entries {
         if !names.insert(&e.name) {
-            return err(&format!("name = \"{}\"", e.name), format!("entry '{}' is declared twice", e.name));
+            return err(
+                &format!("name = \"{}\"", e.name),
+                format!("entry '{}' is declared twice", e.name),
+            );
         }
         if reference::lookup(&e.reference).is_none() {
-            return err(&format!("reference = \"{}\"", e.reference), format!("entry '{}': unknown reference '{}' (known: {})", e.name, e.reference, reference::names().join(", ")));
+            return err(
+                &format!("reference = \"{}\"", e.reference),
+                format!(
+                    "entry '{}': unknown reference '{}' (known: {})",
+                    e.name,
+                    e.reference,
+                    reference::names().join(", ")
+                ),
+            );
         }
         if e.tensors.len() > crate::abi::KP_MAX_TENSORS as usize {
-            return err(&format!("name = \"{}\"", e.name), format!("entry '{}' declares {} tensors; the ABI carries at most {}", e.name, e.tensors.len(), crate::abi::KP_MAX_TENSORS));
+            return err(
+                &format!("name = \"{}\"", e.name),
+                format!(
+                    "entry '{}' declares {} tensors; the ABI carries at most {}",
+                    e.name,
+                    e.tensors.len(),
+                    crate::abi::KP_MAX_TENSORS
+                ),
+            );
         }
         if e.scalars.len() > crate::abi::KP_MAX_SCALARS as usize {
-            return err(&format!("name = \"{}\"", e.name), format!("entry '{}' declares {} scalars; the ABI carries at most {}", e.name, e.scalars.len(), crate::abi::KP_MAX_SCALARS));
+            return err(
+                &format!("name = \"{}\"", e.name),
+                format!(
+                    "entry '{}' declares {} scalars; the ABI carries at most {}",
+                    e.name,
+                    e.scalars.len(),
+                    crate::abi::KP_MAX_SCALARS
+                ),
+            );
         }
         let mut tnames = HashSet::new();
         for t in &e.tensors {
             if !tnames.insert(&t.name) {
-                return err(&format!("name = \"{}\"", t.name), format!("entry '{}': tensor '{}' declared twice", e.name, t.name));
+                return err(
+                    &format!("name = \"{}\"", t.name),
+                    format!("entry '{}': tensor '{}' declared twice", e.name, t.name),
+                );
             }
             if let Some(d) = &t.dist {
                 if let Err(m) = Dist::parse(d) {
@@ -237,14 +357,29 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
                 }
             }
             if t.role == Role::Output && t.dist.is_some() {
-                return err(&format!("name = \"{}\"", t.name), format!("entry '{}': output '{}' takes no dist (outputs are poisoned, not filled)", e.name, t.name));
+                return err(
+                    &format!("name = \"{}\"", t.name),
+                    format!(
+                        "entry '{}': output '{}' takes no dist (outputs are poisoned, not filled)",
+                        e.name, t.name
+                    ),
+                );
             }
             if t.role != Role::Output && t.dist.is_none() {
-                return err(&format!("name = \"{}\"", t.name), format!("entry '{}': tensor '{}' needs a dist", e.name, t.name));
+                return err(
+                    &format!("name = \"{}\"", t.name),
+                    format!("entry '{}': tensor '{}' needs a dist", e.name, t.name),
+                );
             }
             if let Some(l) = &t.like {
                 if !e.tensors.iter().any(|o| &o.name == l) {
-                    return err(&format!("like = \"{l}\""), format!("entry '{}': '{}' is like '{l}', which is not declared", e.name, t.name));
+                    return err(
+                        &format!("like = \"{l}\""),
+                        format!(
+                            "entry '{}': '{}' is like '{l}', which is not declared",
+                            e.name, t.name
+                        ),
+                    );
                 }
             }
         }
@@ -260,7 +395,14 @@ fn resolve_rows(spec: &TaskSpec, file: RowsFile, path: &Path, text: &str) -> Res
         let raw = spanned.into_inner();
         let row = resolve_row(spec, raw, index, line, path, text)?;
         if let Some(first) = seen.insert(row.name.clone(), line) {
-            return Err(Error::input(path, line, format!("row '{}' has the same name as the row at line {first}", row.name)));
+            return Err(Error::input(
+                path,
+                line,
+                format!(
+                    "row '{}' has the same name as the row at line {first}",
+                    row.name
+                ),
+            ));
         }
         rows.push(row);
     }
@@ -270,9 +412,20 @@ fn resolve_rows(spec: &TaskSpec, file: RowsFile, path: &Path, text: &str) -> Res
     for r in &rows {
         if let Some(d) = &r.duplicate_of {
             let Some(orig) = rows.iter().find(|o| &o.name == d) else {
-                return Err(Error::input(path, r.line, format!("row '{}': duplicate_of names '{d}', which is no row", r.name)));
+                return Err(Error::input(
+                    path,
+                    r.line,
+                    format!(
+                        "row '{}': duplicate_of names '{d}', which is no row",
+                        r.name
+                    ),
+                ));
             };
-            if orig.duplicate_of.is_some() || orig.entry != r.entry || signature(orig) != signature(r) || orig.scalars != r.scalars {
+            if orig.duplicate_of.is_some()
+                || orig.entry != r.entry
+                || signature(orig) != signature(r)
+                || orig.scalars != r.scalars
+            {
                 return Err(Error::input(path, r.line, format!("row '{}': duplicate_of '{d}', but the two signatures differ (or that row is itself a duplicate)", r.name)));
             }
         }
@@ -285,26 +438,62 @@ fn resolve_rows(spec: &TaskSpec, file: RowsFile, path: &Path, text: &str) -> Res
 fn signature(r: &Row) -> Vec<Option<(DType, Vec<i64>, Vec<i64>)>> {
     r.tensors
         .iter()
-        .map(|t| t.as_ref().map(|t| (t.dtype, t.shape.clone(), t.shape.iter().zip(&t.stride).map(|(&n, &s)| if n == 1 { 0 } else { s }).collect())))
+        .map(|t| {
+            t.as_ref().map(|t| {
+                (
+                    t.dtype,
+                    t.shape.clone(),
+                    t.shape
+                        .iter()
+                        .zip(&t.stride)
+                        .map(|(&n, &s)| if n == 1 { 0 } else { s })
+                        .collect(),
+                )
+            })
+        })
         .collect()
 }
 
-fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &Path, text: &str) -> Result<Row> {
+fn resolve_row(
+    spec: &TaskSpec,
+    raw: RawRow,
+    index: usize,
+    line: usize,
+    path: &Path,
+    text: &str,
+) -> Result<Row> {
     let name = raw.name.clone();
     let at = |l: usize, msg: String| Error::input(path, l, format!("row '{name}': {msg}"));
     let Some(entry) = spec.entries.iter().position(|e| e.name == raw.entry) else {
         let known: Vec<&str> = spec.entries.iter().map(|e| e.name.as_str()).collect();
-        return Err(at(line, format!("entry '{}' is not declared in task.toml (entries: {})", raw.entry, known.join(", "))));
+        return Err(at(
+            line,
+            format!(
+                "entry '{}' is not declared in task.toml (entries: {})",
+                raw.entry,
+                known.join(", ")
+            ),
+        ));
     };
     let decl = &spec.entries[entry];
     for k in raw.tensors.keys() {
         if !decl.tensors.iter().any(|t| &t.name == k) {
-            return Err(at(line, format!("tensor '{k}' is not a tensor of entry '{}'", decl.name)));
+            return Err(at(
+                line,
+                format!("tensor '{k}' is not a tensor of entry '{}'", decl.name),
+            ));
         }
     }
     for k in raw.scalars.keys() {
         if !decl.scalars.contains(k) {
-            return Err(at(line, format!("scalar '{k}' is not a scalar of entry '{}' (scalars: {})", decl.name, decl.scalars.join(", "))));
+            return Err(at(
+                line,
+                format!(
+                    "scalar '{k}' is not a scalar of entry '{}' (scalars: {})",
+                    decl.name,
+                    decl.scalars.join(", ")
+                ),
+            ));
         }
     }
     let mut scalars = Vec::new();
@@ -323,46 +512,118 @@ fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &P
             Some(sp) => {
                 let tl = line_of(text, sp.span().start);
                 let rt = sp.get_ref();
-                let dtype = DType::parse(&rt.dtype).ok_or_else(|| at(tl, format!("tensor '{}': unknown dtype '{}' (bf16, fp16, fp32, i32, i64)", t.name, rt.dtype)))?;
+                let dtype = DType::parse(&rt.dtype).ok_or_else(|| {
+                    at(
+                        tl,
+                        format!(
+                            "tensor '{}': unknown dtype '{}' (bf16, fp16, fp32, i32, i64)",
+                            t.name, rt.dtype
+                        ),
+                    )
+                })?;
                 if rt.shape.len() > MAX_RANK {
-                    return Err(at(tl, format!("tensor '{}': rank {} exceeds the ABI's {MAX_RANK}", t.name, rt.shape.len())));
+                    return Err(at(
+                        tl,
+                        format!(
+                            "tensor '{}': rank {} exceeds the ABI's {MAX_RANK}",
+                            t.name,
+                            rt.shape.len()
+                        ),
+                    ));
                 }
                 if let Some(bad) = rt.shape.iter().find(|&&n| n < 0) {
-                    return Err(at(tl, format!("tensor '{}': negative size {bad} in shape {:?}", t.name, rt.shape)));
+                    return Err(at(
+                        tl,
+                        format!(
+                            "tensor '{}': negative size {bad} in shape {:?}",
+                            t.name, rt.shape
+                        ),
+                    ));
                 }
                 let stride = match &rt.stride {
                     Some(s) if s.len() != rt.shape.len() => {
-                        return Err(at(tl, format!("tensor '{}': stride has {} entries but shape has {}", t.name, s.len(), rt.shape.len())))
+                        return Err(at(
+                            tl,
+                            format!(
+                                "tensor '{}': stride has {} entries but shape has {}",
+                                t.name,
+                                s.len(),
+                                rt.shape.len()
+                            ),
+                        ))
                     }
-                    Some(s) if s.iter().any(|&x| x < 0) => return Err(at(tl, format!("tensor '{}': negative stride in {s:?}", t.name))),
+                    Some(s) if s.iter().any(|&x| x < 0) => {
+                        return Err(at(
+                            tl,
+                            format!("tensor '{}': negative stride in {s:?}", t.name),
+                        ))
+                    }
                     Some(s) => s.clone(),
                     None => contiguous_strides(&rt.shape),
                 };
                 let dist_text = rt.dist.as_ref().or(t.dist.as_ref());
                 let dist = match (t.role, dist_text) {
-                    (Role::Output, Some(_)) if rt.dist.is_some() => return Err(at(tl, format!("output '{}' takes no dist", t.name))),
+                    (Role::Output, Some(_)) if rt.dist.is_some() => {
+                        return Err(at(tl, format!("output '{}' takes no dist", t.name)))
+                    }
                     (Role::Output, _) => None,
-                    (_, Some(d)) => Some(Dist::parse(d).map_err(|m| at(tl, format!("tensor '{}': {m}", t.name)))?),
+                    (_, Some(d)) => Some(
+                        Dist::parse(d).map_err(|m| at(tl, format!("tensor '{}': {m}", t.name)))?,
+                    ),
                     (_, None) => return Err(at(tl, format!("tensor '{}' has no dist", t.name))),
                 };
-                let desc = TensorDesc { name: t.name.clone(), role: t.role, dtype, shape: rt.shape.clone(), stride, dist };
-                if t.role != Role::Input && !desc.is_contiguous() && raw.kind != RowKind::Rejection {
+                let desc = TensorDesc {
+                    name: t.name.clone(),
+                    role: t.role,
+                    dtype,
+                    shape: rt.shape.clone(),
+                    stride,
+                    dist,
+                };
+                if t.role != Role::Input && !desc.is_contiguous() && raw.kind != RowKind::Rejection
+                {
                     return Err(at(tl, format!("{} '{}' must be contiguous (guard bands and checks assume a dense buffer)", if t.role == Role::Output { "output" } else { "in-place tensor" }, t.name)));
                 }
                 resolved[i] = Some(desc);
             }
             None if t.like.is_some() => pending_like.push(i),
             None if t.optional => {}
-            None => return Err(at(line, format!("tensor '{}' is missing (it is not optional)", t.name))),
+            None => {
+                return Err(at(
+                    line,
+                    format!("tensor '{}' is missing (it is not optional)", t.name),
+                ))
+            }
         }
     }
     for i in pending_like {
         let t = &decl.tensors[i];
-        let like = t.like.as_ref().expect("pending_like only holds tensors with `like`");
-        let Some(src) = decl.tensors.iter().position(|o| &o.name == like).and_then(|j| resolved[j].clone()) else {
-            return Err(at(line, format!("output '{}' is like '{like}', which this row does not give", t.name)));
+        let like = t
+            .like
+            .as_ref()
+            .expect("pending_like only holds tensors with `like`");
+        let Some(src) = decl
+            .tensors
+            .iter()
+            .position(|o| &o.name == like)
+            .and_then(|j| resolved[j].clone())
+        else {
+            return Err(at(
+                line,
+                format!(
+                    "output '{}' is like '{like}', which this row does not give",
+                    t.name
+                ),
+            ));
         };
-        resolved[i] = Some(TensorDesc { name: t.name.clone(), role: t.role, dtype: src.dtype, stride: contiguous_strides(&src.shape), shape: src.shape, dist: None });
+        resolved[i] = Some(TensorDesc {
+            name: t.name.clone(),
+            role: t.role,
+            dtype: src.dtype,
+            stride: contiguous_strides(&src.shape),
+            shape: src.shape,
+            dist: None,
+        });
     }
     let mut row = Row {
         index,
@@ -384,7 +645,9 @@ fn resolve_row(spec: &TaskSpec, raw: RawRow, index: usize, line: usize, path: &P
         .enumerate()
         .filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
         .map(|(i, t)| match t.role {
-            Role::Input if row.kind != RowKind::Rejection => reference.gathered_bytes(&row, i).unwrap_or(t.distinct_elems() * t.dtype.size() as u64),
+            Role::Input if row.kind != RowKind::Rejection => reference
+                .gathered_bytes(&row, i)
+                .unwrap_or(t.distinct_elems() * t.dtype.size() as u64),
             Role::Input => t.distinct_elems() * t.dtype.size() as u64,
             Role::Output => t.numel() * t.dtype.size() as u64,
             Role::Inout => 2 * t.numel() * t.dtype.size() as u64,

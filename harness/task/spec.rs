@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct TaskSpec {
     pub task: TaskMeta,
     pub upstream: Upstream,
+    #[serde(default)]
+    pub fidelity: FidelitySpec,
     pub build: BuildSpec,
     /// Per output dtype ("bf16", "fp16", "fp32", ...).
     pub tolerance: BTreeMap<String, Tolerance>,
@@ -31,16 +33,64 @@ pub struct TaskMeta {
     pub candidate: String,
 }
 
+/// Lineage: the released upstream package the baseline is a port of, pinned by hash.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
-    pub repository: String,
-    pub commit: String,
-    pub files: Vec<String>,
+    /// Package on PyPI, e.g. "sglang".
+    pub package: String,
+    /// The pinned release, e.g. "0.5.23".
+    pub version: String,
+    /// The wheel's file name as `pip download --no-deps` saves it.
+    pub wheel: String,
+    /// sha256 (hex) of that wheel.
+    pub wheel_sha256: String,
+    /// Every file of the wheel that the baseline ports or `kpilot fidelity` runs, with its sha256.
+    pub files: Vec<UpstreamFile>,
+    /// `module:function` the production caller reaches, one per entry point.
     pub entry_points: Vec<String>,
     pub language: String,
     #[serde(default)]
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    /// Path inside the wheel (the folder holding `sglang/`).
+    pub path: String,
+    /// sha256 (hex) of the file's bytes.
+    pub sha256: String,
+}
+
+/// How `kpilot fidelity` runs the pinned upstream: a Python adapter (Triton through torch) or a
+/// CUDA shim (the wheel's own .cuh compiled standalone behind kpilot_abi.h), and which production
+/// rows may miss the 5% fidelity band, each with its reason.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FidelitySpec {
+    /// Python adapter, relative to the task folder (exports load() and launcher()).
+    pub adapter: Option<String>,
+    /// CUDA shim, relative to the task folder (exports kp_<entry> like any implementation).
+    pub shim: Option<String>,
+    /// nvcc flags upstream's own JIT build uses for the shim (the harness adds the architecture,
+    /// -shared, -fPIC, the static runtime and the include paths).
+    #[serde(default)]
+    pub shim_flags: Vec<String>,
+    /// Include folders for the shim: relative to the wheel root when they start with `wheel:`,
+    /// else to the repository root.
+    #[serde(default)]
+    pub shim_includes: Vec<String>,
+    /// Production rows whose miss of the band is understood, each with the reason.
+    #[serde(default)]
+    pub explained: Vec<Explained>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Explained {
+    pub row: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,32 +1,53 @@
-// Baseline for tasks/causal_conv3d_cat_pad: a faithful CUDA port of SGLang's Triton
-// python/sglang/jit_kernel/diffusion/triton/causal_conv3d_pad.py
-// (fused_causal_conv3d_cat_pad -> _fused_cat_pad_5d_kernel).
+// Baseline for tasks/causal_conv3d_cat_pad: a CUDA port of what SGLang 0.5.23 runs on NVIDIA GPUs.
 //
-//   out = F.pad(cat([cache_x, x], dim=2), [wl, wr, ht, hb, dl - cache_t, dr])   (zero fill)
+//   out = F.pad(cat([cache_x, x], dim=2), [wl, wr, ht, hb, dl - cache_t, dr])   (zero fill, NCTHW)
 //
-// Upstream launch: flat over the OUTPUT, BLOCK = 256 elements per program, grid cdiv(total, 256),
-// default num_warps = 4. Every element decodes (n, c, t, h, w) from its flat index with div/mod,
-// decides pad / cache / x and issues one masked scalar load (or none) and one store.
+// Lineage (package sglang 0.5.23 from PyPI, wheel sglang-0.5.23-cp311-cp311-manylinux_2_34_x86_64.whl;
+// paths relative to the unpacked wheel):
+//   * Dispatch: sglang/multimodal_gen/runtime/layers/parallel_conv.py, causal_conv3d_cat_pad() ->
+//     _can_fuse_causal_conv3d_cat_pad() -> fused_causal_conv3d_cat_pad(): on CUDA it calls
+//     sglang/kernels/kda_kernels/causal_conv3d_cat_pad_jit.py:fused_causal_conv3d_cat_pad_cuda when
+//     can_use_fused_causal_conv3d_cat_pad_cuda() holds (dtype fp16/bf16/fp32, dl >= cache_t, dr == 0,
+//     output numel % (16 / sizeof(elem)) == 0), and the Triton kernel
+//     sglang/kernels/ops/diffusion/layout/causal_conv3d_cat_pad_triton.py (_fused_cat_pad_5d_kernel)
+//     otherwise, or after the CUDA call raised once.
+//   * CUDA kernel: sglang/kernels/kda_kernels/csrc/diffusion/causal_conv3d_cat_pad.cuh, host struct
+//     sglang::causal_conv3d_cat_pad::CausalConv3dCatPadKernel<T>::run (T = fp16_t / bf16_t / fp32_t),
+//     launcher launch_cat_pad_flat<ET, kVec>, kernel cat_pad_flat_kernel<ET, kVec> with
+//     ET = uint16_t, kVec = 8 for 16-bit dtypes and ET = uint32_t, kVec = 4 for fp32 (kVec = 16 /
+//     sizeof(T)); the 16-byte pack is device::AlignedVector<ET, kVec> (sgl_kernel/vec.cuh), the
+//     loads SGLANG_LDG = __ldg (sgl_kernel/utils.cuh).
+//   * Launch: block 256 threads (kBlockSize, __launch_bounds__(256)), one thread per 16-byte output
+//     vector, grid = div_ceil(total / kVec, 256) (cast to uint32), no dynamic shared memory, no PDL
+//     attribute (host::LaunchKernel without enable_pdl), a grid-stride loop over the vectors.
+//     Every index is int64: the vector's first element is decoded (w, h, t, c, n) with 64-bit
+//     div/mod by the runtime output sizes, then the kVec elements walk forward with carries; the
+//     source row pointer (cache or x, C-contiguous formula) is recomputed at each row change; each
+//     element is one scalar __ldg or a zero; the kVec elements leave in one 16-byte store.
+//   * Host checks (TensorMatcher + RuntimeCheck) that throw, which the Python caller catches and
+//     answers with the Triton kernel: x, cache_x and out 5-D, same dtype, contiguous; symmetric H and
+//     W padding; dl >= cache_t; dr == 0; output sizes consistent; numel % kVec == 0; out 16-byte
+//     aligned. A zero-size output launches nothing.
 //
-// Port choices (faithful in work split and access pattern, so it runs at upstream's speed):
-//   * 128 threads per program, each owning 2 adjacent output elements (Triton's blocked layout for
-//     a 256-element arange with 4 warps: the store's coalescing gives sizePerThread = 2).
-//   * Loads are scalar, one per element, predicated on the source (cache or x) - no vectorisation,
-//     because the gathered offsets have no provable contiguity.
-//   * The pair of output elements is stored as one 2-element word when the output base allows it
-//     (Triton vectorises the store, its offsets are contiguous and the pointer 16-byte aligned).
-//   * Every size is a tl.constexpr upstream: Triton JIT-compiles the kernel once per shape, so its
-//     int32 div/mod are by compile-time constants. The production shapes are compiled the same way
-//     here (cat_pad_const_kernel: every size a template constant, signed int32 math, both masked
-//     loads then a select, as upstream's kernel body). Other shapes use host-computed magic
-//     numbers for the same decode (32-bit indexing, as Triton's int32 offsets).
+// This file:
+//   * kda_flat_kernel<ET, kVec>: the CUDA kernel above, same arguments, same arithmetic, same
+//     launch ("kda_flat256_vec8" / "kda_flat256_vec4").
+//   * triton_flat_kernel<E, P, Idx>: 0.5.23's Triton fallback _fused_cat_pad_5d_kernel, taken where
+//     0.5.23 takes it (numel % kVec != 0, or an output not 16-byte aligned): flat over the output,
+//     256 elements per program, num_warps 4 (128 threads x 2 adjacent elements, Triton's layout for
+//     the vectorised store), runtime sizes (not constexpr in 0.5.23), int32 index math
+//     ("triton_fallback_flat256_i32"; int64 above 2^31 output elements: "..._i64", where Triton's
+//     int32 program offsets would overflow), both masked loads then a select.
 //
-// Deliberate differences from upstream, all invisible in the results of contiguous inputs:
-//   * x and cache_x are read through their strides (upstream ignores strides, so non-contiguous
-//     sources are undefined there). Contiguous sources keep the C-contiguous int32 formula
-//     ("contig_i32"); other sources use 64-bit strided offsets with the same 32-bit decode
-//     ("strided_i32decode"); outputs of 2^31 elements or more decode in 64 bits ("strided_i64").
-//   * cache_x may be absent (cache_t = 0).
+// Deliberate differences from upstream, none visible in a contiguous result:
+//   * Absent cache_x (no cache) runs as cache_t = 0, i.e. as 0.5.23's entry called with an empty
+//     [N, C, 0, H, W] cache (its model caller never fuses without a cache: it runs F.pad alone).
+//   * Non-contiguous x or cache_x: 0.5.23's model caller does not fuse them (torch.cat + F.pad), its
+//     CUDA entry refuses them and its Triton kernel ignores strides. Here they run the fallback's
+//     flat kernel reading through the strides ("strided_flat256_i64"), which is what the aten chain
+//     computes. Only regression rows take this path.
+//   * 0.5.23's model caller also runs torch.cat + F.pad (no fusion) when wl == ht == 0; the entry
+//     point fuses it, and so does this file.
 
 #include <cuda_runtime.h>
 #include <math.h>
@@ -34,42 +55,94 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <type_traits>
-
 #include "kpilot_abi.h"
 
 namespace {
 
-constexpr int kBlock = 256;    // Triton BLOCK (elements per program)
-constexpr int kThreads = 128;  // num_warps = 4
-constexpr int kPerThread = kBlock / kThreads;
-static_assert(kPerThread == 2, "two adjacent output elements per thread");
-
 // ---------------------------------------------------------------------------------------------
-// Division by a runtime-invariant divisor (what Triton's constexpr sizes compile to).
-//   q = (umulhi(n, m) + n) >> s,  exact for 0 <= n < 2^31 and 1 <= d < 2^31.
+// 0.5.23 CUDA path: causal_conv3d_cat_pad.cuh
 // ---------------------------------------------------------------------------------------------
 
-struct FastDiv {
-    uint32_t d, m, s;
+constexpr int kKdaBlock = 256;  // kBlockSize
+
+// kVec raw elements, aligned to their total size (16 bytes), stored with one wide store.
+template <typename ET, int kVec>
+struct alignas(sizeof(ET) * kVec) VecPack {
+    ET e[kVec];
 };
 
-FastDiv make_fastdiv(uint32_t d) {
-    FastDiv f{d, 0u, 0u};
-    uint32_t s = 0;
-    while ((1ull << s) < d) ++s;
-    f.s = s;
-    f.m = static_cast<uint32_t>((((1ull << s) - d) << 32) / d + 1ull);
-    return f;
+// Address of source row (ob, oc, src_t, ih) in cache_x (src_t < cache_t) or x, C-contiguous.
+template <typename ET>
+__device__ __forceinline__ const ET* source_row(const ET* x, const ET* cache, int64_t ob, int64_t oc, int64_t src_t,
+                                                int64_t ih, int64_t channels, int64_t t_size, int64_t h_size,
+                                                int64_t w_size, int64_t cache_t) {
+    if (src_t < cache_t) return cache + (((ob * channels + oc) * cache_t + src_t) * h_size + ih) * w_size;
+    return x + (((ob * channels + oc) * t_size + (src_t - cache_t)) * h_size + ih) * w_size;
 }
 
-__device__ __forceinline__ uint32_t fdiv(uint32_t n, const FastDiv& f) { return (__umulhi(n, f.m) + n) >> f.s; }
+template <typename ET, int kVec>
+__global__ void __launch_bounds__(kKdaBlock)
+    kda_flat_kernel(const ET* __restrict__ x, const ET* __restrict__ cache, ET* __restrict__ out, int64_t total_vecs,
+                    int64_t channels, int64_t t_size, int64_t h_size, int64_t w_size, int64_t cache_t, int64_t out_t,
+                    int64_t out_h, int64_t out_w, int64_t pad_d_left, int64_t pad_h_top, int64_t pad_w_left) {
+    const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < total_vecs; v += step) {
+        // Decode the vector's first output element.
+        const int64_t first = v * kVec;
+        int64_t ow = first % out_w;
+        int64_t rest = first / out_w;
+        int64_t oh = rest % out_h;
+        rest /= out_h;
+        int64_t od = rest % out_t;
+        rest /= out_t;
+        int64_t oc = rest % channels;
+        int64_t ob = rest / channels;
 
-// ---------------------------------------------------------------------------------------------
-// Kernel
-// ---------------------------------------------------------------------------------------------
+        int64_t ih = oh - pad_h_top;
+        int64_t src_t = od - pad_d_left;
+        bool in_row = ih >= 0 && ih < h_size && src_t >= 0 && src_t < cache_t + t_size;
+        const ET* row = in_row ? source_row(x, cache, ob, oc, src_t, ih, channels, t_size, h_size, w_size, cache_t)
+                               : nullptr;
 
-struct Args {
+        VecPack<ET, kVec> pack;
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) {
+            ET val = ET(0);
+            if (in_row) {
+                const int64_t iw = ow - pad_w_left;
+                if (iw >= 0 && iw < w_size) val = __ldg(row + iw);
+            }
+            pack.e[k] = val;
+
+            // Next element: carry w -> h -> t -> c -> n; a new output row has a new source row.
+            ++ow;
+            if (ow == out_w) {
+                ow = 0;
+                ++oh;
+                if (oh == out_h) {
+                    oh = 0;
+                    ++od;
+                    if (od == out_t) {
+                        od = 0;
+                        ++oc;
+                        if (oc == channels) {
+                            oc = 0;
+                            ++ob;
+                        }
+                    }
+                }
+                ih = oh - pad_h_top;
+                src_t = od - pad_d_left;
+                in_row = ih >= 0 && ih < h_size && src_t >= 0 && src_t < cache_t + t_size;
+                row = in_row ? source_row(x, cache, ob, oc, src_t, ih, channels, t_size, h_size, w_size, cache_t)
+                             : nullptr;
+            }
+        }
+        reinterpret_cast<VecPack<ET, kVec>*>(out)[v] = pack;
+    }
+}
+
+struct Geometry {
     const void* x;
     const void* cache;
     void* out;
@@ -77,80 +150,77 @@ struct Args {
     int64_t C, T, H, W, cache_t;
     int64_t T_out, H_out, W_out;
     int64_t dpad, ht, wl;
-    int64_t xs[5], cs[5];      // element strides of x / cache_x (strided path)
-    FastDiv fw, fh, ft, fc;    // W_out, H_out, T_out, C (32-bit decode)
-    int pair_store;            // out base aligned to a 2-element word
+    int64_t xs[5], cs[5];  // element strides of x / cache_x (strided fallback only)
 };
 
-// Index modes: the element's flat index decoded in 32 bits (Triton's int32 offsets, total < 2^31)
-// or 64 bits; sources addressed by the C-contiguous int32 formula or by 64-bit strides.
-enum Mode : int { kContigI32 = 0, kStridedI32 = 1, kStridedI64 = 2 };
+template <typename ET, int kVec>
+void launch_kda(const Geometry& g, cudaStream_t st) {
+    const int64_t total_vecs = g.total / kVec;
+    const uint32_t grid = static_cast<uint32_t>((total_vecs + kKdaBlock - 1) / kKdaBlock);
+    kda_flat_kernel<ET, kVec><<<grid, kKdaBlock, 0, st>>>(
+        static_cast<const ET*>(g.x), static_cast<const ET*>(g.cache), static_cast<ET*>(g.out), total_vecs, g.C, g.T, g.H,
+        g.W, g.cache_t, g.T_out, g.H_out, g.W_out, g.dpad, g.ht, g.wl);
+}
 
-// One output element at flat index i (already known < total): its value's bits.
-template <typename E, int MODE>
-__device__ __forceinline__ E cat_pad_element(const Args& a, int64_t i) {
-    const E* xp = static_cast<const E*>(a.x);
-    const E* cp = static_cast<const E*>(a.cache);
-    int64_t ow, oh, ot, oc, ob;
-    if constexpr (MODE == kStridedI64) {
-        int64_t tmp = i / a.W_out;
-        ow = i - tmp * a.W_out;
-        int64_t q = tmp / a.H_out;
-        oh = tmp - q * a.H_out;
-        tmp = q / a.T_out;
-        ot = q - tmp * a.T_out;
-        ob = tmp / a.C;
-        oc = tmp - ob * a.C;
-    } else {
-        const uint32_t u = static_cast<uint32_t>(i);
-        uint32_t tmp = fdiv(u, a.fw);
-        ow = static_cast<int32_t>(u - tmp * a.fw.d);
-        const uint32_t q = fdiv(tmp, a.fh);
-        oh = static_cast<int32_t>(tmp - q * a.fh.d);
-        tmp = fdiv(q, a.ft);
-        ot = static_cast<int32_t>(q - tmp * a.ft.d);
-        const uint32_t b = fdiv(tmp, a.fc);
-        ob = static_cast<int32_t>(b);
-        oc = static_cast<int32_t>(tmp - b * a.fc.d);
-    }
-    if constexpr (MODE == kContigI32) {
-        // Triton's int32 arithmetic and C-contiguous offsets.
-        const int32_t iw = static_cast<int32_t>(ow) - static_cast<int32_t>(a.wl);
-        const int32_t ih = static_cast<int32_t>(oh) - static_cast<int32_t>(a.ht);
-        const int32_t src_t = static_cast<int32_t>(ot) - static_cast<int32_t>(a.dpad);
-        const int32_t C = static_cast<int32_t>(a.C), T = static_cast<int32_t>(a.T);
-        const int32_t H = static_cast<int32_t>(a.H), W = static_cast<int32_t>(a.W);
-        const int32_t ct = static_cast<int32_t>(a.cache_t);
-        const bool valid = iw >= 0 && iw < W && ih >= 0 && ih < H && src_t >= 0 && src_t < ct + T;
-        const bool from_cache = src_t < ct;
-        const int32_t nc = static_cast<int32_t>(ob) * C + static_cast<int32_t>(oc);
-        E v = 0;
-        if (valid && from_cache) v = __ldg(cp + ((nc * ct + src_t) * H + ih) * W + iw);
-        if (valid && !from_cache) v = __ldg(xp + ((nc * T + (src_t - ct)) * H + ih) * W + iw);
-        return v;
-    } else {
-        const int64_t iw = ow - a.wl, ih = oh - a.ht, src_t = ot - a.dpad;
-        const bool valid = iw >= 0 && iw < a.W && ih >= 0 && ih < a.H && src_t >= 0 && src_t < a.cache_t + a.T;
-        const bool from_cache = src_t < a.cache_t;
-        E v = 0;
-        if (valid && from_cache)
-            v = __ldg(cp + ob * a.cs[0] + oc * a.cs[1] + src_t * a.cs[2] + ih * a.cs[3] + iw * a.cs[4]);
+// ---------------------------------------------------------------------------------------------
+// 0.5.23 Triton fallback: layout/causal_conv3d_cat_pad_triton.py, _fused_cat_pad_5d_kernel
+// (and, with kStrided, the same walk reading non-contiguous sources through their strides).
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kTritonBlock = 256;   // block_size
+constexpr int kTritonThreads = 128; // default num_warps = 4
+constexpr int kTritonPerThread = kTritonBlock / kTritonThreads;
+static_assert(kTritonPerThread == 2, "two adjacent output elements per thread");
+
+// Output element i (i < total): its raw bits.
+template <typename E, typename Idx, bool kStrided>
+__device__ __forceinline__ E triton_element(const Geometry& g, Idx i) {
+    const Idx out_w = static_cast<Idx>(g.W_out), out_h = static_cast<Idx>(g.H_out), out_t = static_cast<Idx>(g.T_out);
+    const Idx channels = static_cast<Idx>(g.C);
+    const Idx ow = i % out_w;
+    Idx rest = i / out_w;
+    const Idx oh = rest % out_h;
+    rest = rest / out_h;
+    const Idx od = rest % out_t;
+    rest = rest / out_t;
+    const Idx oc = rest % channels;
+    const Idx ob = rest / channels;
+
+    const Idx t_size = static_cast<Idx>(g.T), h_size = static_cast<Idx>(g.H), w_size = static_cast<Idx>(g.W);
+    const Idx cache_t = static_cast<Idx>(g.cache_t);
+    const Idx iw = ow - static_cast<Idx>(g.wl);
+    const Idx ih = oh - static_cast<Idx>(g.ht);
+    const Idx src_t = od - static_cast<Idx>(g.dpad);
+    const bool valid = iw >= 0 && iw < w_size && ih >= 0 && ih < h_size && src_t >= 0 && src_t < cache_t + t_size;
+    const bool from_cache = src_t < cache_t;
+    const Idx x_t = src_t - cache_t;
+
+    const E* xp = static_cast<const E*>(g.x);
+    const E* cp = static_cast<const E*>(g.cache);
+    E xv = 0, cv = 0;
+    if constexpr (kStrided) {
         if (valid && !from_cache)
-            v = __ldg(xp + ob * a.xs[0] + oc * a.xs[1] + (src_t - a.cache_t) * a.xs[2] + ih * a.xs[3] + iw * a.xs[4]);
-        return v;
+            xv = __ldg(xp + (ob * g.xs[0] + oc * g.xs[1] + x_t * g.xs[2] + ih * g.xs[3] + iw * g.xs[4]));
+        if (valid && from_cache)
+            cv = __ldg(cp + (ob * g.cs[0] + oc * g.cs[1] + src_t * g.cs[2] + ih * g.cs[3] + iw * g.cs[4]));
+    } else {
+        if (valid && !from_cache) xv = __ldg(xp + ((((ob * channels + oc) * t_size + x_t) * h_size + ih) * w_size + iw));
+        if (valid && from_cache) cv = __ldg(cp + ((((ob * channels + oc) * cache_t + src_t) * h_size + ih) * w_size + iw));
     }
+    return from_cache ? cv : xv;
 }
 
 // E: the element as a raw word (uint16 for bf16/fp16, uint32 for fp32); P: two of them.
-template <typename E, typename P, int MODE>
-__global__ void __launch_bounds__(kThreads) cat_pad_flat_kernel(Args a) {
-    const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBlock + threadIdx.x * kPerThread;
-    if (i0 >= a.total) return;
-    const bool has1 = i0 + 1 < a.total;
-    const E v0 = cat_pad_element<E, MODE>(a, i0);
-    const E v1 = has1 ? cat_pad_element<E, MODE>(a, i0 + 1) : E(0);
-    E* op = static_cast<E*>(a.out) + i0;
-    if (has1 && a.pair_store) {
+template <typename E, typename P, typename Idx, bool kStrided>
+__global__ void __launch_bounds__(kTritonThreads) triton_flat_kernel(Geometry g, int pair_store) {
+    const Idx total = static_cast<Idx>(g.total);
+    const Idx i0 = static_cast<Idx>(blockIdx.x) * kTritonBlock + static_cast<Idx>(threadIdx.x) * kTritonPerThread;
+    if (i0 >= total) return;
+    const bool has1 = i0 + 1 < total;
+    const E v0 = triton_element<E, Idx, kStrided>(g, i0);
+    const E v1 = has1 ? triton_element<E, Idx, kStrided>(g, i0 + 1) : E(0);
+    E* op = static_cast<E*>(g.out) + i0;
+    if (has1 && pair_store) {
         // i0 is even, so the pair is word-aligned when the base is.
         constexpr int kShift = 8 * static_cast<int>(sizeof(E));
         *reinterpret_cast<P*>(op) = static_cast<P>(v0) | (static_cast<P>(v1) << kShift);
@@ -160,73 +230,12 @@ __global__ void __launch_bounds__(kThreads) cat_pad_flat_kernel(Args a) {
     }
 }
 
-// One instantiation per shape, as Triton's per-shape JIT compile with constexpr sizes: the decode
-// divides by constants (signed int32, like Triton's offsets), and both sources are loaded under
-// their masks and selected, as upstream's body does.
-template <typename E, typename P, int C, int TO, int HO, int WO, int T, int H, int W, int CT, int PD, int PH, int PW>
-__global__ void __launch_bounds__(kThreads) cat_pad_const_kernel(const E* __restrict__ xp, const E* __restrict__ cp,
-                                                                E* __restrict__ op, int32_t total, int pair_store) {
-    const int32_t i0 = static_cast<int32_t>(blockIdx.x) * kBlock + static_cast<int32_t>(threadIdx.x) * kPerThread;
-    E v[kPerThread];
-#pragma unroll
-    for (int k = 0; k < kPerThread; ++k) {
-        const int32_t i = i0 + k;
-        const bool in = i < total;
-        const int32_t ow = i % WO;
-        int32_t tmp = i / WO;
-        const int32_t oh = tmp % HO;
-        tmp = tmp / HO;
-        const int32_t ot = tmp % TO;
-        tmp = tmp / TO;
-        const int32_t oc = tmp % C;
-        const int32_t ob = tmp / C;
-        const int32_t iw = ow - PW, ih = oh - PH, src_t = ot - PD;
-        const bool valid = in && iw >= 0 && iw < W && ih >= 0 && ih < H && src_t >= 0 && src_t < CT + T;
-        const bool from_cache = src_t < CT;
-        const int32_t x_t = src_t - CT;
-        E xv = 0, cv = 0;
-        if (valid && !from_cache) xv = __ldg(xp + ((((ob * C + oc) * T + x_t) * H + ih) * W + iw));
-        if (CT > 0 && valid && from_cache) cv = __ldg(cp + ((((ob * C + oc) * CT + src_t) * H + ih) * W + iw));
-        v[k] = from_cache ? cv : xv;
-    }
-    if (i0 + 1 < total && pair_store) {
-        constexpr int kShift = 8 * static_cast<int>(sizeof(E));
-        *reinterpret_cast<P*>(op + i0) = static_cast<P>(v[0]) | (static_cast<P>(v[1]) << kShift);
-    } else {
-        if (i0 < total) op[i0] = v[0];
-        if (i0 + 1 < total) op[i0 + 1] = v[1];
-    }
-}
-
-// The shapes compiled ahead, as (C, T_out, H_out, W_out, T, H, W, cache_t, d_pad, h_top, w_left):
-// the production rows (Cosmos3-Nano VAE, padding [1, 1, 1, 1, 2, 0], cache_t 1 or 2).
-#define KP_CAT_PAD_SHAPES(X)                        \
-    X(1024, 3, 32, 54, 1, 30, 52, 1, 1, 1, 1)      \
-    X(1024, 3, 32, 54, 1, 30, 52, 2, 0, 1, 1)      \
-    X(1024, 4, 62, 106, 2, 60, 104, 1, 1, 1, 1)    \
-    X(1024, 4, 62, 106, 2, 60, 104, 2, 0, 1, 1)    \
-    X(512, 6, 122, 210, 4, 120, 208, 1, 1, 1, 1)   \
-    X(512, 6, 122, 210, 4, 120, 208, 2, 0, 1, 1)   \
-    X(256, 6, 242, 418, 4, 240, 416, 1, 1, 1, 1)   \
-    X(256, 6, 242, 418, 4, 240, 416, 2, 0, 1, 1)
-
-// Launches the shape's own instantiation; false when this shape was not compiled ahead.
 template <typename E, typename P>
-bool launch_const(const Args& a, cudaStream_t st) {
-    const unsigned blocks = static_cast<unsigned>((a.total + kBlock - 1) / kBlock);
-    const E* xp = static_cast<const E*>(a.x);
-    const E* cp = static_cast<const E*>(a.cache);
-    E* op = static_cast<E*>(a.out);
-    const int32_t total = static_cast<int32_t>(a.total);
-#define KP_TRY(c, to, ho, wo, t, h, w, ct, pd, ph, pw)                                                            \
-    if (a.C == c && a.T_out == to && a.H_out == ho && a.W_out == wo && a.T == t && a.H == h && a.W == w &&        \
-        a.cache_t == ct && a.dpad == pd && a.ht == ph && a.wl == pw) {                                             \
-        cat_pad_const_kernel<E, P, c, to, ho, wo, t, h, w, ct, pd, ph, pw><<<blocks, kThreads, 0, st>>>(xp, cp, op, total, a.pair_store); \
-        return true;                                                                                               \
-    }
-    KP_CAT_PAD_SHAPES(KP_TRY)
-#undef KP_TRY
-    return false;
+void launch_triton(const Geometry& g, bool idx32, bool strided, int pair_store, cudaStream_t st) {
+    const unsigned blocks = static_cast<unsigned>((g.total + kTritonBlock - 1) / kTritonBlock);
+    if (strided) triton_flat_kernel<E, P, int64_t, true><<<blocks, kTritonThreads, 0, st>>>(g, pair_store);
+    else if (idx32) triton_flat_kernel<E, P, int32_t, false><<<blocks, kTritonThreads, 0, st>>>(g, pair_store);
+    else triton_flat_kernel<E, P, int64_t, false><<<blocks, kTritonThreads, 0, st>>>(g, pair_store);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +252,7 @@ bool ranks_valid(const kp_call* call) {
     return true;
 }
 
-// Row-major contiguous, ignoring the strides of size-1 dims.
+// Row-major contiguous, ignoring the strides of size-1 dims (torch's is_contiguous).
 bool is_contiguous(const kp_tensor& t) {
     int64_t expect = 1;
     for (int d = t.rank - 1; d >= 0; --d) {
@@ -286,14 +295,6 @@ bool source_ok(const kp_tensor& t, int64_t strides[5], int64_t* numel) {
 
 bool ptr_aligned(const void* p, int64_t bytes) { return (reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(bytes)) == 0; }
 
-template <typename E, typename P>
-void launch(const Args& a, int mode, cudaStream_t st) {
-    const unsigned blocks = static_cast<unsigned>((a.total + kBlock - 1) / kBlock);
-    if (mode == kContigI32) cat_pad_flat_kernel<E, P, kContigI32><<<blocks, kThreads, 0, st>>>(a);
-    else if (mode == kStridedI32) cat_pad_flat_kernel<E, P, kStridedI32><<<blocks, kThreads, 0, st>>>(a);
-    else cat_pad_flat_kernel<E, P, kStridedI64><<<blocks, kThreads, 0, st>>>(a);
-}
-
 }  // namespace
 
 extern "C" {
@@ -312,31 +313,35 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
         set_path(call, "unsupported:padding_value");
         return KP_NOT_SUPPORTED;
     }
+    // Upstream's dtypes: fp16, bf16, fp32 (_SUPPORTED_DTYPES; TensorMatcher with_dtype<T>).
     if (!is_float_dt(x.dtype) || x.rank != 5) { set_path(call, "unsupported:x"); return KP_NOT_SUPPORTED; }
-    Args a{};
+    Geometry g{};
     int64_t x_numel = 0, c_numel = 0;
-    if (!source_ok(x, a.xs, &x_numel)) { set_path(call, "unsupported:x_layout"); return KP_NOT_SUPPORTED; }
+    if (!source_ok(x, g.xs, &x_numel)) { set_path(call, "unsupported:x_layout"); return KP_NOT_SUPPORTED; }
     const int64_t N = x.shape[0], C = x.shape[1], T = x.shape[2], H = x.shape[3], W = x.shape[4];
     int64_t cache_t = 0;
     const bool has_cache = cx.dtype != KP_ABSENT;
     if (has_cache) {
+        // TensorMatcher({batch, channels, cache_t, h_size, w_size}).with_dtype<T>()
         if (cx.dtype != x.dtype || cx.rank != 5 || cx.shape[0] != N || cx.shape[1] != C || cx.shape[3] != H ||
-            cx.shape[4] != W || !source_ok(cx, a.cs, &c_numel)) {
+            cx.shape[4] != W || !source_ok(cx, g.cs, &c_numel)) {
             set_path(call, "unsupported:cache_x");
             return KP_NOT_SUPPORTED;
         }
         cache_t = cx.shape[2];
     }
+    // RuntimeCheck: dl >= cache_t, dr == 0, wl == wr, ht == hb (the Triton entry asserts the same).
     if (dl < cache_t || dr != 0 || wl != wr || ht != hb) { set_path(call, "unsupported:padding"); return KP_NOT_SUPPORTED; }
     const int64_t dpad = dl - cache_t;
     const int64_t T_out = dpad + cache_t + T + dr, H_out = H + ht + hb, W_out = W + wl + wr;
     if (T_out > kDimMax || H_out > kDimMax || W_out > kDimMax) { set_path(call, "unsupported:too_large"); return KP_NOT_SUPPORTED; }
+    // RuntimeCheck out_t / out_h / out_w; TensorMatcher: out same dtype, contiguous.
     if (out.dtype != x.dtype || out.rank != 5 || out.shape[0] != N || out.shape[1] != C || out.shape[2] != T_out ||
         out.shape[3] != H_out || out.shape[4] != W_out || !is_contiguous(out)) {
         set_path(call, "unsupported:out_shape_or_layout");
         return KP_NOT_SUPPORTED;
     }
-    // Output elements: at most 2^39 (grid of 2^31 - 1 programs of 256).
+    // Output elements: at most 2^39, so every grid below fits (checked again before launching).
     int64_t total = 1;
     const int64_t odims[5] = {N, C, T_out, H_out, W_out};
     bool empty = false;
@@ -355,39 +360,40 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
         set_path(call, "unsupported:pointer");
         return KP_NOT_SUPPORTED;
     }
+    if ((total + kTritonBlock - 1) / kTritonBlock > kDimMax) { set_path(call, "unsupported:too_large"); return KP_NOT_SUPPORTED; }
 
-    // int32 indexing (Triton's offsets) when every index fits, and both sources are C-contiguous.
-    const bool idx32 = total < (1ll << 31);
-    const bool contig = idx32 && x_numel < (1ll << 31) && c_numel < (1ll << 31) && is_contiguous(x) &&
-                        (!has_cache || is_contiguous(cx));
-    const int mode = contig ? kContigI32 : idx32 ? kStridedI32 : kStridedI64;
-    set_path(call, mode == kContigI32   ? "triton_flat256_contig_i32"
-                   : mode == kStridedI32 ? "triton_flat256_strided_i32decode"
-                                         : "triton_flat256_strided_i64");
-    if (total == 0) return KP_OK;
+    // Which of 0.5.23's paths this call takes.
+    const int64_t kvec = 16 / es;  // 16 / sizeof(T)
+    const bool sources_contig = is_contiguous(x) && (!has_cache || is_contiguous(cx));
+    const bool kda = sources_contig && total % kvec == 0 && ptr_aligned(out.data, 16);
+    const bool idx32 = total <= kDimMax;
+    char path[KP_PATH_LEN];
+    if (!sources_contig) snprintf(path, sizeof path, "strided_flat256_i64");
+    else if (kda) snprintf(path, sizeof path, "kda_flat256_vec%d", static_cast<int>(kvec));
+    else snprintf(path, sizeof path, "triton_fallback_flat256_%s", idx32 ? "i32" : "i64");
+    if (!has_cache) strncat(path, "_nocache", sizeof path - strlen(path) - 1);
+    set_path(call, path);
+    if (total == 0) return KP_OK;  // upstream: total == 0 returns before launching
 
-    a.x = x.data;
-    a.cache = has_cache ? cx.data : nullptr;
-    a.out = out.data;
-    a.total = total;
-    a.C = C; a.T = T; a.H = H; a.W = W; a.cache_t = cache_t;
-    a.T_out = T_out; a.H_out = H_out; a.W_out = W_out;
-    a.dpad = dpad; a.ht = ht; a.wl = wl;
-    if (idx32) {
-        a.fw = make_fastdiv(static_cast<uint32_t>(W_out));
-        a.fh = make_fastdiv(static_cast<uint32_t>(H_out));
-        a.ft = make_fastdiv(static_cast<uint32_t>(T_out));
-        a.fc = make_fastdiv(static_cast<uint32_t>(C));
-    }
-    a.pair_store = ptr_aligned(out.data, 2 * es) ? 1 : 0;
+    g.x = x.data;
+    g.cache = has_cache ? cx.data : nullptr;
+    g.out = out.data;
+    g.total = total;
+    g.C = C; g.T = T; g.H = H; g.W = W; g.cache_t = cache_t;
+    g.T_out = T_out; g.H_out = H_out; g.W_out = W_out;
+    g.dpad = dpad; g.ht = ht; g.wl = wl;
+    (void)x_numel;
+    (void)c_numel;
 
     cudaStream_t st = static_cast<cudaStream_t>(stream);
-    if (mode == kContigI32 && N == 1 && (es == 2 ? launch_const<uint16_t, uint32_t>(a, st) : launch_const<uint32_t, uint64_t>(a, st))) {
-        set_path(call, "triton_flat256_contig_i32_shape_const");
-        return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
+    if (kda) {
+        if (es == 2) launch_kda<uint16_t, 8>(g, st);
+        else launch_kda<uint32_t, 4>(g, st);
+    } else {
+        const int pair_store = ptr_aligned(out.data, 2 * es) ? 1 : 0;
+        if (es == 2) launch_triton<uint16_t, uint32_t>(g, idx32, !sources_contig, pair_store, st);
+        else launch_triton<uint32_t, uint64_t>(g, idx32, !sources_contig, pair_store, st);
     }
-    if (es == 2) launch<uint16_t, uint32_t>(a, mode, st);
-    else launch<uint32_t, uint64_t>(a, mode, st);
     return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
 }
 
