@@ -14,7 +14,8 @@ fn main() {
     println!("cargo:rerun-if-changed={HEADER}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=LIBCLANG_PATH");
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     ensure_libclang(&root);
 
@@ -49,7 +50,9 @@ fn main() {
         .status()
         .expect("run the C compiler for the ABI probe");
     assert!(status.success(), "the C ABI probe did not compile");
-    let output = Command::new(&probe_exe).output().expect("run the ABI probe");
+    let output = Command::new(&probe_exe)
+        .output()
+        .expect("run the ABI probe");
     assert!(output.status.success(), "the C ABI probe failed");
     std::fs::write(out.join("abi_layout.rs"), output.stdout).expect("write abi_layout.rs");
 }
@@ -60,12 +63,25 @@ fn ensure_libclang(root: &Path) {
     if env::var_os("LIBCLANG_PATH").is_some() {
         return;
     }
-    let system = ["/usr/lib/llvm-19/lib", "/usr/lib/llvm-18/lib", "/usr/lib/llvm-16/lib", "/usr/lib/llvm-15/lib", "/usr/lib/llvm-14/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"];
+    let system = [
+        "/usr/lib/llvm-19/lib",
+        "/usr/lib/llvm-18/lib",
+        "/usr/lib/llvm-16/lib",
+        "/usr/lib/llvm-15/lib",
+        "/usr/lib/llvm-14/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ];
     for dir in system {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if name == "libclang.so" || (name.starts_with("libclang.so.") || name.starts_with("libclang-") && name.ends_with(".so")) && !name.contains("cpp") {
+                if name == "libclang.so"
+                    || (name.starts_with("libclang.so.")
+                        || name.starts_with("libclang-") && name.ends_with(".so"))
+                        && !name.contains("cpp")
+                {
                     return; // clang-sys finds system copies by itself
                 }
             }
@@ -76,7 +92,14 @@ fn ensure_libclang(root: &Path) {
     if !native.join("libclang.so").exists() {
         println!("cargo:warning=no libclang found; installing the pinned {LIBCLANG_WHEEL} wheel into .tools/py for bindgen");
         let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
             .arg(&wheel_dir)
             .arg(LIBCLANG_WHEEL)
             .status();

@@ -11,15 +11,25 @@ fn repo() -> PathBuf {
 fn nvcc_or_explain() -> PathBuf {
     match kpilot::nvcc::Nvcc::find(&repo()) {
         Ok(n) => n.path,
-        Err(e) => panic!("{e}\n(run the tests with scripts/test.sh, which installs the pinned nvcc wheels)"),
+        Err(e) => panic!(
+            "{e}\n(run the tests with scripts/test.sh, which installs the pinned nvcc wheels)"
+        ),
     }
 }
 
 #[test]
 fn every_kernel_of_every_task_compiles_for_hopper() {
     nvcc_or_explain();
-    let out = Command::new(env!("CARGO_BIN_EXE_kpilot")).current_dir(repo()).args(["build", "--arch", "sm_90a"]).output().unwrap();
-    assert!(out.status.success(), "kpilot build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+        .current_dir(repo())
+        .args(["build", "--arch", "sm_90a"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kpilot build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -35,9 +45,17 @@ fn an_nvcc_error_names_file_and_line_and_exits_5() {
     std::fs::write(task.join("baseline.cu"), "#include \"kpilot_abi.h\"\n").unwrap();
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();
     for f in ["kpilot_abi.h", "kpilot_support.cu"] {
-        std::fs::copy(repo().join("kernels").join(f), d.path().join("kernels").join(f)).unwrap();
+        std::fs::copy(
+            repo().join("kernels").join(f),
+            d.path().join("kernels").join(f),
+        )
+        .unwrap();
     }
-    std::fs::write(task.join("candidates/broken.cu"), "#include \"kpilot_abi.h\"\n\nint f() { return undefined_name; }\n").unwrap();
+    std::fs::write(
+        task.join("candidates/broken.cu"),
+        "#include \"kpilot_abi.h\"\n\nint f() { return undefined_name; }\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kpilot"))
         .env("KPILOT_CACHE_DIR", d.path().join("cache"))
         .env("KPILOT_NVCC", &nvcc)

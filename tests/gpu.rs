@@ -31,22 +31,49 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
     let arch = kpilot::run::probe_arch(0).expect("arch");
     let inc = repo().join("kernels");
     let flags = nvcc.flag_line(&["-O3".into(), "-std=c++17".into()], &arch, &inc);
-    let built = nvcc.build(&repo().join("kernels/kpilot_support.cu"), &flags, &inc, &repo().join(".kpilot-cache/build")).expect("build support");
+    let built = nvcc
+        .build(
+            &repo().join("kernels/kpilot_support.cu"),
+            &flags,
+            &inc,
+            &repo().join(".kpilot-cache/build"),
+        )
+        .expect("build support");
     let support = Support::load(&built.so).expect("load support");
     let n: u64 = 100_003;
-    let dists = [Dist::parse("uniform(-1, 1)").unwrap(), Dist::parse("uniform(0.5, 1.5)").unwrap(), Dist::parse("randint(0, 2)").unwrap(), Dist::parse("randint(-7, 9)").unwrap(), Dist::parse("const(0.3)").unwrap(), Dist::parse("arange()").unwrap()];
+    let dists = [
+        Dist::parse("uniform(-1, 1)").unwrap(),
+        Dist::parse("uniform(0.5, 1.5)").unwrap(),
+        Dist::parse("randint(0, 2)").unwrap(),
+        Dist::parse("randint(-7, 9)").unwrap(),
+        Dist::parse("const(0.3)").unwrap(),
+        Dist::parse("arange()").unwrap(),
+    ];
     for dtype in DType::ALL {
         for (k, dist) in dists.iter().enumerate() {
             let buf = gpu.alloc((n as usize) * dtype.size()).unwrap();
             let seed = 0xABCD_0000 + k as u64;
-            support.fill_random(buf.ptr, dtype.abi_code(), n, seed, 3, dist.abi_args(), gpu.stream as *mut _).unwrap();
+            support
+                .fill_random(
+                    buf.ptr,
+                    dtype.abi_code(),
+                    n,
+                    seed,
+                    3,
+                    dist.abi_args(),
+                    gpu.stream as *mut _,
+                )
+                .unwrap();
             let mut host = vec![0u8; n as usize * dtype.size()];
             gpu.download(buf.ptr, &mut host).unwrap();
             let key = stream_key(seed, 3);
             for i in 0..n as usize {
                 let want = dist.value(key, i as u64, dtype);
                 let got = dtype.decode(&host, i);
-                assert!(got == want, "{dtype} {dist}: element {i} is {got} on the GPU but {want} on the CPU");
+                assert!(
+                    got == want,
+                    "{dtype} {dist}: element {i} is {got} on the GPU but {want} on the CPU"
+                );
             }
         }
     }
@@ -59,18 +86,42 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
     copy_dir(&repo().join("kernels"), &root.join("kernels"));
     let task = root.join("tasks/fuse_scale_shift");
     copy_dir(&repo().join("tasks/fuse_scale_shift"), &task);
-    let toml = std::fs::read_to_string(task.join("task.toml")).unwrap().replace("row_timeout_s = 180", "row_timeout_s = 20");
+    let toml = std::fs::read_to_string(task.join("task.toml"))
+        .unwrap()
+        .replace("row_timeout_s = 180", "row_timeout_s = 20");
     std::fs::write(task.join("task.toml"), toml).unwrap();
-    std::fs::copy(repo().join("tests/fixtures/wrap.h"), task.join("candidates/wrap.h")).unwrap();
-    std::fs::copy(repo().join("tests/fixtures").join(format!("{fixture}.cu")), task.join(format!("candidates/{fixture}.cu"))).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/wrap.h"),
+        task.join("candidates/wrap.h"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures").join(format!("{fixture}.cu")),
+        task.join(format!("candidates/{fixture}.cu")),
+    )
+    .unwrap();
     freeze(root);
     d
 }
 
 /// Scratch roots freeze their own copy, so the tests do not depend on the repository's freeze.
 fn freeze(root: &Path) {
-    let out = Command::new(kpilot_bin()).arg("--root").arg(root).args(["freeze", "fuse_scale_shift", "--reason", "GPU test scratch copy"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(kpilot_bin())
+        .arg("--root")
+        .arg(root)
+        .args([
+            "freeze",
+            "fuse_scale_shift",
+            "--reason",
+            "GPU test scratch copy",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -92,26 +143,61 @@ const OTHER: &str = "reg_fss_tiny_L1_C17_bf16";
 fn run_fixture(fixture: &str, rows: &[&str]) -> (i32, Value) {
     let d = scratch_root(fixture);
     let mut cmd = Command::new(kpilot_bin());
-    cmd.env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build")).arg("--root").arg(d.path()).args(["task", "fuse_scale_shift", "--candidate", fixture, "--trials", "7", "--json", "--seed", "7"]);
+    cmd.env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
+        .arg("--root")
+        .arg(d.path())
+        .args([
+            "task",
+            "fuse_scale_shift",
+            "--candidate",
+            fixture,
+            "--trials",
+            "7",
+            "--json",
+            "--seed",
+            "7",
+        ]);
     for r in rows {
         cmd.args(["--row", r]);
     }
     let out = cmd.output().expect("run kpilot");
     let code = out.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{fixture}: no JSON record (exit {code}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "{fixture}: no JSON record (exit {code}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     // The same record was appended to the scratch ledger.
-    let (lines, bad) = kpilot::ledger::read(&d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
-    assert!(bad.is_empty() && lines.last().map(|l| &l["run_id"]) == Some(&v["run_id"]), "{fixture}: ledger line missing or damaged");
+    let (lines, bad) =
+        kpilot::ledger::read(&d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+    assert!(
+        bad.is_empty() && lines.last().map(|l| &l["run_id"]) == Some(&v["run_id"]),
+        "{fixture}: ledger line missing or damaged"
+    );
     (code, v)
 }
 
 fn row<'a>(v: &'a Value, name: &str) -> &'a Value {
-    v["rows"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("row {name} not in record"))
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("row {name} not in record"))
 }
 
 fn failed_gates(r: &Value, side: &str) -> Vec<String> {
-    r[side]["gates"].as_array().map(|g| g.iter().filter(|g| g["pass"] == false).map(|g| g["name"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    r[side]["gates"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter(|g| g["pass"] == false)
+                .map(|g| g["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn assert_caught(fixture: &str, rows: &[&str], row_name: &str, gate: &str) {
@@ -120,9 +206,20 @@ fn assert_caught(fixture: &str, rows: &[&str], row_name: &str, gate: &str) {
     assert_eq!(code, 2, "{fixture}: a correctness failure exits 2");
     let r = row(&v, row_name);
     assert_eq!(r["correct"], false, "{fixture}");
-    assert!(failed_gates(r, "baseline").is_empty(), "{fixture}: the baseline must pass: {:?}", failed_gates(r, "baseline"));
-    assert!(failed_gates(r, "candidate").contains(&gate.to_string()), "{fixture}: expected the {gate} gate to fail, got {:?}", failed_gates(r, "candidate"));
-    assert!(r["speedup"].is_null(), "{fixture}: a side that fails a gate gets no speedup number");
+    assert!(
+        failed_gates(r, "baseline").is_empty(),
+        "{fixture}: the baseline must pass: {:?}",
+        failed_gates(r, "baseline")
+    );
+    assert!(
+        failed_gates(r, "candidate").contains(&gate.to_string()),
+        "{fixture}: expected the {gate} gate to fail, got {:?}",
+        failed_gates(r, "candidate")
+    );
+    assert!(
+        r["speedup"].is_null(),
+        "{fixture}: a side that fails a gate gets no speedup number"
+    );
     assert_eq!(v["gate"]["pass"], false);
 }
 
@@ -136,7 +233,10 @@ fn the_unbroken_fixture_passes_every_gate() {
         assert_eq!(r["correct"], true, "{name}: {:?}", r["problems"]);
     }
     assert!(row(&v, SMALL)["speedup"].as_f64().is_some());
-    assert_eq!(code, 1, "correct everywhere, but a partial run cannot pass the gate");
+    assert_eq!(
+        code, 1,
+        "correct everywhere, but a partial run cannot pass the gate"
+    );
 }
 
 #[test]
@@ -184,13 +284,23 @@ fn a_trapping_kernel_is_named_and_the_other_rows_still_run() {
     let r = row(&v, SMALL);
     assert_eq!(r["correct"], false);
     let err = r["error"].as_str().unwrap_or("");
-    assert!(err.contains("fuse_scale_shift") && err.contains(SMALL) && err.contains("candidate"), "the error names task, row and side: {err}");
-    assert!(v["worker_restarts"].as_u64().unwrap() >= 1, "a fresh worker took the rows left");
+    assert!(
+        err.contains("fuse_scale_shift") && err.contains(SMALL) && err.contains("candidate"),
+        "the error names task, row and side: {err}"
+    );
+    assert!(
+        v["worker_restarts"].as_u64().unwrap() >= 1,
+        "a fresh worker took the rows left"
+    );
     // The other row traps too (the fixture traps on every call), but it was attempted by the fresh
     // worker and reported under its own name: nothing recorded before is lost.
     let other = row(&v, OTHER);
     assert_eq!(other["correct"], false);
-    assert!(other["error"].as_str().unwrap_or("").contains(OTHER), "{}", other["error"]);
+    assert!(
+        other["error"].as_str().unwrap_or("").contains(OTHER),
+        "{}",
+        other["error"]
+    );
 }
 
 #[test]
@@ -199,14 +309,30 @@ fn a_hanging_kernel_is_killed_by_the_watchdog() {
     require_gpu();
     // Build first, untimed: on a fresh machine nvcc alone can take longer than the bound below.
     let d = scratch_root("hangs");
-    let built = Command::new(kpilot_bin()).env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build")).arg("--root").arg(d.path()).args(["build", "fuse_scale_shift"]).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let built = Command::new(kpilot_bin())
+        .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
+        .arg("--root")
+        .arg(d.path())
+        .args(["build", "fuse_scale_shift"])
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let t0 = std::time::Instant::now();
     let (code, v) = run_fixture("hangs", &[SMALL]);
     assert_eq!(code, 2);
     let err = row(&v, SMALL)["error"].as_str().unwrap_or("").to_string();
-    assert!(err.contains("no progress") && err.contains("fuse_scale_shift") && err.contains(SMALL), "{err}");
-    assert!(err.contains("correctness trial, candidate"), "the hang is pinned on the side that was running: {err}");
+    assert!(
+        err.contains("no progress") && err.contains("fuse_scale_shift") && err.contains(SMALL),
+        "{err}"
+    );
+    assert!(
+        err.contains("correctness trial, candidate"),
+        "the hang is pinned on the side that was running: {err}"
+    );
     assert!(t0.elapsed().as_secs() < 120);
 }
 
@@ -226,13 +352,38 @@ fn the_baseline_against_itself_is_the_same_everywhere() {
         .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
         .arg("--root")
         .arg(d.path())
-        .args(["task", "fuse_scale_shift", "--candidate", "same", "--trials", "7", "--json", "--row", SMALL, "--row", "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16"])
+        .args([
+            "task",
+            "fuse_scale_shift",
+            "--candidate",
+            "same",
+            "--trials",
+            "7",
+            "--json",
+            "--row",
+            SMALL,
+            "--row",
+            "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16",
+        ])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    for r in v["rows"].as_array().unwrap().iter().filter(|r| r["ran"] == true) {
+    for r in v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ran"] == true)
+    {
         assert_eq!(r["correct"], true, "{}", r["name"]);
-        assert_eq!(r["verdict"], "same", "A/A on {} gave {} ({})", r["name"], r["verdict"], r["speedup"]);
+        assert_eq!(
+            r["verdict"], "same",
+            "A/A on {} gave {} ({})",
+            r["name"], r["verdict"], r["speedup"]
+        );
     }
-    assert_eq!(out.status.code(), Some(1), "a partial run cannot pass the gate");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a partial run cannot pass the gate"
+    );
 }

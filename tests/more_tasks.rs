@@ -8,34 +8,73 @@ use kpilot::task::{Row, Task};
 use std::path::PathBuf;
 
 fn task(name: &str) -> Task {
-    Task::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"), name).unwrap()
+    Task::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
+        name,
+    )
+    .unwrap()
 }
 
 fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no row {name}"))
+    t.rows
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no row {name}"))
 }
 
 #[test]
 fn qknorm_rope_rows_are_in_place_and_complete() {
     let t = task("qknorm_rope");
-    let prod: Vec<_> = t.rows.iter().filter(|r| r.kind == RowKind::Production).collect();
+    let prod: Vec<_> = t
+        .rows
+        .iter()
+        .filter(|r| r.kind == RowKind::Production)
+        .collect();
     assert_eq!(prod.len(), 13);
     assert_eq!(prod.iter().filter(|r| r.duplicate_of.is_none()).count(), 10);
     let joy = row(&t, "joyai-edit_qknorm_rope_T7904_H32");
-    assert_eq!(joy.bytes, 263_108_864, "q and k count twice (read and written in place)");
+    assert_eq!(
+        joy.bytes, 263_108_864,
+        "q and k count twice (read and written in place)"
+    );
     assert_eq!(joy.tensor("q").unwrap().role, Role::Inout);
     assert_eq!(joy.tensor("k").unwrap().role, Role::Inout);
     let names: Vec<&str> = t.rows.iter().map(|r| r.name.as_str()).collect();
-    for want in ["D64", "D128", "D256", "partial", "neox", "interleaved", "i32", "i64", "N1025", "N4097"] {
-        assert!(names.iter().any(|n| n.starts_with("reg_") && n.contains(want)), "no regression row for {want}");
+    for want in [
+        "D64",
+        "D128",
+        "D256",
+        "partial",
+        "neox",
+        "interleaved",
+        "i32",
+        "i64",
+        "N1025",
+        "N4097",
+    ] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("reg_") && n.contains(want)),
+            "no regression row for {want}"
+        );
     }
-    assert!(t.rows.iter().filter(|r| r.kind == RowKind::Rejection).count() >= 3);
+    assert!(
+        t.rows
+            .iter()
+            .filter(|r| r.kind == RowKind::Rejection)
+            .count()
+            >= 3
+    );
 }
 
 #[test]
 fn qknorm_rope_reference_normalizes_then_rotates_pairs() {
     let t = task("qknorm_rope");
-    for (name, neox) in [("reg_qk_D64_full_interleaved_N257_H8_i64", false), ("reg_qk_D64_full_neox_N257_H8_i64", true)] {
+    for (name, neox) in [
+        ("reg_qk_D64_full_interleaved_N257_H8_i64", false),
+        ("reg_qk_D64_full_neox_N257_H8_i64", true),
+    ] {
         let r = row(&t, name);
         let rf = reference::lookup("qknorm_rope").unwrap();
         let inp = Inputs::new(r, 9);
@@ -46,7 +85,9 @@ fn qknorm_rope_reference_normalizes_then_rotates_pairs() {
         assert_eq!(out[1].len(), 8 * 64);
         // Restate head 3 of k by hand.
         let (d, h) = (64u64, 3u64);
-        let x: Vec<f64> = (0..d).map(|i| inp.at(1, tok as u64 * 8 * d + h * d + i)).collect();
+        let x: Vec<f64> = (0..d)
+            .map(|i| inp.at(1, tok as u64 * 8 * d + h * d + i))
+            .collect();
         let rms = 1.0 / (x.iter().map(|v| v * v).sum::<f64>() / d as f64 + 1e-6).sqrt();
         let n: Vec<f64> = (0..d).map(|i| x[i as usize] * rms * inp.at(3, i)).collect();
         let p = inp.at(5, tok as u64) as u64;
@@ -76,12 +117,28 @@ fn partial_rotary_leaves_the_tail_normalized_but_unrotated() {
 #[test]
 fn conv3d_rows_and_bytes_match_the_capture() {
     let t = task("causal_conv3d_cat_pad");
-    let prod: Vec<_> = t.rows.iter().filter(|r| r.kind == RowKind::Production).collect();
+    let prod: Vec<_> = t
+        .rows
+        .iter()
+        .filter(|r| r.kind == RowKind::Production)
+        .collect();
     assert_eq!(prod.len(), 8);
     assert_eq!(row(&t, "prod_c256_t4_h240_w416__cache2").bytes, 617_459_712);
-    assert_eq!(t.tolerance(kpilot::dtype::DType::Bf16).unwrap().atol, 0.0, "bit-exact");
-    assert!(t.rows.iter().any(|r| r.name.contains("noncontig") && !r.tensor("x").unwrap().is_contiguous()));
-    assert!(t.rows.iter().any(|r| r.kind == RowKind::Regression && r.tensor("cache_x").is_none()), "a cache-less row");
+    assert_eq!(
+        t.tolerance(kpilot::dtype::DType::Bf16).unwrap().atol,
+        0.0,
+        "bit-exact"
+    );
+    assert!(t
+        .rows
+        .iter()
+        .any(|r| r.name.contains("noncontig") && !r.tensor("x").unwrap().is_contiguous()));
+    assert!(
+        t.rows
+            .iter()
+            .any(|r| r.kind == RowKind::Regression && r.tensor("cache_x").is_none()),
+        "a cache-less row"
+    );
 }
 
 #[test]
@@ -94,13 +151,24 @@ fn conv3d_reference_pads_with_zeros_and_places_cache_before_x() {
     let mut out = vec![Vec::new()];
     let c = 17usize;
     rf.compute(r, &inp, c * 3, &mut out);
-    assert!(out[0].iter().all(|&v| v == 0.0), "the leading pad plane is zero");
+    assert!(
+        out[0].iter().all(|&v| v == 0.0),
+        "the leading pad plane is zero"
+    );
     rf.compute(r, &inp, c * 3 + 1, &mut out);
     assert_eq!(out[0].len(), 32 * 54);
     assert_eq!(out[0][0], 0.0, "top-left corner is spatial padding");
-    assert_eq!(out[0][54 + 1], inp.at(1, (c * 30 * 52) as u64), "cache_x[0, c, 0, 0, 0] lands at (1, 1)");
+    assert_eq!(
+        out[0][54 + 1],
+        inp.at(1, (c * 30 * 52) as u64),
+        "cache_x[0, c, 0, 0, 0] lands at (1, 1)"
+    );
     rf.compute(r, &inp, c * 3 + 2, &mut out);
-    assert_eq!(out[0][54 * 30 + 52], inp.at(0, (c * 1560 + 29 * 52 + 51) as u64), "x[0, c, 0, 29, 51] lands at (30, 52)");
+    assert_eq!(
+        out[0][54 * 30 + 52],
+        inp.at(0, (c * 1560 + 29 * 52 + 51) as u64),
+        "x[0, c, 0, 29, 51] lands at (30, 52)"
+    );
     assert_eq!(out[0][54 * 31 + 53], 0.0);
 }
 

@@ -9,7 +9,11 @@ use kpilot::task::{Row, Task};
 use std::path::PathBuf;
 
 fn task() -> Task {
-    Task::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"), "fuse_scale_shift").unwrap()
+    Task::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
+        "fuse_scale_shift",
+    )
+    .unwrap()
 }
 
 fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
@@ -47,9 +51,18 @@ fn perfect_outputs(t: &Task, r: &Row, seed: u64) -> Vec<Vec<u8>> {
 fn run_check(t: &Task, r: &Row, seed: u64, outs: &[Vec<u8>]) -> check::Check {
     let rf = reference::lookup(&t.spec.entries[r.entry].reference).unwrap();
     let written = reference::written(r);
-    let pairs: Vec<_> = written.iter().zip(outs).map(|(&i, b)| (r.tensors[i].as_ref().unwrap(), b.as_slice())).collect();
+    let pairs: Vec<_> = written
+        .iter()
+        .zip(outs)
+        .map(|(&i, b)| (r.tensors[i].as_ref().unwrap(), b.as_slice()))
+        .collect();
     let units: Vec<usize> = (0..rf.units(r)).collect();
-    let tol = |d: DType| t.tolerance(d).unwrap_or(Tolerance { atol: 0.0, rtol: 0.0 });
+    let tol = |d: DType| {
+        t.tolerance(d).unwrap_or(Tolerance {
+            atol: 0.0,
+            rtol: 0.0,
+        })
+    };
     let mut k = check::compare(r, rf, seed, &pairs, &units, &tol, POISON[0]);
     for (d, b) in &pairs {
         k = k.merge(check::scan(d, b, POISON[0]));
@@ -83,7 +96,11 @@ fn the_scalar_zero_fast_path_copies_x_whatever_scale_constant_says() {
     let inp = Inputs::new(r, 3);
     let mut out = vec![Vec::new()];
     rf.compute(r, &inp, 7, &mut out);
-    assert_eq!(out[0][10], inp.at(0, 7 * 768 + 10), "out = x, not x * (0 + 0) + 0");
+    assert_eq!(
+        out[0][10],
+        inp.at(0, 7 * 768 + 10),
+        "out = x, not x * (0 + 0) + 0"
+    );
 }
 
 #[test]
@@ -102,21 +119,41 @@ fn layernorm_reference_normalizes_and_selects_by_index() {
         let mean = x.iter().sum::<f64>() / 999.0;
         let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 999.0;
         for c in [0usize, 500, 998] {
-            let want = (x[c] - mean) / (var + 1e-5).sqrt() * (1.0 + inp.at(sc, c as u64)) + inp.at(sh, c as u64);
-            assert!((out[0][c] - want).abs() < 1e-12, "unit {u}, c {c}: {} vs {want}", out[0][c]);
+            let want = (x[c] - mean) / (var + 1e-5).sqrt() * (1.0 + inp.at(sc, c as u64))
+                + inp.at(sh, c as u64);
+            assert!(
+                (out[0][c] - want).abs() < 1e-12,
+                "unit {u}, c {c}: {} vs {want}",
+                out[0][c]
+            );
         }
-        assert_eq!(out[1][3], inp.at(g, 3), "gate_out passes the selected gate through");
+        assert_eq!(
+            out[1][3],
+            inp.at(g, 3),
+            "gate_out passes the selected gate through"
+        );
     }
 }
 
 #[test]
 fn perfect_outputs_pass_and_every_kind_of_defect_is_caught_and_located() {
     let t = task();
-    for name in ["reg_fss_fp16_scale2d_B2_L257_C1536_k1", "reg_fss_fp32_L6_C512_k1", "reg_residual_ln_select01_L33_C512_fp16_weight", "reg_fss_strided_fp32_scale_L64_C256", "reg_fss_frames4d_B2_L96_C512_bf16"] {
+    for name in [
+        "reg_fss_fp16_scale2d_B2_L257_C1536_k1",
+        "reg_fss_fp32_L6_C512_k1",
+        "reg_residual_ln_select01_L33_C512_fp16_weight",
+        "reg_fss_strided_fp32_scale_L64_C256",
+        "reg_fss_frames4d_B2_L96_C512_bf16",
+    ] {
         let r = row(&t, name);
         let mut outs = perfect_outputs(&t, r, 42);
         let k = run_check(&t, r, 42, &outs);
-        assert_eq!((k.mismatches, k.unwritten, k.nonfinite), (0, 0, 0), "{name}: {:?}", k.first);
+        assert_eq!(
+            (k.mismatches, k.unwritten, k.nonfinite),
+            (0, 0, 0),
+            "{name}: {:?}",
+            k.first
+        );
         assert!(k.compared > 0 && k.compared == k.scanned);
         let dt = r.tensors[reference::written(r)[0]].as_ref().unwrap().dtype;
         let s = dt.size();
@@ -145,12 +182,27 @@ fn the_reference_reads_only_units_it_is_asked_for() {
     // Checking a sample must cost in proportion to the sample: compare 3 units of the largest
     // production row against a fake output without touching the other 37797 units' inputs.
     let t = task();
-    let r = t.rows.iter().find(|r| r.name.starts_with("wan-t2v")).unwrap();
+    let r = t
+        .rows
+        .iter()
+        .find(|r| r.name.starts_with("wan-t2v"))
+        .unwrap();
     let rf = reference::lookup("fuse_scale_shift").unwrap();
     let d = r.tensors[3].as_ref().unwrap();
     let bytes = vec![0u8; (d.numel() * 2) as usize];
     let t0 = std::time::Instant::now();
-    let k = check::compare(r, rf, 1, &[(d, &bytes)], &[0, 1, 37799], &|_| Tolerance { atol: 1.0, rtol: 0.0 }, POISON[0]);
+    let k = check::compare(
+        r,
+        rf,
+        1,
+        &[(d, &bytes)],
+        &[0, 1, 37799],
+        &|_| Tolerance {
+            atol: 1.0,
+            rtol: 0.0,
+        },
+        POISON[0],
+    );
     assert_eq!(k.compared, 3 * 5120);
     assert!(t0.elapsed().as_secs_f64() < 5.0);
 }
