@@ -387,3 +387,103 @@ fn the_baseline_against_itself_is_the_same_everywhere() {
         "a partial run cannot pass the gate"
     );
 }
+
+/// A scratch root holding causal_conv3d_cat_pad whose "upstream" for `kpilot fidelity` is the
+/// kernel source `upstream_src` (built as the shim), pinned to a one-file fake wheel.
+fn fidelity_root(upstream_src: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    copy_dir(&repo().join("kernels"), &root.join("kernels"));
+    let task = root.join("tasks/causal_conv3d_cat_pad");
+    copy_dir(&repo().join("tasks/causal_conv3d_cat_pad"), &task);
+    std::fs::copy(upstream_src, task.join("upstream/fixture.cu")).unwrap();
+    let wheel = root.join("wheel/pkg");
+    std::fs::create_dir_all(&wheel).unwrap();
+    std::fs::write(wheel.join("k.cuh"), "pinned\n").unwrap();
+    let sha = kpilot::task::sha256_hex(b"pinned\n");
+    let toml = std::fs::read_to_string(task.join("task.toml")).unwrap();
+    let files_at = toml.find("files = [").unwrap();
+    let files_end = files_at + toml[files_at..].find("]\n").unwrap() + 2;
+    let fid_at = toml.find("[fidelity]").unwrap();
+    let fid_end = fid_at + toml[fid_at..].find("\n[build]").unwrap();
+    let toml = format!(
+        "{}files = [{{ path = \"pkg/k.cuh\", sha256 = \"{sha}\" }}]\n{}[fidelity]\nshim = \"upstream/fixture.cu\"\nshim_flags = [\"-O3\", \"-std=c++17\"]\n{}",
+        &toml[..files_at],
+        &toml[files_end..fid_at],
+        &toml[fid_end..]
+    );
+    std::fs::write(task.join("task.toml"), toml).unwrap();
+    let out = Command::new(kpilot_bin())
+        .arg("--root")
+        .arg(root)
+        .args([
+            "freeze",
+            "causal_conv3d_cat_pad",
+            "--reason",
+            "GPU test scratch copy",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn fidelity_run(root: &Path, row: &str) -> (Option<i32>, Value) {
+    let out = Command::new(kpilot_bin())
+        .arg("--root")
+        .arg(root)
+        .args(["fidelity", "causal_conv3d_cat_pad", "--upstream"])
+        .arg(root.join("wheel"))
+        .args(["--row", row, "--json", "--replays", "5"])
+        .output()
+        .unwrap();
+    let rec: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no record: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), rec)
+}
+
+const CP_BIG: &str = "prod_c256_t4_h240_w416__cache1";
+
+#[test]
+#[ignore = "needs an NVIDIA GPU and python3 with torch; run on the GPU machine with -- --ignored"]
+fn fidelity_passes_a_baseline_against_itself_and_catches_a_faster_upstream() {
+    require_gpu();
+    // Upstream = the baseline's own source: within the band.
+    let d = fidelity_root(&repo().join("tasks/causal_conv3d_cat_pad/baseline.cu"));
+    let (code, rec) = fidelity_run(d.path(), CP_BIG);
+    let row = &rec["rows"][0];
+    assert_eq!(row["within_band"], Value::Bool(true), "{row}");
+    assert_eq!(row["upstream"]["correct"], Value::Bool(true), "{row}");
+    assert_eq!(code, Some(1), "a partial run never passes");
+    // Upstream = v1, 1.3-1.8x faster than the baseline: the baseline is not faithful to it.
+    let d = fidelity_root(&repo().join("tasks/causal_conv3d_cat_pad/candidates/v1.cu"));
+    let (code, rec) = fidelity_run(d.path(), CP_BIG);
+    let row = &rec["rows"][0];
+    assert_eq!(row["within_band"], Value::Bool(false), "{row}");
+    assert!(row["ratio"].as_f64().unwrap() > 1.2, "{row}");
+    assert!(
+        rec["verdict"]["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains(CP_BIG),
+        "{}",
+        rec["verdict"]
+    );
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU and python3 with torch; run on the GPU machine with -- --ignored"]
+fn fidelity_fails_an_upstream_whose_output_is_wrong() {
+    require_gpu();
+    let d = fidelity_root(&repo().join("tests/fixtures/fidelity_writes_nothing.cu"));
+    let (code, rec) = fidelity_run(d.path(), CP_BIG);
+    let up = &rec["rows"][0]["upstream"];
+    assert_eq!(up["correct"], Value::Bool(false), "{up}");
+    assert!(up["check"]["unwritten"].as_u64().unwrap() > 0, "{up}");
+    assert_eq!(code, Some(2), "wrong output is a correctness failure");
+}
