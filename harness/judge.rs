@@ -35,6 +35,9 @@ pub struct Judged {
     pub rows: Vec<RowJudgement>,
     pub device_geomean: Option<f64>,
     pub eager_geomean: Option<f64>,
+    /// The device headline with its bootstrap CI (the gate reads the CI's lower bound).
+    pub device_headline: Option<stats::Headline>,
+    pub eager_headline: Option<stats::Headline>,
     pub production_rows: usize,
     pub gate_pass: bool,
     pub reasons: Vec<String>,
@@ -105,17 +108,38 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
         .iter()
         .filter(|j| task.rows[j.row].kind == RowKind::Production && task.rows[j.row].runs())
         .collect();
-    let dev: Vec<f64> = prod
-        .iter()
-        .filter_map(|j| j.device.as_ref().map(|c| c.speedup))
-        .collect();
-    let eag: Vec<f64> = prod
-        .iter()
-        .filter_map(|j| j.eager.as_ref().map(|c| c.speedup))
-        .collect();
     let complete = prod.iter().all(|j| j.ran && j.device.is_some());
-    let device_geomean = if complete { stats::geomean(&dev) } else { None };
-    let eager_geomean = if complete { stats::geomean(&eag) } else { None };
+    // Paired per-trial log-ratios of every production row, for the headline and its CI.
+    let ratios = |eager: bool| -> Vec<Vec<f64>> {
+        prod.iter()
+            .filter_map(|j| got.rows.iter().find(|r| r.row == j.row))
+            .map(|r| {
+                let (b, c) = if eager {
+                    (&r.baseline.eager_us, &r.candidate.eager_us)
+                } else {
+                    (&r.baseline.device_us, &r.candidate.device_us)
+                };
+                stats::log_ratios(b, c)
+            })
+            .collect()
+    };
+    let hseed = got
+        .rows
+        .iter()
+        .filter_map(|r| r.trial_seeds.first())
+        .fold(0x4EAD_u64, |a, s| crate::inputs::mix64(a ^ s));
+    let device_headline = if complete {
+        stats::headline(&ratios(false), hseed)
+    } else {
+        None
+    };
+    let eager_headline = if complete {
+        stats::headline(&ratios(true), hseed ^ 1)
+    } else {
+        None
+    };
+    let device_geomean = device_headline.map(|h| h.geomean);
+    let eager_geomean = eager_headline.map(|h| h.geomean);
     let g = &task.spec.gate;
     if failures > 0 {
         reasons.push(format!(
@@ -128,20 +152,21 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
                 .into(),
         );
     }
-    match device_geomean {
-        Some(x) if x > g.min_geomean => {}
-        Some(x) => reasons.push(format!(
-            "headline device geomean {x:.4} is not > {}",
-            g.min_geomean
-        )),
-        None => {}
+    // On confidence, not point estimates: noise (an A/A run) leaves 1 inside the CI and fails.
+    if let Some(h) = device_headline {
+        if h.ci_low <= g.min_geomean {
+            reasons.push(format!(
+                "headline device geomean {:.4} [95% CI {:.4}, {:.4}]: the CI's lower bound is not > {}",
+                h.geomean, h.ci_low, h.ci_high, g.min_geomean
+            ));
+        }
     }
     for j in &prod {
         if let Some(c) = &j.device {
-            if c.speedup < g.min_row_speedup {
+            if c.ci_high < g.min_row_speedup {
                 reasons.push(format!(
-                    "production row '{}' is at {:.4}x, below {}",
-                    task.rows[j.row].name, c.speedup, g.min_row_speedup
+                    "production row '{}' is at {:.4}x [95% CI {:.4}, {:.4}]: even the CI's upper bound is below {}",
+                    task.rows[j.row].name, c.speedup, c.ci_low, c.ci_high, g.min_row_speedup
                 ));
             }
         }
@@ -158,6 +183,8 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
         rows,
         device_geomean,
         eager_geomean,
+        device_headline,
+        eager_headline,
         production_rows,
         reasons,
         correctness_failures: failures,
@@ -302,6 +329,7 @@ pub fn record(
         "time_utc": now,
         "task": task.name(),
         "candidate": candidate,
+        "aa": candidate == crate::run::AA_CANDIDATE,
         "git": git_info(root),
         "hashes": {"task_toml": task.hashes.task_toml, "rows": task.hashes.rows, "baseline": task.hashes.baseline, "candidate": candidate_sha},
         "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" ")},
@@ -319,7 +347,8 @@ pub fn record(
             "launches": "calibrated once per row from the slower side's graph time; the same N for both sides and both modes",
             "seed": seed,
             "bootstrap_resamples": stats::BOOTSTRAP_RESAMPLES,
-            "ci": "95% percentile bootstrap over trials, pairs kept together",
+            "ci": "95% percentile bootstrap over trials, pairs kept together; ChaCha8 (rand_chacha) seeded from the row's first trial seed",
+            "speedup": "exp(median over trials of ln(baseline / candidate)): each trial's A/B pair taken back to back",
             "verdict_rule": "faster/slower when the CI excludes 1 and the speedup is beyond the noise floor (max of both sides' relative MAD and 1%)",
         },
         "row_filter": row_filter,
@@ -328,10 +357,14 @@ pub fn record(
         "headline": {
             "device_geomean": judged.device_geomean,
             "eager_geomean": judged.eager_geomean,
+            "device_ci": judged.device_headline.map(|h| [h.ci_low, h.ci_high]),
+            "eager_ci": judged.eager_headline.map(|h| [h.ci_low, h.ci_high]),
+            "ci_method": judged.device_headline.map(|h| format!("{:.0}% bootstrap: trials resampled within each production row (A/B pairs kept), row medians of ln(baseline/candidate), geomean recomputed; {} resamples, ChaCha8 seed {}", h.level * 100.0, h.resamples, h.seed)),
             "production_rows": judged.production_rows,
             "weighting": "equal weight per unique production signature (duplicate_of rows excluded)",
         },
         "gate": {
+            "rule": "the headline device geomean's 95% CI lower bound > min_geomean; every production row's 95% CI upper bound >= min_row_speedup; every correctness gate on every row",
             "min_geomean": task.spec.gate.min_geomean,
             "min_row_speedup": task.spec.gate.min_row_speedup,
             "pass": judged.gate_pass && judged.correctness_failures == 0,

@@ -63,6 +63,10 @@ enum Cmd {
         /// Units (e.g. token rows) compared with the reference after each timed sample.
         #[arg(long, default_value_t = 64)]
         sample_units: usize,
+        /// A/A run: the baseline against a separately loaded copy of itself, to measure the
+        /// noise floor. Recorded as candidate `baseline-aa`; it must fail the performance gate (exit 1).
+        #[arg(long)]
+        aa: bool,
     },
     /// Time the pinned upstream release itself against the task's baseline on this GPU, the same
     /// way, check both against the float64 reference, and record a `fidelity` record.
@@ -157,6 +161,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             device,
             json,
             sample_units,
+            aa,
         } => run::run(&RunOptions {
             root,
             task: name,
@@ -168,6 +173,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             device,
             json,
             sample_units,
+            aa,
         }),
         Cmd::Fidelity {
             name,
@@ -207,6 +213,10 @@ fn real_main(cli: Cli) -> Result<i32> {
                 if cands.is_empty() {
                     return Err(Error::Usage(format!("task '{n}' has no candidates/*.cu")));
                 }
+                let cands: Vec<(String, PathBuf)> = cands
+                    .iter()
+                    .map(|c| (c.clone(), task.candidate_path(c)))
+                    .collect();
                 run::build_many(&root, &task, &cands, arch.clone(), &|s| {
                     eprintln!("{n}: {s}")
                 })?;

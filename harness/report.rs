@@ -100,11 +100,14 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
         s,
         "headline (geomean over {} production rows): device {}  eager {}",
         j.production_rows,
-        j.device_geomean
-            .map(|g| format!("{g:.4}x"))
+        j.device_headline
+            .map(|h| format!(
+                "{:.4}x [95% CI {:.4}, {:.4}]",
+                h.geomean, h.ci_low, h.ci_high
+            ))
             .unwrap_or_else(|| "-".into()),
-        j.eager_geomean
-            .map(|g| format!("{g:.4}x"))
+        j.eager_headline
+            .map(|h| format!("{:.4}x [{:.4}, {:.4}]", h.geomean, h.ci_low, h.ci_high))
             .unwrap_or_else(|| "-".into())
     );
     let problems: Vec<String> = j
@@ -131,7 +134,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
     }
     let g = &task.spec.gate;
     if j.gate_pass && j.correctness_failures == 0 {
-        let _ = writeln!(s, "gate: PASS (geomean > {}, every production row >= {}, every correctness gate on every row)", g.min_geomean, g.min_row_speedup);
+        let _ = writeln!(s, "gate: PASS (headline CI lower bound > {}, every production row's CI upper bound >= {}, every correctness gate on every row)", g.min_geomean, g.min_row_speedup);
     } else {
         let _ = writeln!(s, "gate: FAIL");
         for r in &j.reasons {

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub device: i32,
     pub json: bool,
     pub sample_units: usize,
+    /// A/A: the baseline against a separately loaded copy of itself (the noise floor; must fail the performance gate).
+    pub aa: bool,
 }
 
 /// What the worker reported, gathered over restarts.
@@ -88,15 +90,22 @@ pub struct BuiltSet {
     pub candidate: PathBuf,
 }
 
-/// Builds the support kernels, the baseline and one candidate with the task's one flag line.
+/// Builds the support kernels, the baseline and one candidate source with the task's one flag line.
 pub fn build_all(
     root: &Path,
     task: &Task,
     candidate: &str,
+    source: &Path,
     arch: Arch,
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<BuiltSet> {
-    let mut sets = build_many(root, task, &[candidate.to_string()], arch, say)?;
+    let mut sets = build_many(
+        root,
+        task,
+        &[(candidate.to_string(), source.to_path_buf())],
+        arch,
+        say,
+    )?;
     Ok(sets.pop().expect("one candidate, one set"))
 }
 
@@ -105,7 +114,7 @@ pub fn build_all(
 pub fn build_many(
     root: &Path,
     task: &Task,
-    candidates: &[String],
+    candidates: &[(String, PathBuf)],
     arch: Arch,
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<BuiltSet>> {
@@ -117,11 +126,7 @@ pub fn build_many(
         ("support".into(), root.join("kernels/kpilot_support.cu")),
         ("baseline".into(), task.baseline_path.clone()),
     ];
-    jobs.extend(
-        candidates
-            .iter()
-            .map(|c| (c.clone(), task.candidate_path(c))),
-    );
+    jobs.extend(candidates.iter().cloned());
     let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
@@ -175,15 +180,28 @@ pub fn build_cache_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join(".kpilot-cache/build"))
 }
 
+/// The candidate name an A/A run records: the baseline against a separately loaded copy of itself.
+pub const AA_CANDIDATE: &str = "baseline-aa";
+
 pub fn run(opts: &RunOptions) -> Result<i32> {
     let wall = Instant::now();
     let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
     freeze::verify(&task)?;
-    let cand_name = opts
-        .candidate
-        .clone()
-        .unwrap_or_else(|| task.spec.task.candidate.clone());
-    let cand_path = task.candidate_path(&cand_name);
+    if opts.aa && opts.candidate.is_some() {
+        return Err(Error::Usage(
+            "--aa times the baseline against a copy of itself: it takes no --candidate".into(),
+        ));
+    }
+    let (cand_name, cand_path) = if opts.aa {
+        (AA_CANDIDATE.to_string(), task.baseline_path.clone())
+    } else {
+        let name = opts
+            .candidate
+            .clone()
+            .unwrap_or_else(|| task.spec.task.candidate.clone());
+        let path = task.candidate_path(&name);
+        (name, path)
+    };
     if !cand_path.exists() {
         return Err(Error::Usage(format!(
             "no candidate '{cand_name}' ({} does not exist; candidates: {})",
@@ -226,7 +244,22 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         task.name(),
         chosen.len()
     ));
-    let built = build_all(&opts.root, &task, &cand_name, arch, &say)?;
+    let mut built = build_all(&opts.root, &task, &cand_name, &cand_path, arch, &say)?;
+    if opts.aa {
+        // The same bytes under another file name: dlopen loads a second, separate copy, so the
+        // two sides share no library state (the loader would hand back one handle for one file).
+        let copy = built.candidate.with_file_name(format!(
+            "aa-{}",
+            built
+                .candidate
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("baseline.so")
+        ));
+        std::fs::copy(&built.candidate, &copy)
+            .map_err(|e| Error::io(format!("cannot copy the baseline to {}", copy.display()), e))?;
+        built.candidate = copy;
+    }
     let cand_src = std::fs::read(&cand_path)
         .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let seed = opts.seed.unwrap_or_else(fresh_seed);
