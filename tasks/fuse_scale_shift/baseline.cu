@@ -81,6 +81,23 @@
 //   load; Triton's recorded 48 / 64 / 70 are at or under those floors, so its SASS must schedule
 //   differently (not read).
 //
+// EP2 chunk by chunk (after fidelity run 20261130T180846Z-42a26cf5 on an H200, where the 80-register
+// EP2 above was the one production row outside the band: qwen-edit_ln_select01_S8424 42.30 us
+// upstream, 45.51 us baseline, 1.076; outputs identical to upstream's). Only ln_select01_simple's
+// 39 EP2 instantiations changed (the other 381 kernels' SASS is identical to the previous build's):
+// after rstd, each V-element chunk (8 for 16-bit x) loads its scale, shift and gate vectors,
+// computes and stores out, then stores gate_out, before the next chunk's loads, instead of all
+// modulation loads before the first store.
+// That is the order of independent memory operations only: the x loads, the row's element-to-thread
+// layout, the sums and their order, div.full / rsqrt.approx.ftz, the fma and every rounding are the
+// same source expressions as before. ptxas -v for sm_90a: the production kernel (bf16 x and
+// modulation, V 8, EPT 32) 45 registers (was 80), no spills, no LDL/STL in its SASS, and the same
+// float instructions as the 80-register build (143 FADD, 64 FFMA, 40 FMUL, 16 F2FP, 2 MUFU.RCP,
+// 1 MUFU.RSQ). 45 registers allocate as 48: 10 blocks of 128 an SM by registers, where Triton's 64
+// give 8. The opaque_zero XOR is kept (without it, 63 registers: see keep_packed). Not yet measured
+// on a GPU: fidelity's band is +-5% both ways, so the re-run has to show whether the extra
+// occupancy makes this row faster than upstream by more than 5%.
+//
 // Deliberate differences from upstream, none visible in the outputs of a valid call:
 //   * the scalar-zero quirk (out = x, ignoring scale_constant) is decided on the device, because
 //     an entry point may not synchronize; upstream syncs and calls out.copy_(x);
@@ -455,6 +472,9 @@ __device__ __forceinline__ float rsqrt_approx_ftz(float a) {
 // nvcc nor ptxas can see that, so the fp32 conversions of a packed word (and x - mean) done in one
 // phase of a row are not kept live into the next; the packed word is what stays live, and each
 // phase converts again (one LOP3 a word). An empty asm is not enough: ptxas sees through it.
+// Still needed with EP2's chunk-by-chunk output phase: without it ptxas keeps the row's 32 fp32
+// x - mean across the variance reduction, 63 registers for the bf16 EPT-32 kernel instead of 45
+// (one under the 64 that fit 8 blocks of 128 on an SM, no margin) and 121 instead of 63 at EPT 64.
 __device__ __forceinline__ void keep_packed(uint32_t& w, uint32_t z) { w ^= z; }
 
 // tl.sum over the row: per-thread partial in, row total out (every thread). Butterfly over the
@@ -676,6 +696,8 @@ __device__ __forceinline__ void ln_select01_general(const LnArgs& a) {
 // three packed inputs), because the normalisation uses it unrounded. x - mean, x_hat and the
 // output are computed where they are used, not kept in arrays; the operations and their order
 // are those of the header. Offsets inside a row are 32-bit (C <= 8192) from one 64-bit row base.
+// EP2 loads and stores the modulation and outputs chunk by chunk (below); EP3 keeps Triton's
+// order, all modulation loads before the first store.
 template <typename XT, typename MT, int V, int EPT, bool RESID>
 __device__ __forceinline__ void ln_select01_simple(const LnArgs& a) {
     constexpr int R = EPT / V;
@@ -794,11 +816,39 @@ __device__ __forceinline__ void ln_select01_simple(const LnArgs& a) {
     const MT* shp = static_cast<const MT*>(a.mod[m0 + 1]) + bi * a.mod_sb[m0 + 1];
     const MT* gtp = static_cast<const MT*>(a.mod[m0 + 2]) + bi * a.mod_sb[m0 + 2];
 
-    // Scale, shift and gate rows, each over all chunks (Triton's order), before any store; then
     // y = fma(x_hat, 1 + scale, shift) with x_hat = (x - mean) * rstd computed here from x, and
     // the gate pass-through.
     auto xhat = [&](int r, int i) { return (xe(r, i) - mean) * rstd; };
-    {
+    if constexpr (!RESID) {
+        // EP2: chunk by chunk, that chunk's scale, shift and gate vectors, then its out and
+        // gate_out stores, so one chunk of modulation (three 16-byte vectors when MT is 16-bit)
+        // is live beside the packed x, not all of them. Only the order of independent memory
+        // operations differs from Triton's program (all modulation loads before any store); the
+        // values and the operations computing them are the same.
+        XT* out = static_cast<XT*>(a.out) + base;
+        XT* gout = static_cast<XT*>(a.gate_out) + base;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int c = col(r);
+            if (c >= C) continue;
+            Vec<MT, V> sc, sh, gt;
+            sc.load(scp + c);
+            sh.load(shp + c);
+            gt.load(gtp + c);
+            Vec<XT, V> po;  // V > 1: whole 16-byte vectors
+#pragma unroll
+            for (int i = 0; i < V; ++i) po.set(i, from_f<XT>(fmaf(xhat(r, i), 1.0f + sc.get(i), sh.get(i))));
+            po.store(out + c);
+            Vec<XT, V> pg;
+#pragma unroll
+            for (int i = 0; i < V; ++i) {
+                if constexpr (std::is_same<XT, MT>::value) pg.set(i, gt.bits(i));
+                else pg.set(i, from_f<XT>(gt.get(i)));
+            }
+            pg.store(gout + c);
+        }
+    } else {
+        // EP3: scale, shift and gate rows, each over all chunks (Triton's order), before any store.
         Vec<MT, V> sc[R], sh[R], gt[R];
         auto load_mod = [&](Vec<MT, V>(&m)[R], const MT* p) {
 #pragma unroll
