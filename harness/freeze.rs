@@ -1,6 +1,8 @@
-//! Rows and the baseline are frozen by hash in tasks/<task>/frozen.toml. A run refuses to start
-//! when they changed; `kpilot freeze` records the change deliberately, with a reason, in the
-//! ledger, so that no row set is quietly trimmed after seeing results.
+//! Rows, the baseline and task.toml (tolerances, gate, timing, build flags, entry points, fidelity
+//! explanations: everything that decides a verdict) are frozen by hash in tasks/<task>/frozen.toml.
+//! A run refuses to start when one changed; `kpilot freeze` records the change deliberately, with
+//! a reason, in the ledger, so that no row set is trimmed and no tolerance or gate is loosened
+//! quietly after seeing results.
 
 use crate::error::{line_of, Error, Result};
 use crate::task::Task;
@@ -11,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub struct Frozen {
     pub rows_sha256: String,
     pub baseline_sha256: String,
+    /// Empty in files written before task.toml was frozen: such a file must be frozen again.
+    #[serde(default)]
+    pub task_toml_sha256: String,
     pub frozen_at: String,
     pub reason: String,
 }
@@ -42,6 +47,13 @@ pub fn verify(task: &Task) -> Result<()> {
             format!("{what} changed since it was frozen ({}...) and is now {}...: changing them is a deliberate act; run `kpilot freeze {} --reason \"why\"` to record it", &want[..12.min(want.len())], &have[..12], task.name()),
         ))
     };
+    if f.task_toml_sha256.is_empty() {
+        return Err(Error::input(
+            &p,
+            1,
+            format!("frozen.toml freezes the rows and the baseline but not task.toml (it predates freezing the verdict settings): run `kpilot freeze {} --reason \"why\"` to record it", task.name()),
+        ));
+    }
     check(
         "rows_sha256",
         &f.rows_sha256,
@@ -53,6 +65,12 @@ pub fn verify(task: &Task) -> Result<()> {
         &f.baseline_sha256,
         &task.hashes.baseline,
         "the baseline",
+    )?;
+    check(
+        "task_toml_sha256",
+        &f.task_toml_sha256,
+        &task.hashes.task_toml,
+        "task.toml (tolerances, gate, timing, build, entries)",
     )
 }
 
@@ -69,11 +87,12 @@ pub fn freeze(task: &Task, ledger_dir: &std::path::Path, reason: &str) -> Result
     let f = Frozen {
         rows_sha256: task.hashes.rows.clone(),
         baseline_sha256: task.hashes.baseline.clone(),
+        task_toml_sha256: task.hashes.task_toml.clone(),
         frozen_at: crate::ledger::utc_now(),
         reason: reason.to_string(),
     };
     let text = format!(
-        "# Written by `kpilot freeze`; do not edit by hand. A run refuses to start when the rows or the\n# baseline no longer match these hashes.\n{}",
+        "# Written by `kpilot freeze`; do not edit by hand. A run refuses to start when the rows, the\n# baseline or task.toml no longer match these hashes.\n{}",
         toml::to_string(&f).map_err(|e| Error::Internal(e.to_string()))?
     );
     std::fs::write(path(task), text)
@@ -86,7 +105,8 @@ pub fn freeze(task: &Task, ledger_dir: &std::path::Path, reason: &str) -> Result
         "reason": reason,
         "rows_sha256": f.rows_sha256,
         "baseline_sha256": f.baseline_sha256,
-        "previous": previous.map(|p| serde_json::json!({"rows_sha256": p.rows_sha256, "baseline_sha256": p.baseline_sha256, "frozen_at": p.frozen_at})),
+        "task_toml_sha256": f.task_toml_sha256,
+        "previous": previous.map(|p| serde_json::json!({"rows_sha256": p.rows_sha256, "baseline_sha256": p.baseline_sha256, "task_toml_sha256": p.task_toml_sha256, "frozen_at": p.frozen_at})),
     });
     crate::ledger::append(&ledger_dir.join(format!("{}.jsonl", task.name())), &rec)
 }

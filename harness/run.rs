@@ -180,6 +180,32 @@ pub fn build_cache_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join(".kpilot-cache/build"))
 }
 
+/// Units compared with the reference after each timed sample unless --sample-units says otherwise.
+pub const DEFAULT_SAMPLE_UNITS: usize = 64;
+
+/// Options that weaken what a run checks or change how it measures, against the frozen task.toml.
+/// Such a run is recorded (with these lines) but can never pass the gate.
+fn deviations(task: &Task, opts: &RunOptions, trials: u32, cache: &str) -> Vec<String> {
+    let t = &task.spec.timing;
+    let mut d = Vec::new();
+    if opts.sample_units < DEFAULT_SAMPLE_UNITS {
+        d.push(format!("--sample-units {} compares fewer units after each timed sample than the default {DEFAULT_SAMPLE_UNITS}", opts.sample_units));
+    }
+    if trials < t.trials {
+        d.push(format!(
+            "--trials {trials} is fewer than the frozen timing.trials = {}",
+            t.trials
+        ));
+    }
+    if cache != t.cache {
+        d.push(format!(
+            "--cache {cache} differs from the frozen timing.cache = \"{}\"",
+            t.cache
+        ));
+    }
+    d
+}
+
 /// The candidate name an A/A run records: the baseline against a separately loaded copy of itself.
 pub const AA_CANDIDATE: &str = "baseline-aa";
 
@@ -276,6 +302,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     if cache != "cold" && cache != "warm" {
         return Err(Error::Usage(format!("--cache {cache}: use cold or warm")));
     }
+    let deviations = deviations(&task, opts, trials, &cache);
     let plan = Plan {
         task_dir: task
             .dir
@@ -304,8 +331,12 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             "the worker could not open the GPU: {why}"
         )));
     };
-    let judged = judge::judge(&task, &collected, &chosen);
-    let record = judge::record(
+    let mut judged = judge::judge(&task, &collected, &chosen);
+    for d in &deviations {
+        judged.reasons.push(format!("not gate evidence: {d}"));
+        judged.gate_pass = false;
+    }
+    let mut record = judge::record(
         &task,
         &built,
         &cand_name,
@@ -320,6 +351,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         wall.elapsed().as_secs_f64(),
         &opts.root,
     );
+    record["deviations"] = serde_json::json!(deviations);
     let ledger_path = opts
         .root
         .join("ledger")
@@ -554,4 +586,47 @@ pub fn count_kinds(task: &Task) -> (usize, usize, usize) {
         c(RowKind::Regression),
         c(RowKind::Rejection),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(sample_units: usize) -> RunOptions {
+        RunOptions {
+            root: PathBuf::new(),
+            task: String::new(),
+            candidate: None,
+            seed: None,
+            trials: None,
+            cache: None,
+            rows: vec![],
+            device: 0,
+            json: false,
+            sample_units,
+            aa: false,
+        }
+    }
+
+    #[test]
+    fn options_that_weaken_a_run_are_deviations() {
+        let task = Task::load(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
+            "fuse_scale_shift",
+        )
+        .unwrap();
+        let t = task.spec.timing.clone();
+        assert!(deviations(&task, &opts(DEFAULT_SAMPLE_UNITS), t.trials, &t.cache).is_empty());
+        assert!(
+            deviations(&task, &opts(DEFAULT_SAMPLE_UNITS), t.trials + 4, &t.cache).is_empty(),
+            "more trials weaken nothing"
+        );
+        let d = deviations(&task, &opts(0), t.trials - 1, "warm");
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(
+            d[0].contains("--sample-units 0")
+                && d[1].contains("--trials")
+                && d[2].contains("--cache warm")
+        );
+    }
 }

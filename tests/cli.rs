@@ -148,4 +148,19 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
     assert!(ledger.contains("\"kind\":\"freeze\"") && ledger.contains("test: drop a row"));
     unmeasured(kp(&["check", "fuse_scale_shift"]));
+    // Loosening a tolerance after seeing results is refused like a trimmed row set.
+    let toml = std::fs::read_to_string(task.join("task.toml")).unwrap();
+    let loose = toml.replacen("atol = 5e-2", "atol = 5e-1", 1);
+    assert_ne!(toml, loose);
+    std::fs::write(task.join("task.toml"), loose).unwrap();
+    let out = kp(&["check", "fuse_scale_shift"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("frozen.toml:")
+            && err.contains(
+                "task.toml (tolerances, gate, timing, build, entries) changed since it was frozen"
+            ),
+        "{err}"
+    );
 }
