@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod reference;
 pub mod report;
 pub mod run;
+pub mod scan;
 pub mod stats;
 pub mod task;
 pub mod worker;

@@ -214,6 +214,9 @@ fn real_main(cli: Cli) -> Result<i32> {
                 if cands.is_empty() {
                     return Err(Error::Usage(format!("task '{n}' has no candidates/*.cu")));
                 }
+                for c in &cands {
+                    kpilot::scan::require_clean(&task, c)?;
+                }
                 let cands: Vec<(String, PathBuf)> = cands
                     .iter()
                     .map(|c| (c.clone(), task.candidate_path(c)))
@@ -232,6 +235,9 @@ fn real_main(cli: Cli) -> Result<i32> {
             for n in names {
                 let task = Task::load(&root.join("tasks"), &n)?;
                 kpilot::freeze::verify(&task)?;
+                for c in task.candidates() {
+                    kpilot::scan::require_clean(&task, &c)?;
+                }
                 let (p, r, j) = run::count_kinds(&task);
                 println!(
                     "{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})",

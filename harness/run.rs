@@ -235,6 +235,12 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             task.candidates().join(", ")
         )));
     }
+    // The static scan, before the GPU is touched or anything is built (A/A runs the baseline).
+    let scan_allowed = if opts.aa {
+        Vec::new()
+    } else {
+        crate::scan::require_clean(&task, &cand_name)?
+    };
     let mut chosen: Vec<usize> = task
         .rows
         .iter()
@@ -352,6 +358,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         &opts.root,
     );
     record["deviations"] = serde_json::json!(deviations);
+    record["scan_allowed"] = serde_json::json!(scan_allowed);
     let ledger_path = opts
         .root
         .join("ledger")

@@ -11,6 +11,9 @@ pub struct TaskSpec {
     pub upstream: Upstream,
     #[serde(default)]
     pub fidelity: FidelitySpec,
+    /// Exceptions to the static scan of candidate sources (harness/scan.rs).
+    #[serde(default)]
+    pub scan: ScanSpec,
     pub build: BuildSpec,
     /// Per output dtype ("bf16", "fp16", "fp32", ...).
     pub tolerance: BTreeMap<String, Tolerance>,
@@ -31,6 +34,23 @@ pub struct TaskMeta {
     pub baseline: String,
     /// Candidate run when none is named on the command line (candidates/<name>.cu).
     pub candidate: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSpec {
+    #[serde(default)]
+    pub allow: Vec<ScanAllow>,
+}
+
+/// One call the static scan lets one candidate make, with the reason (frozen with task.toml and
+/// recorded in every run of that candidate).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScanAllow {
+    pub candidate: String,
+    pub call: String,
+    pub reason: String,
 }
 
 /// Lineage: the released upstream package the baseline is a port of, pinned by hash.

@@ -1,0 +1,394 @@
+//! A static scan of candidate sources: calls that have no place in a kernel implementation run
+//! inside kpilot's worker (their host code shares the worker's process) are refused with file,
+//! line and what to do instead, before anything is built. It reads code, not comments or string
+//! literals (inline PTX strings are read for the timer registers). A task may allow one call in
+//! one candidate with a reason (`[[scan.allow]]` in task.toml, frozen with it and recorded).
+//!
+//! It is a tripwire for the obvious, not a proof: the gates still check everything at run time.
+
+use crate::error::{Error, Result};
+use crate::task::spec::ScanAllow;
+use crate::task::Task;
+use std::path::{Path, PathBuf};
+
+/// One refused call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Finding {
+    pub file: PathBuf,
+    pub line: usize,
+    pub call: String,
+    pub rule: &'static str,
+}
+
+struct Rule {
+    /// Identifiers (exact) or prefixes (ending in `*`).
+    names: &'static [&'static str],
+    why: &'static str,
+}
+
+const RULES: &[Rule] = &[
+    Rule { names: &["cudaStreamCreate*", "cuStreamCreate*", "cudaEventCreate*", "cuEventCreate*"], why: "creates a stream or event: launch on the stream kpilot passes, and nothing else" },
+    Rule {
+        names: &["cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize", "cudaStreamQuery", "cudaEventQuery", "cudaStreamWaitEvent", "cuStreamWaitEvent", "cudaThreadSynchronize"],
+        why: "synchronizes or waits: calls are captured into CUDA graphs and timed; the harness synchronizes",
+    },
+    Rule {
+        names: &["cudaMalloc*", "cudaFree*", "cuMemAlloc*", "cuMemFree*", "cudaHostAlloc", "cudaMemPool*", "malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "mmap"],
+        why: "allocates or frees memory: use registers or shared memory; a scratch tensor must be declared in task.toml",
+    },
+    Rule {
+        names: &["cudaStreamIsCapturing", "cudaStreamGetCaptureInfo*", "cudaStreamBeginCapture", "cudaStreamEndCapture", "cudaThreadExchangeStreamCaptureMode", "cudaGraph*", "cuGraph*", "cuStreamIsCapturing", "cuStreamGetCaptureInfo*", "cuStreamBeginCapture*", "cuStreamEndCapture"],
+        why: "queries or drives graph capture: a call must behave the same captured or not",
+    },
+    Rule { names: &["pthread_create", "fork", "vfork", "clone", "thread", "jthread", "async"], why: "starts a host thread or process: all work goes on the given stream, from the calling thread" },
+    Rule { names: &["getenv", "secure_getenv", "environ", "setenv", "putenv", "argv", "program_invocation_name"], why: "reads the environment or the command line: a call sees only its kp_call" },
+    Rule { names: &["dlopen", "dlsym", "dlmopen", "dlvsym"], why: "loads or looks up code at run time: an implementation is one .cu file" },
+    Rule {
+        names: &["printf", "fprintf", "vprintf", "vfprintf", "dprintf", "puts", "fputs", "putchar", "fputc", "putc", "fwrite", "write", "writev", "pwrite", "fopen", "freopen", "open", "openat", "creat", "read", "fread", "syscall", "cout", "cerr", "clog", "ofstream", "ifstream", "fstream", "system", "popen", "exec*"],
+        why: "writes or reads a file descriptor or runs a program: report the dispatch path in call->path, nothing else (use snprintf into call->path)",
+    },
+    Rule { names: &["clock64", "clock", "__globaltimer", "globaltimer", "time", "gettimeofday", "clock_gettime"], why: "reads a clock: timing is the harness's; a kernel that watches time can tell when it is measured" },
+];
+
+fn matches(rule_name: &str, ident: &str) -> bool {
+    match rule_name.strip_suffix('*') {
+        Some(prefix) => ident.starts_with(prefix),
+        None => ident == rule_name,
+    }
+}
+
+/// Blanks comments and the contents of string and character literals (newlines kept, so line
+/// numbers hold); returns the code and, separately, the literals' text with their lines.
+fn split_code(text: &str) -> (String, Vec<(usize, String)>) {
+    #[derive(PartialEq)]
+    enum S {
+        Code,
+        Line,
+        Block,
+        Str,
+        Chr,
+    }
+    let mut s = S::Code;
+    let mut code = String::with_capacity(text.len());
+    let mut lits: Vec<(usize, String)> = Vec::new();
+    let mut line = 1;
+    let b: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied().unwrap_or('\0');
+        if c == '\n' {
+            line += 1;
+        }
+        match s {
+            S::Code => {
+                if c == '/' && next == '/' {
+                    s = S::Line;
+                    code.push(' ');
+                } else if c == '/' && next == '*' {
+                    s = S::Block;
+                    code.push_str("  ");
+                    i += 1;
+                } else if c == '"' {
+                    s = S::Str;
+                    lits.push((line, String::new()));
+                    code.push(c);
+                } else if c == '\'' {
+                    s = S::Chr;
+                    code.push(c);
+                } else {
+                    code.push(c);
+                }
+            }
+            S::Line => {
+                if c == '\n' {
+                    s = S::Code;
+                    code.push('\n');
+                } else {
+                    code.push(' ');
+                }
+            }
+            S::Block => {
+                if c == '*' && next == '/' {
+                    s = S::Code;
+                    code.push_str("  ");
+                    i += 1;
+                } else {
+                    code.push(if c == '\n' { '\n' } else { ' ' });
+                }
+            }
+            S::Str | S::Chr => {
+                let end = if s == S::Str { '"' } else { '\'' };
+                if c == '\\' {
+                    if let Some(l) = lits.last_mut().filter(|_| s == S::Str) {
+                        l.1.push(c);
+                        l.1.push(next);
+                    }
+                    code.push(' ');
+                    code.push(if next == '\n' { '\n' } else { ' ' });
+                    i += 1;
+                } else if c == end {
+                    s = S::Code;
+                    code.push(c);
+                } else {
+                    if s == S::Str {
+                        if let Some(l) = lits.last_mut() {
+                            l.1.push(c);
+                        }
+                    }
+                    code.push(if c == '\n' { '\n' } else { ' ' });
+                }
+            }
+        }
+        i += 1;
+    }
+    (code, lits)
+}
+
+/// Scans one source text. `file` names it in the findings.
+pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
+    let (code, lits) = split_code(text);
+    let mut out = Vec::new();
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (ln, l) in code.lines().enumerate() {
+        let t = l.trim_start();
+        // Preprocessor lines: #include <...> names no call.
+        if t.starts_with('#') {
+            continue;
+        }
+        let chars: Vec<char> = l.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if !(chars[i].is_ascii_alphabetic() || chars[i] == '_')
+                || (i > 0 && is_ident(chars[i - 1]))
+            {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < chars.len() && is_ident(chars[i]) {
+                i += 1;
+            }
+            let ident: String = chars[start..i].iter().collect();
+            let before: String = chars[..start]
+                .iter()
+                .rev()
+                .filter(|c| !c.is_whitespace())
+                .take(2)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect();
+            let after = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
+            // A member (x.write(), p->read()) is not the libc function of that name.
+            if before.ends_with('.') || before.ends_with("->") {
+                continue;
+            }
+            for r in RULES {
+                if !r.names.iter().any(|n| matches(n, &ident)) {
+                    continue;
+                }
+                // Bare words that are also ordinary names count only as calls or std:: names.
+                let common = matches!(
+                    ident.as_str(),
+                    "free"
+                        | "read"
+                        | "write"
+                        | "open"
+                        | "time"
+                        | "clock"
+                        | "thread"
+                        | "async"
+                        | "clone"
+                        | "system"
+                        | "argv"
+                        | "environ"
+                        | "fork"
+                );
+                let called = after == Some('(');
+                let std_name = before.ends_with("::");
+                if common
+                    && !(called || (std_name && matches!(ident.as_str(), "thread" | "async")))
+                    && !matches!(ident.as_str(), "argv" | "environ")
+                {
+                    continue;
+                }
+                out.push(Finding {
+                    file: file.to_path_buf(),
+                    line: ln + 1,
+                    call: ident.clone(),
+                    rule: r.why,
+                });
+                break;
+            }
+        }
+    }
+    // Inline PTX reading the timer registers.
+    for (line, lit) in lits {
+        for reg in ["%globaltimer", "%clock"] {
+            if lit.contains(reg) {
+                out.push(Finding {
+                    file: file.to_path_buf(),
+                    line,
+                    call: reg.to_string(),
+                    rule: RULES[RULES.len() - 1].why,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|f| f.line);
+    out
+}
+
+/// The files a source pulls in with quoted includes, inside `dir` (the task folder), transitively.
+fn with_includes(src: &Path, dir: &Path, seen: &mut Vec<PathBuf>) {
+    let Ok(canon) = src.canonicalize() else {
+        return;
+    };
+    if seen.contains(&canon) || !canon.starts_with(dir) {
+        return;
+    }
+    seen.push(canon.clone());
+    let Ok(text) = std::fs::read_to_string(&canon) else {
+        return;
+    };
+    for l in text.lines() {
+        let Some(rest) = l.trim_start().strip_prefix("#include") else {
+            continue;
+        };
+        if let Some(inner) = rest
+            .trim()
+            .strip_prefix('"')
+            .and_then(|r| r.split('"').next())
+        {
+            with_includes(
+                &canon.parent().unwrap_or(Path::new(".")).join(inner),
+                dir,
+                seen,
+            );
+        }
+    }
+}
+
+/// Scans candidate `name` of `task` and the headers it includes from the task folder. Findings
+/// that `[[scan.allow]]` names (same candidate, same call) are returned as allowed.
+pub fn scan_candidate(task: &Task, name: &str) -> Result<(Vec<Finding>, Vec<ScanAllow>)> {
+    let dir = task
+        .dir
+        .canonicalize()
+        .map_err(|e| Error::io(format!("cannot resolve {}", task.dir.display()), e))?;
+    let mut files = Vec::new();
+    with_includes(&task.candidate_path(name), &dir, &mut files);
+    let mut refused = Vec::new();
+    let mut allowed = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| Error::io(format!("cannot read {}", f.display()), e))?;
+        let shown = f
+            .strip_prefix(dir.parent().and_then(Path::parent).unwrap_or(&dir))
+            .unwrap_or(&f)
+            .to_path_buf();
+        for finding in scan_text(&shown, &text) {
+            match task
+                .spec
+                .scan
+                .allow
+                .iter()
+                .find(|a| a.candidate == name && a.call == finding.call)
+            {
+                Some(a) => {
+                    if !allowed.contains(a) {
+                        allowed.push(a.clone());
+                    }
+                }
+                None => refused.push(finding),
+            }
+        }
+    }
+    Ok((refused, allowed))
+}
+
+/// Refuses a candidate with findings: bad input (exit 3) naming file:line, the call and what to do.
+pub fn require_clean(task: &Task, name: &str) -> Result<Vec<ScanAllow>> {
+    let (refused, allowed) = scan_candidate(task, name)?;
+    if let Some(first) = refused.first() {
+        let more = if refused.len() > 1 {
+            format!(
+                " (and {} more: {})",
+                refused.len() - 1,
+                refused[1..]
+                    .iter()
+                    .map(|f| format!("{}:{} {}", f.file.display(), f.line, f.call))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::input(
+            &first.file,
+            first.line,
+            format!(
+                "candidate '{name}' calls `{}`, which {}{more}. If it truly belongs, task.toml needs [[scan.allow]] candidate = \"{name}\", call = \"{}\", reason = \"...\" (frozen and recorded)",
+                first.call, first.rule, first.call
+            ),
+        ));
+    }
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(src: &str) -> Vec<(usize, String)> {
+        scan_text(Path::new("x.cu"), src)
+            .into_iter()
+            .map(|f| (f.line, f.call))
+            .collect()
+    }
+
+    #[test]
+    fn comments_strings_and_members_are_not_calls() {
+        let src = "// cudaDeviceSynchronize() in a comment\n/* printf(\"x\") */\nsnprintf(call->path, 64, \"printf write\");\nv.write(x); p->read(y);\nint thread_id = threadIdx.x; // one element per thread\n";
+        assert_eq!(calls(src), vec![]);
+    }
+
+    #[test]
+    fn the_tricks_are_found_with_their_lines() {
+        let src = "int a;\ncudaStreamSynchronize(s);\nprintf(\"%d\", 1);\nstd::thread t(f);\nconst char* e = getenv(\"KPILOT\");\nvoid* h = dlopen(\"x\", 0);\ncudaMallocAsync(&p, 4, s);\nasm volatile(\"mov.u64 %0, %globaltimer;\" : \"=l\"(t));\nwrite(1, buf, 4);\nbool c; cudaStreamIsCapturing(s, &c);\nstd::cout << 1;\n";
+        let got = calls(src);
+        let want: Vec<(usize, String)> = vec![
+            (2, "cudaStreamSynchronize".into()),
+            (3, "printf".into()),
+            (4, "thread".into()),
+            (5, "getenv".into()),
+            (6, "dlopen".into()),
+            (7, "cudaMallocAsync".into()),
+            (8, "%globaltimer".into()),
+            (9, "write".into()),
+            (10, "cudaStreamIsCapturing".into()),
+            (11, "cout".into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_shipped_candidates_and_baselines_are_clean() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks");
+        for t in std::fs::read_dir(&root).unwrap().flatten() {
+            let task = Task::load(&root, &t.file_name().to_string_lossy()).unwrap();
+            for c in task.candidates() {
+                let (refused, _) = scan_candidate(&task, &c).unwrap();
+                assert!(refused.is_empty(), "{}/{c}: {refused:?}", task.name());
+            }
+            let text = std::fs::read_to_string(&task.baseline_path).unwrap();
+            assert_eq!(
+                scan_text(&task.baseline_path, &text),
+                vec![],
+                "{}",
+                task.name()
+            );
+        }
+    }
+}
