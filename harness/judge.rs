@@ -310,6 +310,7 @@ pub fn record(
                 "correct": j.correct,
                 "problems": j.problems,
                 "error": r.and_then(|r| r.error.clone()),
+                "output_tail": r.map(|r| r.output_tail.clone()),
                 "baseline": r.map(|r| side_json(&r.baseline, row.bytes)),
                 "candidate": r.map(|r| side_json(&r.candidate, row.bytes)),
                 "device": j.device,
@@ -353,6 +354,7 @@ pub fn record(
         },
         "row_filter": row_filter,
         "worker_restarts": got.worker_restarts,
+        "protocol_violations": got.protocol_violations,
         "rows": rows,
         "headline": {
             "device_geomean": judged.device_geomean,

@@ -121,12 +121,10 @@ enum Cmd {
         #[arg(long)]
         reason: String,
     },
-    /// (internal) The worker process the `task` command drives.
+    /// (internal) The worker process the `task` command drives: it reads its plan and the run's
+    /// secret from stdin and reports on the result channel the parent mapped for it.
     #[command(hide = true)]
-    Worker {
-        #[arg(long)]
-        plan: PathBuf,
-    },
+    Worker,
 }
 
 fn task_names(root: &Path) -> Result<Vec<String>> {
@@ -271,11 +269,8 @@ fn real_main(cli: Cli) -> Result<i32> {
             );
             Ok(exit::OK)
         }
-        Cmd::Worker { plan } => {
-            let text = std::fs::read(&plan)
-                .map_err(|e| Error::io(format!("cannot read {}", plan.display()), e))?;
-            let plan = serde_json::from_slice(&text)
-                .map_err(|e| Error::Internal(format!("bad plan {}: {e}", plan.display())))?;
+        Cmd::Worker => {
+            let plan = kpilot::worker::hello_from_stdin()?;
             Ok(kpilot::worker::main(plan))
         }
     }

@@ -27,6 +27,26 @@ pub struct Plan {
     pub sample_units: usize,
 }
 
+/// What the parent hands its worker on stdin, read in full before any kernel library is loaded
+/// (then stdin is closed): the plan (so no plan file or argument holds the seed) and the run's
+/// secret, which every message on the result channel must carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    pub plan: Plan,
+    pub secret: String,
+    /// The file descriptor of the result channel in the worker (a pipe only the parent reads;
+    /// stdout and stderr are the kernels' to print on and are only kept as text).
+    pub fd: i32,
+}
+
+/// One message on the result channel: the secret, a sequence number from 0, the event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub secret: String,
+    pub seq: u64,
+    pub event: Event,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -108,7 +128,12 @@ pub struct RowResult {
     pub trial_seeds: Vec<u64>,
     pub baseline: SideResult,
     pub candidate: SideResult,
-    /// A failure of the row as a whole (the worker crashed or hung, a CUDA fault, out of memory).
+    /// A failure of the row as a whole (the worker crashed or hung, a CUDA fault, out of memory,
+    /// a protocol violation on the result channel).
     pub error: Option<String>,
+    /// The last lines the worker's stdout and stderr carried while this row ran (kernels' host
+    /// code may print; nothing printed there is ever read as a result). Filled by the parent.
+    #[serde(default)]
+    pub output_tail: Vec<String>,
     pub seconds: f64,
 }

@@ -39,6 +39,8 @@ pub struct Collected {
     pub copy_method: Option<String>,
     pub rows: Vec<RowResult>,
     pub worker_restarts: u32,
+    /// Messages on the result channel that broke the protocol (each failed its row).
+    pub protocol_violations: u32,
 }
 
 /// The compute capability of GPU `ordinal`, without creating a context.
@@ -326,7 +328,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         measure_copy: true,
         sample_units: opts.sample_units,
     };
-    let collected = drive(&opts.root, &task, plan, quiet)?;
+    let collected = drive(&task, plan, quiet)?;
     let Some(device) = collected.device.clone() else {
         let why = collected
             .rows
@@ -401,8 +403,184 @@ pub fn fresh_seed() -> u64 {
     crate::inputs::mix64(t ^ std::process::id() as u64)
 }
 
+/// The protocol of the result channel, as the parent enforces it: every message carries the
+/// run's secret and the next sequence number; rows start in plan order, one at a time; a row is
+/// reported once, by the worker that started it; the copy bandwidth is reported once per run.
+/// Anything else is a violation, and the row in flight fails with it.
+pub struct Protocol {
+    secret: String,
+    seq: u64,
+    current: Option<usize>,
+    copy_seen: bool,
+    reported: Vec<usize>,
+}
+
+impl Protocol {
+    pub fn new(secret: String) -> Protocol {
+        Protocol {
+            secret,
+            seq: 0,
+            current: None,
+            copy_seen: false,
+            reported: Vec::new(),
+        }
+    }
+
+    /// A fresh worker: sequence numbers start again, nothing is in flight.
+    pub fn restart(&mut self) {
+        self.seq = 0;
+        self.current = None;
+    }
+
+    /// The row in flight, if any.
+    pub fn current(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// Checks one line of the channel; `next` is the row the plan runs next.
+    pub fn accept(
+        &mut self,
+        line: &str,
+        next: Option<usize>,
+    ) -> std::result::Result<Event, String> {
+        let env: crate::protocol::Envelope = serde_json::from_str(line)
+            .map_err(|e| format!("a message that is not the protocol's ({e})"))?;
+        if env.secret != self.secret {
+            return Err("a message without the run's secret (something other than the worker wrote to the result channel)".into());
+        }
+        if env.seq != self.seq {
+            return Err(format!(
+                "message {} arrived where {} was due",
+                env.seq, self.seq
+            ));
+        }
+        self.seq += 1;
+        match &env.event {
+            Event::Device { .. } if self.seq != 1 => return Err("a second device report".into()),
+            Event::CopyBandwidth { .. } if self.copy_seen => {
+                return Err("a second copy-bandwidth report".into())
+            }
+            Event::CopyBandwidth { .. } => self.copy_seen = true,
+            Event::RowStart { row } => {
+                if let Some(c) = self.current {
+                    return Err(format!("row {row} started while row {c} was in flight"));
+                }
+                if Some(*row) != next {
+                    return Err(format!("row {row} started out of the plan's order"));
+                }
+                self.current = Some(*row);
+            }
+            Event::Progress { row, .. } if Some(*row) != self.current => {
+                return Err(format!("progress of row {row}, which is not in flight"))
+            }
+            Event::Row { result } => {
+                if Some(result.row) != self.current {
+                    return Err(format!(
+                        "a result for row {}, which is not in flight",
+                        result.row
+                    ));
+                }
+                if self.reported.contains(&result.row) {
+                    return Err(format!("a second result for row {}", result.row));
+                }
+                self.reported.push(result.row);
+                self.current = None;
+            }
+            _ => {}
+        }
+        Ok(env.event)
+    }
+}
+
+/// A fresh random secret for a run's result channel (OS-seeded), never written to a file,
+/// argument or environment variable.
+fn channel_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Keeps the last lines a worker printed on stdout and stderr, for the run as a whole and for
+/// the row in flight.
+#[derive(Default)]
+struct Printed {
+    all: VecDeque<String>,
+    row: VecDeque<String>,
+}
+
+const PRINTED_LINES: usize = 30;
+
+fn keep(
+    printed: &Arc<Mutex<Printed>>,
+    stream: &'static str,
+    r: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let printed = printed.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(|l| l.ok()) {
+            let line: String = format!("{stream}: {line}").chars().take(400).collect();
+            let mut guard = printed.lock().unwrap_or_else(|e| e.into_inner());
+            let p = &mut *guard;
+            for q in [&mut p.all, &mut p.row] {
+                q.push_back(line.clone());
+                if q.len() > PRINTED_LINES {
+                    q.pop_front();
+                }
+            }
+        }
+    })
+}
+
+/// Starts a worker with its result channel on descriptor 3 and sends it the hello on stdin.
+fn spawn_worker(plan: &Plan, secret: &str) -> Result<(std::process::Child, std::io::PipeReader)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    const FD: i32 = 3;
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| Error::io("cannot create the result channel", e))?;
+    let wfd = writer.as_raw_fd();
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .env("CUDA_MODULE_LOADING", "EAGER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) on descriptors
+    // this process owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if wfd == FD {
+                // Already in place: only clear close-on-exec.
+                if libc::fcntl(FD, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(wfd, FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| Error::io("cannot start the worker process", e))?;
+    drop(writer); // the worker holds the only write end now: EOF when it exits
+    let hello = crate::protocol::Hello {
+        plan: plan.clone(),
+        secret: secret.to_string(),
+        fd: FD,
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    let text = serde_json::to_string(&hello).map_err(|e| Error::Internal(e.to_string()))?;
+    // A worker that died at once shows up as a silent channel below, not here.
+    let _ = writeln!(stdin, "{text}");
+    drop(stdin);
+    Ok((child, reader))
+}
+
 /// Runs the plan in worker processes, restarting after a crash or hang with the rows left.
-fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
+fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
     let mut got = Collected::default();
     let mut remaining: VecDeque<usize> = plan.rows.iter().copied().collect();
     let bar = if quiet {
@@ -415,63 +593,38 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let timeout = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
-    let plan_dir = root.join(".kpilot-cache/plans");
-    std::fs::create_dir_all(&plan_dir)
-        .map_err(|e| Error::io(format!("cannot create {}", plan_dir.display()), e))?;
+    let mut protocol = Protocol::new(channel_secret());
     let mut first = true;
     while !remaining.is_empty() {
         let mut p = plan.clone();
         p.rows = remaining.iter().copied().collect();
         p.measure_copy = first;
         first = false;
-        let plan_path = plan_dir.join(format!("plan-{}.json", std::process::id()));
-        std::fs::write(
-            &plan_path,
-            serde_json::to_vec(&p).map_err(|e| Error::Internal(e.to_string()))?,
-        )
-        .map_err(|e| Error::io(format!("cannot write {}", plan_path.display()), e))?;
-        let exe =
-            std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
-        let mut child = Command::new(exe)
-            .arg("worker")
-            .arg("--plan")
-            .arg(&plan_path)
-            .env("CUDA_MODULE_LOADING", "EAGER")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::io("cannot start the worker process", e))?;
+        protocol.restart();
+        let (mut child, reader) = spawn_worker(&p, &protocol.secret)?;
         let (tx, rx) = mpsc::channel::<String>();
-        let stdout = child.stdout.take().expect("piped");
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+            for line in BufReader::new(reader).lines().map_while(|l| l.ok()) {
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-        let stderr = child.stderr.take().expect("piped");
-        let tail2 = tail.clone();
-        let err_thread = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                let mut t = tail2.lock().unwrap_or_else(|e| e.into_inner());
-                t.push_back(line);
-                if t.len() > 30 {
-                    t.pop_front();
-                }
-            }
-        });
-        let mut current: Option<usize> = None;
+        let printed = Arc::new(Mutex::new(Printed::default()));
+        let out_thread = keep(&printed, "stdout", child.stdout.take().expect("piped"));
+        let err_thread = keep(&printed, "stderr", child.stderr.take().expect("piped"));
         let mut stage = String::from("starting");
         let mut reported = false;
         let failure: Option<String> = loop {
             match rx.recv_timeout(timeout) {
                 Ok(line) => {
-                    let ev: Event = match serde_json::from_str(&line) {
+                    let ev = match protocol.accept(&line, remaining.front().copied()) {
                         Ok(ev) => ev,
-                        Err(_) => continue, // not ours (a kernel printed to stdout); ignore it
+                        Err(why) => {
+                            let _ = child.kill();
+                            got.protocol_violations += 1;
+                            break Some(format!("protocol violation on the result channel: {why}; the worker was killed"));
+                        }
                     };
                     match ev {
                         Event::Device { info } => got.device = Some(info),
@@ -480,21 +633,31 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                             got.copy_method = Some(method);
                         }
                         Event::RowStart { row } => {
-                            current = Some(row);
+                            printed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .row
+                                .clear();
                             bar.set_message(task.rows[row].name.clone());
                         }
                         Event::Progress { row, stage: st } => {
                             bar.set_message(format!("{} — {st}", task.rows[row].name));
                             stage = st;
                         }
-                        Event::Row { result } => {
+                        Event::Row { mut result } => {
                             remaining.retain(|&r| r != result.row);
-                            current = None;
                             reported = true;
                             bar.inc(1);
                             if let Some(e) = &result.error {
                                 bar.println(format!("row {}: {e}", result.name));
                             }
+                            result.output_tail = printed
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .row
+                                .iter()
+                                .cloned()
+                                .collect();
                             got.rows.push(*result);
                         }
                     }
@@ -517,12 +680,13 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
             }
         };
         let _ = child.wait();
+        let _ = out_thread.join();
         let _ = err_thread.join();
-        let _ = std::fs::remove_file(&plan_path);
         if let Some(why) = failure {
-            let tail: Vec<String> = tail
+            let tail: Vec<String> = printed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
+                .all
                 .iter()
                 .cloned()
                 .collect();
@@ -531,7 +695,12 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
             } else {
                 format!("{why}; its last words: {}", tail.join(" | "))
             };
-            if got.device.is_none() && current.is_none() && got.rows.is_empty() {
+            let current = protocol.current();
+            if got.device.is_none()
+                && current.is_none()
+                && got.rows.is_empty()
+                && got.protocol_violations == 0
+            {
                 // It never got as far as the GPU: no point in retrying.
                 bar.finish_and_clear();
                 return Err(Error::Environment(format!(
@@ -552,6 +721,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                 remaining.retain(|&x| x != r);
                 bar.inc(1);
                 bar.println(format!("row {}: {detail}", task.rows[r].name));
+                got.rows.retain(|x| x.row != r);
                 got.rows.push(RowResult {
                     row: r,
                     name: task.rows[r].name.clone(),
@@ -560,6 +730,7 @@ fn drive(root: &Path, task: &Task, plan: Plan, quiet: bool) -> Result<Collected>
                         task.name(),
                         task.rows[r].name
                     )),
+                    output_tail: tail,
                     ..Default::default()
                 });
             }
@@ -613,6 +784,113 @@ mod tests {
             sample_units,
             aa: false,
         }
+    }
+
+    fn msg(secret: &str, seq: u64, event: Event) -> String {
+        serde_json::to_string(&crate::protocol::Envelope {
+            secret: secret.into(),
+            seq,
+            event,
+        })
+        .unwrap()
+    }
+
+    fn row(r: usize) -> Event {
+        Event::Row {
+            result: Box::new(RowResult {
+                row: r,
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_result_channel_takes_only_the_workers_messages_in_order() {
+        let mut p = Protocol::new("s3cret".into());
+        assert!(p
+            .accept(
+                &msg(
+                    "s3cret",
+                    0,
+                    Event::CopyBandwidth {
+                        tbps: 4.0,
+                        bytes: 1,
+                        method: String::new()
+                    }
+                ),
+                Some(5)
+            )
+            .is_ok());
+        assert!(p
+            .accept(&msg("s3cret", 1, Event::RowStart { row: 5 }), Some(5))
+            .is_ok());
+        assert!(p.accept(&msg("s3cret", 2, row(5)), Some(5)).is_ok());
+        // A forged line: no secret, or a guessed one.
+        assert!(p
+            .accept("{\"event\":\"row\",\"result\":{\"row\":6}}", Some(6))
+            .unwrap_err()
+            .contains("not the protocol's"));
+        assert!(p
+            .accept(&msg("guess", 3, Event::RowStart { row: 6 }), Some(6))
+            .unwrap_err()
+            .contains("secret"));
+        // Replayed or skipped sequence numbers.
+        assert!(p
+            .accept(&msg("s3cret", 2, Event::RowStart { row: 6 }), Some(6))
+            .unwrap_err()
+            .contains("due"));
+        // A second copy-bandwidth report, a row out of order, a result for a row not in flight.
+        let mut p = Protocol::new("k".into());
+        p.accept(
+            &msg(
+                "k",
+                0,
+                Event::CopyBandwidth {
+                    tbps: 4.0,
+                    bytes: 1,
+                    method: String::new(),
+                },
+            ),
+            Some(1),
+        )
+        .unwrap();
+        assert!(p
+            .accept(
+                &msg(
+                    "k",
+                    1,
+                    Event::CopyBandwidth {
+                        tbps: 9.0,
+                        bytes: 1,
+                        method: String::new()
+                    }
+                ),
+                Some(1)
+            )
+            .unwrap_err()
+            .contains("second copy-bandwidth"));
+        let mut p = Protocol::new("k".into());
+        assert!(p
+            .accept(&msg("k", 0, Event::RowStart { row: 2 }), Some(1))
+            .unwrap_err()
+            .contains("order"));
+        let mut p = Protocol::new("k".into());
+        assert!(p
+            .accept(&msg("k", 0, row(1)), Some(1))
+            .unwrap_err()
+            .contains("not in flight"));
+        // A second result for a row, even from a fresh worker.
+        let mut p = Protocol::new("k".into());
+        p.accept(&msg("k", 0, Event::RowStart { row: 1 }), Some(1))
+            .unwrap();
+        p.accept(&msg("k", 1, row(1)), Some(1)).unwrap();
+        p.restart();
+        p.accept(&msg("k", 0, Event::RowStart { row: 1 }), Some(1))
+            .unwrap();
+        assert!(p
+            .accept(&msg("k", 1, row(1)), Some(1))
+            .unwrap_err()
+            .contains("second result"));
     }
 
     #[test]

@@ -9,22 +9,79 @@ use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, Graph, Pinned};
 use crate::inputs::trial_seed;
 use crate::library::{Implementation, Support};
-use crate::protocol::{Event, Plan, RowResult, SideResult};
+use crate::protocol::{Envelope, Event, Hello, Plan, RowResult, SideResult};
 use crate::reference::{self, Reference};
 use crate::task::rows::RowKind;
 use crate::task::spec::Role;
 use crate::task::{Row, Task};
 use std::ffi::c_void;
-use std::io::Write;
+use std::io::{BufRead, Write};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+/// The result channel: the pipe the parent reads, the run's secret, the next sequence number.
+struct Channel {
+    out: std::fs::File,
+    secret: String,
+    seq: u64,
+}
+
+static CHANNEL: OnceLock<Mutex<Channel>> = OnceLock::new();
+
 pub fn emit(e: &Event) {
-    let line = serde_json::to_string(e).expect("events serialize");
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+    let Some(ch) = CHANNEL.get() else {
+        eprintln!("kpilot worker: no result channel");
+        std::process::exit(1);
+    };
+    let mut ch = ch.lock().unwrap_or_else(|p| p.into_inner());
+    let env = Envelope {
+        secret: ch.secret.clone(),
+        seq: ch.seq,
+        event: e.clone(),
+    };
+    ch.seq += 1;
+    let line = serde_json::to_string(&env).expect("events serialize");
+    if writeln!(ch.out, "{line}")
+        .and_then(|_| ch.out.flush())
+        .is_err()
+    {
         // The parent is gone; nobody is left to report to.
         std::process::exit(1);
     }
+}
+
+/// Reads the parent's hello from stdin (one line), closes stdin and opens the result channel.
+/// Runs before any kernel library is loaded.
+pub fn hello_from_stdin() -> Result<Plan> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("the worker cannot read its plan from stdin", e))?;
+    let hello: Hello = serde_json::from_str(&line)
+        .map_err(|e| Error::Internal(format!("the worker's hello does not parse: {e}")))?;
+    // SAFETY: closes our own stdin, read in full above; nothing else uses it.
+    unsafe { libc::close(0) };
+    if hello.fd < 3 {
+        return Err(Error::Internal(format!(
+            "result channel fd {} is a standard stream",
+            hello.fd
+        )));
+    }
+    // SAFETY: the parent mapped the channel's write end to this descriptor before exec; we own it
+    // from here. CLOEXEC keeps it out of any process the worker starts (nvidia-smi).
+    let out = unsafe {
+        libc::fcntl(hello.fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(hello.fd)
+    };
+    CHANNEL
+        .set(Mutex::new(Channel {
+            out,
+            secret: hello.secret,
+            seq: 0,
+        }))
+        .map_err(|_| Error::Internal("the result channel was opened twice".into()))?;
+    Ok(hello.plan)
 }
 
 /// Entry of `kpilot worker`: returns the process exit code.

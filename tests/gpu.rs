@@ -88,7 +88,10 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
     copy_dir(&repo().join("tasks/fuse_scale_shift"), &task);
     let toml = std::fs::read_to_string(task.join("task.toml"))
         .unwrap()
-        .replace("row_timeout_s = 180", "row_timeout_s = 20");
+        .replace("row_timeout_s = 180", "row_timeout_s = 20")
+        // The result-channel fixtures print and write on purpose; the static scan would refuse them.
+        + "\n[[scan.allow]]\ncandidate = \"prints_a_forged_result\"\ncall = \"printf\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"writes_to_the_result_channel\"\ncall = \"write\"\nreason = \"GPU test fixture\"\n";
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(
         repo().join("tests/fixtures/wrap.h"),
@@ -486,4 +489,46 @@ fn fidelity_fails_an_upstream_whose_output_is_wrong() {
     assert_eq!(up["correct"], Value::Bool(false), "{up}");
     assert!(up["check"]["unwritten"].as_u64().unwrap() > 0, "{up}");
     assert_eq!(code, Some(2), "wrong output is a correctness failure");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn printed_results_are_output_not_results() {
+    require_gpu();
+    let (code, v) = run_fixture("prints_a_forged_result", &[SMALL]);
+    assert_eq!(
+        code, 1,
+        "correct; a partial run with --trials 7 cannot pass the gate"
+    );
+    let r = row(&v, SMALL);
+    assert_eq!(r["correct"], Value::Bool(true), "{r}");
+    assert!(
+        r["candidate"]["device_us"]["median"].as_f64().unwrap() > 0.5,
+        "the worker's own timing, not the forged 0.01 us: {r}"
+    );
+    assert!(
+        v["copy_bandwidth"]["tbps"].as_f64().unwrap() < 10.0,
+        "the measured copy bandwidth, not the forged 99 TB/s"
+    );
+    let tail = r["output_tail"].to_string();
+    assert!(
+        tail.contains("stdout: {") && tail.contains("forged"),
+        "the printed lines are kept as output: {tail}"
+    );
+    assert_eq!(v["protocol_violations"], 0);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_forged_message_on_the_result_channel_fails_the_row() {
+    require_gpu();
+    let (code, v) = run_fixture("writes_to_the_result_channel", &[SMALL]);
+    assert_eq!(code, 2, "a protocol violation is a correctness failure");
+    let r = row(&v, SMALL);
+    let err = r["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("protocol violation") && err.contains("secret"),
+        "{r}"
+    );
+    assert_eq!(v["protocol_violations"], 1);
 }
