@@ -27,6 +27,10 @@ pub struct RowJudgement {
     pub base_tbps: Option<f64>,
     /// Moved its bytes faster than the card can: flagged, never celebrated.
     pub impossible: bool,
+    /// Distinct bytes one sample reads and writes across its rotated buffer sets.
+    pub rotated_bytes: u64,
+    /// The sample rotated through at least twice the L2: every launch's data comes from memory.
+    pub cold: bool,
     pub problems: Vec<String>,
 }
 
@@ -72,6 +76,8 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
             cand_tbps: None,
             base_tbps: None,
             impossible: false,
+            rotated_bytes: 0,
+            cold: false,
             problems: Vec::new(),
         };
         if !ran {
@@ -95,6 +101,14 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
                     j.correct = false;
                 }
                 if j.correct && row.kind != RowKind::Rejection {
+                    let set_bytes: u64 = row
+                        .tensors
+                        .iter()
+                        .flatten()
+                        .map(|t| t.storage_elems() * t.dtype.size() as u64)
+                        .sum();
+                    j.rotated_bytes =
+                        set_bytes.saturating_mul(r.launches.min(r.buffer_sets) as u64);
                     fill_timing(&mut j, r, row.bytes, got.copy_tbps, task_l2(got));
                 }
             }
@@ -212,11 +226,23 @@ fn fill_timing(j: &mut RowJudgement, r: &RowResult, bytes: u64, copy_tbps: Optio
     j.cand_eager_us = Some(stats::median(&c.eager_us));
     j.base_tbps = j.base_device_us.map(|us| bytes as f64 / (us * 1e-6) / 1e12);
     j.cand_tbps = j.cand_device_us.map(|us| bytes as f64 / (us * 1e-6) / 1e12);
+    j.cold = l2 > 0 && j.rotated_bytes >= 2 * l2;
     if let Some(copy) = copy_tbps {
-        // Data that cannot sit in L2 cannot move faster than memory: 5% above the measured copy
-        // bandwidth is beyond measurement noise.
-        let too_fast = |t: Option<f64>| t.is_some_and(|t| t > 1.05 * copy);
-        j.impossible = bytes > l2 && (too_fast(j.cand_tbps) || too_fast(j.base_tbps));
+        // Data that cannot sit in L2 (a row larger than L2, or a sample that rotated through at
+        // least twice the L2) cannot move faster than memory, in device or launch-inclusive time:
+        // 5% above the measured copy bandwidth is beyond measurement noise.
+        let too_fast =
+            |us: Option<f64>| us.is_some_and(|us| bytes as f64 / (us * 1e-6) / 1e12 > 1.05 * copy);
+        let from_memory = bytes > l2 || j.cold;
+        j.impossible = from_memory
+            && [
+                j.cand_device_us,
+                j.base_device_us,
+                j.cand_eager_us,
+                j.base_eager_us,
+            ]
+            .into_iter()
+            .any(|us| too_fast(us));
     }
 }
 
@@ -306,6 +332,8 @@ pub fn record(
                 "bytes": row.bytes,
                 "launches_per_sample": r.map(|r| r.launches),
                 "buffer_sets": r.map(|r| r.buffer_sets),
+                "rotated_bytes": j.rotated_bytes,
+                "cold": j.cold,
                 "trial_seeds": r.map(|r| r.trial_seeds.clone()),
                 "correct": j.correct,
                 "problems": j.problems,
@@ -375,4 +403,88 @@ pub fn record(
         },
         "wall_seconds": wall_s,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::DeviceInfo;
+    use crate::protocol::{Gate, RowResult, SideResult};
+
+    fn side(us: f64) -> SideResult {
+        SideResult {
+            status: "ok".into(),
+            gates: vec![Gate {
+                name: "written".into(),
+                pass: true,
+                detail: String::new(),
+            }],
+            device_us: vec![us; 9],
+            eager_us: vec![us + 2.0; 9],
+            ..Default::default()
+        }
+    }
+
+    /// The S19 row (0.36 MB) with a candidate at `cand_us`, its sample rotated over `sets` sets.
+    fn judged(sets: u32, cand_us: f64) -> RowJudgement {
+        let task = Task::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
+            "fuse_scale_shift",
+        )
+        .unwrap();
+        let row = task
+            .rows
+            .iter()
+            .find(|r| r.name.starts_with("qwen_fss_S19_"))
+            .unwrap();
+        let device = DeviceInfo {
+            name: "test".into(),
+            uuid: String::new(),
+            compute_capability: (9, 0),
+            sm_count: 132,
+            l2_bytes: 60 << 20,
+            total_mem_bytes: 0,
+            driver_version: String::new(),
+            sm_clock_khz: None,
+            mem_clock_khz: None,
+            smi: None,
+        };
+        let result = RowResult {
+            row: row.index,
+            name: row.name.clone(),
+            launches: 1000,
+            buffer_sets: sets,
+            trial_seeds: vec![1],
+            baseline: side(2.0),
+            candidate: side(cand_us),
+            ..Default::default()
+        };
+        let got = Collected {
+            device: Some(device),
+            copy_tbps: Some(4.0),
+            rows: vec![result],
+            ..Default::default()
+        };
+        judge(&task, &got, &[row.index])
+            .rows
+            .into_iter()
+            .find(|j| j.row == row.index)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_small_row_is_cold_only_when_its_sample_rotated_twice_the_l2_and_then_has_a_speed_limit() {
+        // 0.36 MB x 256 sets = 92 MB < 2 x 60 MiB: partly from L2, so no speed-of-light verdict.
+        let warmish = judged(256, 0.05);
+        assert!(
+            !warmish.cold && !warmish.impossible,
+            "{} bytes",
+            warmish.rotated_bytes
+        );
+        // x 400 sets = 144 MB: every launch reads memory; 0.05 us for 0.36 MB is 7 TB/s: impossible.
+        let cold = judged(400, 0.05);
+        assert!(cold.cold && cold.impossible, "{} bytes", cold.rotated_bytes);
+        // A plausible time on the same cold sample is fine.
+        assert!(!judged(400, 1.0).impossible);
+    }
 }

@@ -89,9 +89,15 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
                 .map(|c| format!("{:.3}x", c.speedup))
                 .unwrap_or_else(|| "-".into()),
             if rj.impossible {
-                "  IMPOSSIBLE BANDWIDTH"
+                "  IMPOSSIBLE BANDWIDTH".to_string()
+            } else if rj.device.is_some() && !rj.cold {
+                // Said per row: the record's cache mode alone would overstate it.
+                format!(
+                    "  (rotated {:.0} MB < 2x L2: partly from L2)",
+                    rj.rotated_bytes as f64 / 1e6
+                )
             } else {
-                ""
+                String::new()
             }
         );
     }
