@@ -132,6 +132,14 @@ impl Gpu {
         }
     }
 
+    /// Waits until everything queued in the context has finished, on any stream (work a kernel
+    /// library launched elsewhere included); returns the seconds waited, by the host clock.
+    pub fn drain(&self) -> Result<f64> {
+        let t0 = std::time::Instant::now();
+        ck("cuCtxSynchronize", result::ctx::synchronize())?;
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
     pub fn free_mem(&self) -> Result<u64> {
         ck("cuMemGetInfo", result::mem_get_info()).map(|(free, _)| free as u64)
     }

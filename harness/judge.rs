@@ -259,6 +259,7 @@ fn side_json(s: &SideResult, bytes: u64) -> Value {
         "status": s.status,
         "dispatch_path": s.path,
         "gates": s.gates,
+        "lingering_us": s.lingering_us,
         "max_abs_err": s.check.max_abs,
         "max_rel_err": s.check.max_rel,
         "checked": {"correctness_trial": s.check, "timed_outputs": s.timed_check},

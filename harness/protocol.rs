@@ -88,6 +88,10 @@ pub struct SideResult {
     pub check: Check,
     /// Checks of the outputs of timed launches (sampled units), merged over trials.
     pub timed_check: Check,
+    /// Longest wait, after a call or a sample had finished on the harness's stream, for the rest
+    /// of the context to drain (work launched elsewhere or left running), microseconds.
+    #[serde(default)]
+    pub lingering_us: f64,
     /// Per-launch device time of each sample (graph replays), microseconds.
     pub device_us: Vec<f64>,
     /// Per-launch time of each sample of eager launches (host call path included), microseconds.

@@ -20,6 +20,9 @@ pub struct Finding {
     pub rule: &'static str,
 }
 
+/// How the scan names a `<<<grid, block>>>` launch without a stream (for `[[scan.allow]]` too).
+pub const DEFAULT_STREAM_LAUNCH: &str = "<<<>>> without a stream";
+
 struct Rule {
     /// Identifiers (exact) or prefixes (ending in `*`).
     names: &'static [&'static str],
@@ -223,6 +226,27 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
             }
         }
     }
+    // Launches that name no stream run on the default stream, outside the harness's events.
+    for (ln, l) in code.lines().enumerate() {
+        let mut rest = l;
+        while let Some(at) = rest.find("<<<") {
+            let after = &rest[at + 3..];
+            let Some(end) = after.find(">>>") else { break };
+            let (mut depth, mut args) = (0i32, 1);
+            for c in after[..end].chars() {
+                match c {
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => depth -= 1,
+                    ',' if depth == 0 => args += 1,
+                    _ => {}
+                }
+            }
+            if args < 4 {
+                out.push(Finding { file: file.to_path_buf(), line: ln + 1, call: DEFAULT_STREAM_LAUNCH.into(), rule: "launches on the default stream: pass the stream kpilot gives as the fourth launch argument" });
+            }
+            rest = &after[end + 3..];
+        }
+    }
     // Inline PTX reading the timer registers.
     for (line, lit) in lits {
         for reg in ["%globaltimer", "%clock"] {
@@ -356,7 +380,7 @@ mod tests {
 
     #[test]
     fn the_tricks_are_found_with_their_lines() {
-        let src = "int a;\ncudaStreamSynchronize(s);\nprintf(\"%d\", 1);\nstd::thread t(f);\nconst char* e = getenv(\"KPILOT\");\nvoid* h = dlopen(\"x\", 0);\ncudaMallocAsync(&p, 4, s);\nasm volatile(\"mov.u64 %0, %globaltimer;\" : \"=l\"(t));\nwrite(1, buf, 4);\nbool c; cudaStreamIsCapturing(s, &c);\nstd::cout << 1;\n";
+        let src = "int a;\ncudaStreamSynchronize(s);\nprintf(\"%d\", 1);\nstd::thread t(f);\nconst char* e = getenv(\"KPILOT\");\nvoid* h = dlopen(\"x\", 0);\ncudaMallocAsync(&p, 4, s);\nasm volatile(\"mov.u64 %0, %globaltimer;\" : \"=l\"(t));\nwrite(1, buf, 4);\nbool c; cudaStreamIsCapturing(s, &c);\nstd::cout << 1;\nk<<<g, b>>>(x);\nk<T, 2><<<dim3(a, b), 128, 0>>>(x); k<<<g, b, smem, (cudaStream_t)s>>>(x);\n";
         let got = calls(src);
         let want: Vec<(usize, String)> = vec![
             (2, "cudaStreamSynchronize".into()),
@@ -369,6 +393,8 @@ mod tests {
             (9, "write".into()),
             (10, "cudaStreamIsCapturing".into()),
             (11, "cout".into()),
+            (12, DEFAULT_STREAM_LAUNCH.into()),
+            (13, DEFAULT_STREAM_LAUNCH.into()),
         ];
         assert_eq!(got, want);
     }

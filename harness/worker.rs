@@ -443,6 +443,18 @@ impl<'a> RowRunner<'a> {
         side: &mut SideResult,
         timed: bool,
     ) -> Result<()> {
+        // Outputs are read only after all work of the context ended, and work still running once
+        // the call's own stream was done is that side's failure.
+        let waited = self.gpu.drain()?;
+        lingered(
+            side,
+            waited,
+            if timed {
+                "a timed sample"
+            } else {
+                "the correctness call"
+            },
+        );
         let mut check = Check::default();
         for (i, stage) in b.staging.iter_mut() {
             let t = self.row.tensors[*i]
@@ -751,6 +763,7 @@ impl<'a> RowRunner<'a> {
                     self.sides[s].side
                 ));
                 self.prepare(&b, pattern, seed)?;
+                self.gpu.drain()?; // every sample starts with the whole context idle
                 self.gpu.record(&e0)?;
                 self.gpu.launch_graph(&graphs[s])?;
                 self.gpu.record(&e1)?;
@@ -781,6 +794,7 @@ impl<'a> RowRunner<'a> {
                     self.sides[s].side
                 ));
                 self.prepare(&b, pattern, seed)?;
+                self.gpu.drain()?; // every sample starts with the whole context idle
                 let mut bad = 0;
                 self.gpu.record(&e0)?;
                 for i in 0..n {
@@ -840,6 +854,21 @@ impl<'a> RowRunner<'a> {
             ))
         })
     }
+}
+
+/// Longer than this, work that outlived a call's own stream is no scheduling hiccup: the side
+/// launched work elsewhere (another stream, the default stream) or left it running.
+const LINGER_LIMIT_S: f64 = 1e-3;
+
+/// Records how long the context took to drain after a call or sample had finished on the
+/// harness's stream, and fails the side when that is beyond LINGER_LIMIT_S.
+fn lingered(side: &mut SideResult, waited_s: f64, when: &str) {
+    side.lingering_us = side.lingering_us.max(waited_s * 1e6);
+    side.gate(
+        "idle_after",
+        waited_s < LINGER_LIMIT_S,
+        format!("work was still running {:.0} us after {when} had finished on the harness's stream (launched on another stream or left behind): each side is timed alone, on an idle device", waited_s * 1e6),
+    );
 }
 
 fn first(c: &Check) -> String {

@@ -91,7 +91,9 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
         .replace("row_timeout_s = 180", "row_timeout_s = 20")
         // The result-channel fixtures print and write on purpose; the static scan would refuse them.
         + "\n[[scan.allow]]\ncandidate = \"prints_a_forged_result\"\ncall = \"printf\"\nreason = \"GPU test fixture\"\n"
-        + "[[scan.allow]]\ncandidate = \"writes_to_the_result_channel\"\ncall = \"write\"\nreason = \"GPU test fixture\"\n";
+        + "[[scan.allow]]\ncandidate = \"writes_to_the_result_channel\"\ncall = \"write\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(
         repo().join("tests/fixtures/wrap.h"),
@@ -531,4 +533,34 @@ fn a_forged_message_on_the_result_channel_fails_the_row() {
         "{r}"
     );
     assert_eq!(v["protocol_violations"], 1);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn work_left_running_fails_its_side_and_not_the_other() {
+    require_gpu();
+    let (code, v) = run_fixture("leaves_work_running", &[SMALL]);
+    assert_eq!(
+        code, 2,
+        "work outside the harness's stream is a correctness failure"
+    );
+    let r = row(&v, SMALL);
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains("candidate: idle_after gate failed")
+            && problems.contains("still running"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("baseline:"),
+        "the baseline is timed on an idle device and passes: {problems}"
+    );
+    assert!(
+        r["candidate"]["lingering_us"].as_f64().unwrap() > 1000.0,
+        "{r}"
+    );
+    assert!(
+        r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,
+        "{r}"
+    );
 }
