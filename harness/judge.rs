@@ -167,23 +167,38 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
         );
     }
     // On confidence, not point estimates: noise (an A/A run) leaves 1 inside the CI and fails.
-    if let Some(h) = device_headline {
-        if h.ci_low <= g.min_geomean {
-            reasons.push(format!(
-                "headline device geomean {:.4} [95% CI {:.4}, {:.4}]: the CI's lower bound is not > {}",
-                h.geomean, h.ci_low, h.ci_high, g.min_geomean
-            ));
+    // Written as !(x > y) so that a NaN bound fails too.
+    match device_headline {
+        Some(h) if !(h.ci_low > g.min_geomean) => reasons.push(format!(
+            "headline device geomean {:.4} [95% CI {:.4}, {:.4}]: the CI's lower bound is not > {}",
+            h.geomean, h.ci_low, h.ci_high, g.min_geomean
+        )),
+        None if complete => {
+            reasons.push("no headline: a production row has no valid timing pair".into())
         }
+        _ => {}
     }
+    // A row fails when its point estimate is below the floor (a bimodal row cannot hide behind a
+    // wide interval) or when even its CI's upper bound is.
     for j in &prod {
         if let Some(c) = &j.device {
-            if c.ci_high < g.min_row_speedup {
+            if !(c.speedup >= g.min_row_speedup) || !(c.ci_high >= g.min_row_speedup) {
                 reasons.push(format!(
-                    "production row '{}' is at {:.4}x [95% CI {:.4}, {:.4}]: even the CI's upper bound is below {}",
+                    "production row '{}' is at {:.4}x [95% CI {:.4}, {:.4}], below {}",
                     task.rows[j.row].name, c.speedup, c.ci_low, c.ci_high, g.min_row_speedup
                 ));
             }
         }
+    }
+    if got.copy_tbps.is_none() {
+        reasons
+            .push("no copy bandwidth was measured: the speed-of-light check could not run".into());
+    }
+    if got.protocol_violations > 0 {
+        reasons.push(format!(
+            "{} protocol violation(s) on the result channel: the run's results cannot be trusted",
+            got.protocol_violations
+        ));
     }
     for j in rows.iter().filter(|j| j.impossible) {
         reasons.push(format!(
@@ -269,7 +284,22 @@ fn side_json(s: &SideResult, bytes: u64) -> Value {
     })
 }
 
+/// Which code ran. KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY), when set, win over git: a copy of
+/// the tree on a GPU machine may carry a stale .git that names another commit. The sha256 of the
+/// running kpilot binary is recorded either way.
 pub fn git_info(root: &Path) -> Value {
+    let exe_sha256 = std::env::current_exe()
+        .ok()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| crate::task::sha256_hex(&b));
+    if let Ok(commit) = std::env::var("KPILOT_GIT_COMMIT") {
+        return json!({
+            "commit": commit,
+            "dirty": std::env::var("KPILOT_GIT_DIRTY").ok().map(|v| v == "1" || v == "true"),
+            "source": "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY",
+            "kpilot_sha256": exe_sha256,
+        });
+    }
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -283,15 +313,18 @@ pub fn git_info(root: &Path) -> Value {
         Some(commit) => {
             let dirty =
                 run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
-            json!({"commit": commit, "dirty": dirty, "source": "git"})
+            json!({"commit": commit, "dirty": dirty, "source": "git", "kpilot_sha256": exe_sha256})
         }
-        // A copy of the tree without .git (the GPU machine): the caller may say what it is.
-        None => json!({
-            "commit": std::env::var("KPILOT_GIT_COMMIT").ok(),
-            "dirty": std::env::var("KPILOT_GIT_DIRTY").ok().map(|v| v == "1" || v == "true"),
-            "source": "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY (no git repository here)",
-        }),
+        None => {
+            json!({"commit": null, "dirty": null, "source": "no git repository and no KPILOT_GIT_COMMIT", "kpilot_sha256": exe_sha256})
+        }
     }
+}
+
+/// sha256 of a built shared object, as loaded: the source hash alone does not show a cached
+/// library that was replaced on disk.
+fn so_sha256(p: &Path) -> Option<String> {
+    std::fs::read(p).ok().map(|b| crate::task::sha256_hex(&b))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -362,7 +395,8 @@ pub fn record(
         "aa": candidate == crate::run::AA_CANDIDATE,
         "git": git_info(root),
         "hashes": {"task_toml": task.hashes.task_toml, "rows": task.hashes.rows, "baseline": task.hashes.baseline, "candidate": candidate_sha},
-        "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" ")},
+        "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" "),
+                  "so_sha256": {"support": so_sha256(&built.support), "baseline": so_sha256(&built.baseline), "candidate": so_sha256(&built.candidate)}},
         "device": device,
         "copy_bandwidth": {"tbps": got.copy_tbps, "method": got.copy_method},
         "timing": {

@@ -84,13 +84,13 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         device: i32,
         /// Launches captured in each side's CUDA graph.
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = kpilot::fidelity::rule::MIN_LAUNCHES)]
         launches: u32,
         /// Graph replays per side (interleaved AB/BA); the median is reported.
-        #[arg(long, default_value_t = 11)]
+        #[arg(long, default_value_t = kpilot::fidelity::rule::MIN_REPLAYS)]
         replays: u32,
         /// Units per row compared with the float64 reference (every element is scanned for poison and NaN/Inf).
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = kpilot::fidelity::rule::MIN_CHECK_UNITS)]
         check_units: usize,
         /// Seed of the inputs (recorded); default: fresh.
         #[arg(long)]

@@ -215,6 +215,9 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let wall = Instant::now();
     let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
     freeze::verify(&task)?;
+    if opts.candidate.as_deref() == Some(AA_CANDIDATE) {
+        return Err(Error::Usage(format!("'{AA_CANDIDATE}' is the name A/A runs record: use --aa, or name the candidate otherwise")));
+    }
     if opts.aa && opts.candidate.is_some() {
         return Err(Error::Usage(
             "--aa times the baseline against a copy of itself: it takes no --candidate".into(),
@@ -344,6 +347,13 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         judged.reasons.push(format!("not gate evidence: {d}"));
         judged.gate_pass = false;
     }
+    // A speedup is only as honest as its baseline: without a passing fidelity record of this
+    // baseline on this card, the run is recorded but is no gate evidence.
+    let fidelity = crate::fidelity::rule::standing(&task, &opts.root.join("ledger"), &device.name)?;
+    if let Err(why) = &fidelity {
+        judged.reasons.push(format!("not gate evidence: {why}"));
+        judged.gate_pass = false;
+    }
     let mut record = judge::record(
         &task,
         &built,
@@ -360,6 +370,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         &opts.root,
     );
     record["deviations"] = serde_json::json!(deviations);
+    record["fidelity"] = serde_json::json!({"card": device.name, "run_id": fidelity.as_ref().ok(), "why_not": fidelity.as_ref().err()});
     record["scan_allowed"] = serde_json::json!(scan_allowed);
     let ledger_path = opts
         .root
@@ -386,13 +397,15 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         );
         let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
     }
-    Ok(if judged.correctness_failures > 0 {
-        exit::CORRECTNESS
-    } else if !judged.gate_pass {
-        exit::PERF_GATE
-    } else {
-        exit::OK
-    })
+    Ok(
+        if judged.correctness_failures > 0 || collected.protocol_violations > 0 {
+            exit::CORRECTNESS
+        } else if !judged.gate_pass {
+            exit::PERF_GATE
+        } else {
+            exit::OK
+        },
+    )
 }
 
 pub fn fresh_seed() -> u64 {
@@ -594,12 +607,11 @@ fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
     );
     let timeout = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
     let mut protocol = Protocol::new(channel_secret());
-    let mut first = true;
     while !remaining.is_empty() {
         let mut p = plan.clone();
         p.rows = remaining.iter().copied().collect();
-        p.measure_copy = first;
-        first = false;
+        // Until a worker has reported it: a worker that died first leaves it to the next.
+        p.measure_copy = got.copy_tbps.is_none();
         protocol.restart();
         let (mut child, reader) = spawn_worker(&p, &protocol.secret)?;
         let (tx, rx) = mpsc::channel::<String>();

@@ -32,25 +32,29 @@ struct Rule {
 const RULES: &[Rule] = &[
     Rule { names: &["cudaStreamCreate*", "cuStreamCreate*", "cudaEventCreate*", "cuEventCreate*"], why: "creates a stream or event: launch on the stream kpilot passes, and nothing else" },
     Rule {
-        names: &["cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize", "cudaStreamQuery", "cudaEventQuery", "cudaStreamWaitEvent", "cuStreamWaitEvent", "cudaThreadSynchronize"],
+        names: &["cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cuCtxSynchronize", "cuStreamSynchronize", "cuEventSynchronize", "cudaStreamQuery", "cudaEventQuery", "cudaStreamWaitEvent", "cuStreamWaitEvent", "cudaThreadSynchronize", "cudaMemcpy", "cudaMemcpy2D", "cudaMemcpy3D", "cudaMemset", "cudaMemset2D", "cuMemcpy", "cuMemcpyDtoH", "cuMemcpyHtoD", "cudaLaunchHostFunc", "cuLaunchHostFunc"],
         why: "synchronizes or waits: calls are captured into CUDA graphs and timed; the harness synchronizes",
     },
     Rule {
-        names: &["cudaMalloc*", "cudaFree*", "cuMemAlloc*", "cuMemFree*", "cudaHostAlloc", "cudaMemPool*", "malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "mmap"],
+        names: &["cudaMalloc*", "cudaFree*", "cuMemAlloc*", "cuMemFree*", "cuMemCreate", "cuMemMap", "cuMemAddressReserve", "cudaHostAlloc", "cudaMemPool*", "malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "mmap", "mmap64"],
         why: "allocates or frees memory: use registers or shared memory; a scratch tensor must be declared in task.toml",
     },
     Rule {
         names: &["cudaStreamIsCapturing", "cudaStreamGetCaptureInfo*", "cudaStreamBeginCapture", "cudaStreamEndCapture", "cudaThreadExchangeStreamCaptureMode", "cudaGraph*", "cuGraph*", "cuStreamIsCapturing", "cuStreamGetCaptureInfo*", "cuStreamBeginCapture*", "cuStreamEndCapture"],
         why: "queries or drives graph capture: a call must behave the same captured or not",
     },
-    Rule { names: &["pthread_create", "fork", "vfork", "clone", "thread", "jthread", "async"], why: "starts a host thread or process: all work goes on the given stream, from the calling thread" },
+    Rule { names: &["pthread_create", "fork", "vfork", "clone", "thread", "jthread", "async", "posix_spawn", "posix_spawnp"], why: "starts a host thread or process: all work goes on the given stream, from the calling thread" },
+    Rule {
+        names: &["cudaStreamPerThread", "cudaStreamLegacy", "CU_STREAM_PER_THREAD", "CU_STREAM_LEGACY", "cudaDeviceSetLimit", "cudaStreamSetAttribute", "cuStreamSetAttribute", "cudaCtxResetPersistingL2Cache", "cuCtxResetPersistingL2Cache", "cudaDeviceSetCacheConfig", "cudaDeviceReset", "cudaSetDevice"],
+        why: "uses another stream or changes device-wide state (limits, L2 persistence, cache config): a call touches only its own launches on the given stream",
+    },
     Rule { names: &["getenv", "secure_getenv", "environ", "setenv", "putenv", "argv", "program_invocation_name"], why: "reads the environment or the command line: a call sees only its kp_call" },
     Rule { names: &["dlopen", "dlsym", "dlmopen", "dlvsym"], why: "loads or looks up code at run time: an implementation is one .cu file" },
     Rule {
         names: &["printf", "fprintf", "vprintf", "vfprintf", "dprintf", "puts", "fputs", "putchar", "fputc", "putc", "fwrite", "write", "writev", "pwrite", "fopen", "freopen", "open", "openat", "creat", "read", "fread", "syscall", "cout", "cerr", "clog", "ofstream", "ifstream", "fstream", "system", "popen", "exec*"],
         why: "writes or reads a file descriptor or runs a program: report the dispatch path in call->path, nothing else (use snprintf into call->path)",
     },
-    Rule { names: &["clock64", "clock", "__globaltimer", "globaltimer", "time", "gettimeofday", "clock_gettime"], why: "reads a clock: timing is the harness's; a kernel that watches time can tell when it is measured" },
+    Rule { names: &["clock64", "clock", "__globaltimer", "globaltimer", "get_sreg_globaltimer", "get_sreg_clock", "get_sreg_clock64", "time", "gettimeofday", "clock_gettime", "steady_clock", "system_clock", "high_resolution_clock", "__rdtsc", "__rdtscp", "rdtsc"], why: "reads a clock: timing is the harness's; a kernel that watches time can tell when it is measured" },
 ];
 
 fn matches(rule_name: &str, ident: &str) -> bool {
@@ -92,10 +96,40 @@ fn split_code(text: &str) -> (String, Vec<(usize, String)>) {
                     s = S::Block;
                     code.push_str("  ");
                     i += 1;
+                } else if c == '"' && i > 0 && b[i - 1] == 'R' {
+                    // A raw string R"delim( ... )delim": its text is a literal, whatever it holds.
+                    let open = b[i + 1..].iter().position(|&x| x == '(').map(|p| i + 1 + p);
+                    let delim: String = open
+                        .map(|o| b[i + 1..o].iter().collect())
+                        .unwrap_or_default();
+                    let close: Vec<char> = format!("){delim}\"").chars().collect();
+                    let start = open.map(|o| o + 1).unwrap_or(i + 1);
+                    let end = (start..b.len())
+                        .find(|&k| b[k..].starts_with(&close))
+                        .unwrap_or(b.len());
+                    lits.push((line, b[start..end].iter().collect()));
+                    code.push('"');
+                    for ch in &b[i + 1..(end + close.len()).min(b.len())] {
+                        if *ch == '\n' {
+                            line += 1;
+                            code.push('\n');
+                        } else {
+                            code.push(' ');
+                        }
+                    }
+                    i = (end + close.len()).min(b.len());
+                    continue;
                 } else if c == '"' {
                     s = S::Str;
                     lits.push((line, String::new()));
                     code.push(c);
+                } else if c == '\''
+                    && i > 0
+                    && b[i - 1].is_ascii_hexdigit()
+                    && next.is_ascii_hexdigit()
+                {
+                    // A C++14 digit separator (1'000), not a character literal.
+                    code.push(' ');
                 } else if c == '\'' {
                     s = S::Chr;
                     code.push(c);
@@ -149,14 +183,39 @@ fn split_code(text: &str) -> (String, Vec<(usize, String)>) {
 }
 
 /// Scans one source text. `file` names it in the findings.
+/// Joins lines continued with a backslash (the preprocessor does so before anything else), keeping
+/// line numbers: the joined line stands where the first one did, followed by blank lines.
+fn splice(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending = 0;
+    for l in text.split('\n') {
+        let l = l.strip_suffix('\r').unwrap_or(l);
+        match l.strip_suffix('\\') {
+            Some(head) => {
+                out.push_str(head);
+                pending += 1;
+            }
+            None => {
+                out.push_str(l);
+                for _ in 0..=pending {
+                    out.push('\n');
+                }
+                pending = 0;
+            }
+        }
+    }
+    out
+}
+
 pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
-    let (code, lits) = split_code(text);
+    let (code, lits) = split_code(&splice(text));
     let mut out = Vec::new();
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     for (ln, l) in code.lines().enumerate() {
         let t = l.trim_start();
-        // Preprocessor lines: #include <...> names no call.
-        if t.starts_with('#') {
+        // #include lines name files, not calls (their paths are checked apart); every other
+        // preprocessor line is read like code, so a #define cannot hide a call.
+        if t.starts_with('#') && t[1..].trim_start().starts_with("include") {
             continue;
         }
         let chars: Vec<char> = l.chars().collect();
@@ -208,7 +267,10 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
                         | "environ"
                         | "fork"
                 );
-                let called = after == Some('(');
+                // Called, called through parentheses ((write)(...)), or taken by address (&write).
+                let called = after == Some('(')
+                    || (before.ends_with('(') && after == Some(')'))
+                    || (before.ends_with('&') && !before.ends_with("&&"));
                 let std_name = before.ends_with("::");
                 if common
                     && !(called || (std_name && matches!(ident.as_str(), "thread" | "async")))
@@ -247,15 +309,20 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
             rest = &after[end + 3..];
         }
     }
-    // Inline PTX reading the timer registers.
-    for (line, lit) in lits {
+    // Inline PTX reading the timer registers, also split over adjacent literals ("%glob" "altimer").
+    let clock_rule = RULES[RULES.len() - 1].why;
+    for k in 0..lits.len() {
+        let next: String = lits[k..(k + 3).min(lits.len())]
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect();
         for reg in ["%globaltimer", "%clock"] {
-            if lit.contains(reg) {
+            if next.find(reg).is_some_and(|at| at < lits[k].1.len()) {
                 out.push(Finding {
                     file: file.to_path_buf(),
-                    line,
+                    line: lits[k].0,
                     call: reg.to_string(),
-                    rule: RULES[RULES.len() - 1].why,
+                    rule: clock_rule,
                 });
             }
         }
@@ -264,34 +331,86 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
     out
 }
 
-/// The files a source pulls in with quoted includes, inside `dir` (the task folder), transitively.
-fn with_includes(src: &Path, dir: &Path, seen: &mut Vec<PathBuf>) {
+/// The files a source pulls in with quoted includes, inside `dir` (the task folder),
+/// transitively. An include that leaves the folder (other than kpilot's own headers in
+/// `kernels`), names an absolute path, or resolves nowhere, becomes a finding: the scan must see
+/// every line the candidate compiles.
+fn with_includes(
+    src: &Path,
+    dir: &Path,
+    kernels: &Path,
+    seen: &mut Vec<PathBuf>,
+    escapes: &mut Vec<Finding>,
+) {
     let Ok(canon) = src.canonicalize() else {
         return;
     };
-    if seen.contains(&canon) || !canon.starts_with(dir) {
+    if seen.contains(&canon) {
         return;
     }
     seen.push(canon.clone());
     let Ok(text) = std::fs::read_to_string(&canon) else {
         return;
     };
-    for l in text.lines() {
-        let Some(rest) = l.trim_start().strip_prefix("#include") else {
+    let shown = display_path(&canon, dir);
+    for (n, l) in splice(&text).lines().enumerate() {
+        let Some(rest) = l
+            .trim_start()
+            .strip_prefix('#')
+            .map(str::trim_start)
+            .and_then(|r| r.strip_prefix("include"))
+        else {
             continue;
         };
-        if let Some(inner) = rest
-            .trim()
-            .strip_prefix('"')
-            .and_then(|r| r.split('"').next())
-        {
-            with_includes(
-                &canon.parent().unwrap_or(Path::new(".")).join(inner),
-                dir,
-                seen,
-            );
+        let rest = rest.trim();
+        let escape = |why: &'static str| Finding {
+            file: shown.clone(),
+            line: n + 1,
+            call: format!("#include {rest}"),
+            rule: why,
+        };
+        if let Some(inner) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+            let here = canon.parent().unwrap_or(Path::new(".")).join(inner);
+            match here.canonicalize() {
+                Ok(c) if c.starts_with(dir) => with_includes(&c, dir, kernels, seen, escapes),
+                Ok(c) if c.starts_with(kernels) => {}
+                Ok(_) => escapes.push(escape("includes a file outside the task folder: a candidate is its .cu file and headers beside it in the task folder")),
+                Err(_) if kernels.join(inner).is_file() && !inner.contains("..") => {}
+                Err(_) => escapes.push(escape("includes a file the scan cannot find in the task folder or kernels/")),
+            }
+        } else if let Some(inner) = rest.strip_prefix('<').and_then(|r| r.split('>').next()) {
+            if inner.starts_with('/') || inner.contains("..") {
+                escapes.push(escape("includes a system header by an absolute or relative path: only the toolkit's and the C++ library's headers by name"));
+            }
+        } else {
+            escapes.push(escape("includes through a macro: name the file"));
         }
     }
+}
+
+fn display_path(p: &Path, dir: &Path) -> PathBuf {
+    p.strip_prefix(dir.parent().and_then(Path::parent).unwrap_or(dir))
+        .unwrap_or(p)
+        .to_path_buf()
+}
+
+/// A candidate name is a plain file stem in candidates/: no path, no link.
+fn check_name(task: &Task, name: &str) -> Result<()> {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !plain {
+        return Err(Error::Usage(format!("candidate '{name}': a candidate is named by its file stem in candidates/ (letters, digits, '_' and '-')")));
+    }
+    let p = task.candidate_path(name);
+    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Usage(format!(
+            "candidate '{name}': {} is a symbolic link; a candidate is a file in the task folder",
+            p.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Scans candidate `name` of `task` and the headers it includes from the task folder. Findings
@@ -301,17 +420,27 @@ pub fn scan_candidate(task: &Task, name: &str) -> Result<(Vec<Finding>, Vec<Scan
         .dir
         .canonicalize()
         .map_err(|e| Error::io(format!("cannot resolve {}", task.dir.display()), e))?;
+    check_name(task, name)?;
+    let kernels = dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|r| r.join("kernels"))
+        .and_then(|k| k.canonicalize().ok())
+        .unwrap_or_default();
     let mut files = Vec::new();
-    with_includes(&task.candidate_path(name), &dir, &mut files);
     let mut refused = Vec::new();
+    with_includes(
+        &task.candidate_path(name),
+        &dir,
+        &kernels,
+        &mut files,
+        &mut refused,
+    );
     let mut allowed = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f)
             .map_err(|e| Error::io(format!("cannot read {}", f.display()), e))?;
-        let shown = f
-            .strip_prefix(dir.parent().and_then(Path::parent).unwrap_or(&dir))
-            .unwrap_or(&f)
-            .to_path_buf();
+        let shown = display_path(&f, &dir);
         for finding in scan_text(&shown, &text) {
             match task
                 .spec
@@ -395,6 +524,24 @@ mod tests {
             (11, "cout".into()),
             (12, DEFAULT_STREAM_LAUNCH.into()),
             (13, DEFAULT_STREAM_LAUNCH.into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_usual_disguises_are_seen_through() {
+        let src = "#define SYNC cudaDeviceSynchronize\nint n = 1'000; cudaStreamSynchronize(s);\n(write)(1, b, 2);\nauto w = &free;\ncudaDevice\\\nSynchronize();\nconst char* r = R\"(\")\"; getenv(\"X\");\nasm(\"mov.u64 %0, %glob\" \"altimer;\");\nauto t = std::chrono::steady_clock::now();\nk<<<g, b, 0, cudaStreamPerThread>>>(x);\n";
+        let got = calls(src);
+        let want: Vec<(usize, String)> = vec![
+            (1, "cudaDeviceSynchronize".into()),
+            (2, "cudaStreamSynchronize".into()),
+            (3, "write".into()),
+            (4, "free".into()),
+            (5, "cudaDeviceSynchronize".into()),
+            (7, "getenv".into()),
+            (8, "%globaltimer".into()),
+            (9, "steady_clock".into()),
+            (10, "cudaStreamPerThread".into()),
         ];
         assert_eq!(got, want);
     }

@@ -70,15 +70,16 @@ fn record(
         device: serde_json::Value::Null,
         git: serde_json::Value::Null,
         upstream: UpstreamUsed {
-            package: "sglang".into(),
-            version: "0.5.23".into(),
-            wheel_sha256: "x".into(),
-            files: vec![],
+            package: t.spec.upstream.package.clone(),
+            version: t.spec.upstream.version.clone(),
+            wheel_sha256: t.spec.upstream.wheel_sha256.clone(),
+            files: t.spec.upstream.files.clone(),
             how: "adapter a.py".into(),
             shim_flags: vec![],
         },
         baseline_sha256: baseline_sha.into(),
         rows_sha256: t.hashes.rows.clone(),
+        how_sha256: rule::how_sha256(t).unwrap(),
         build: serde_json::Value::Null,
         env: serde_json::Value::Null,
         method: Method {
@@ -260,4 +261,69 @@ fn check_needs_a_complete_record_of_the_current_baseline() {
             .len(),
         2
     );
+}
+
+#[test]
+fn records_of_another_pin_adapter_rows_or_a_weaker_method_do_not_count() {
+    let t = task();
+    let good = record(
+        &t,
+        "NVIDIA H200",
+        rows(&t, |_| 20.0),
+        &t.hashes.baseline,
+        false,
+    );
+    let mut stale = Vec::new();
+    let mut r = good.clone();
+    r.upstream.version = "0.5.22".into();
+    stale.push((r, "another upstream pin"));
+    let mut r = good.clone();
+    r.how_sha256 = "0".repeat(64);
+    stale.push((r, "another adapter or shim"));
+    let mut r = good.clone();
+    r.rows_sha256 = "0".repeat(64);
+    stale.push((r, "another rows file"));
+    let mut r = good.clone();
+    r.method.launches_per_graph = 1;
+    stale.push((r, "a weaker method"));
+    for (r, why) in stale {
+        let d = ledger_with(&t, &[r]);
+        match rule::verify(&t, d.path()) {
+            Err(e) => assert!(e.to_string().contains(why), "{why}: {e}"),
+            Ok(l) => panic!("{why}: a stale record was accepted: {l:?}"),
+        }
+    }
+    let d = ledger_with(&t, &[good]);
+    assert!(rule::verify(&t, d.path()).is_ok());
+    assert!(rule::standing(&t, d.path(), "NVIDIA H200").unwrap().is_ok());
+    assert!(rule::standing(&t, d.path(), "NVIDIA H100 80GB HBM3")
+        .unwrap()
+        .unwrap_err()
+        .contains("no fidelity record"));
+}
+
+#[test]
+fn an_explanation_excuses_a_timing_miss_never_a_wrong_output() {
+    let mut t = task();
+    let mut rs = rows(&t, |_| 20.0);
+    let victim = rs[0].name.clone();
+    rs[0].upstream.correct = Some(false);
+    t.spec.fidelity.explained.push(Explained {
+        row: victim.clone(),
+        reason: "a reason".into(),
+    });
+    let v = rule::judge(&t, &rs, false);
+    assert!(
+        !v.pass && v.failures[0].starts_with(&victim),
+        "{:?}",
+        v.failures
+    );
+}
+
+#[test]
+fn a_slow_baseline_on_a_fast_upstream_row_is_gated() {
+    assert!(rule::gated(RowKind::Production, Some(5.0), Some(12.0)));
+    assert!(rule::gated(RowKind::Production, Some(12.0), Some(5.0)));
+    assert!(!rule::gated(RowKind::Production, Some(5.0), Some(9.0)));
+    assert!(!rule::gated(RowKind::Regression, Some(50.0), Some(50.0)));
 }

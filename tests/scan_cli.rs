@@ -25,6 +25,12 @@ fn scratch(fixture: &str, extra: &str) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let task = d.path().join("tasks/fuse_scale_shift");
     std::fs::create_dir_all(task.join("candidates")).unwrap();
+    std::fs::create_dir_all(d.path().join("kernels")).unwrap();
+    std::fs::copy(
+        repo().join("kernels/kpilot_abi.h"),
+        d.path().join("kernels/kpilot_abi.h"),
+    )
+    .unwrap();
     for f in ["rows.toml", "baseline.cu"] {
         std::fs::copy(repo().join("tasks/fuse_scale_shift").join(f), task.join(f)).unwrap();
     }
@@ -92,6 +98,8 @@ fn every_trick_is_refused_by_check_build_and_task_with_file_and_line() {
         ),
     ] {
         let d = scratch(fixture, "");
+        // The file the outside include names exists (at the scratch root), so only the scan objects.
+        std::fs::write(d.path().join("outside.h"), "static void settle() {}\n").unwrap();
         refused(
             &kp(d.path(), &["check", "fuse_scale_shift"]),
             file_line,
@@ -134,5 +142,33 @@ fn an_exception_with_a_reason_lets_one_call_through() {
         &kp(d.path(), &["check", "fuse_scale_shift"]),
         "candidates/reads_the_seed.cu:5:",
         "getenv",
+    );
+}
+
+#[test]
+fn a_candidate_is_a_plain_file_of_the_task_folder() {
+    let d = scratch("side_stream", "");
+    let outside = d.path().join("elsewhere.cu");
+    std::fs::write(&outside, "#include \"kpilot_abi.h\"\n").unwrap();
+    for name in ["../../../elsewhere", outside.to_str().unwrap()] {
+        let out = kp(d.path(), &["task", "fuse_scale_shift", "--candidate", name]);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let link = d.path().join("tasks/fuse_scale_shift/candidates/linked.cu");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let out = kp(
+        d.path(),
+        &["task", "fuse_scale_shift", "--candidate", "linked"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("symbolic link"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -304,6 +304,7 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
         },
         baseline_sha256: task.hashes.baseline.clone(),
         rows_sha256: task.hashes.rows.clone(),
+        how_sha256: rule::how_sha256(&task)?,
         build: json!({"nvcc": nvcc.path, "nvcc_version": nvcc.version, "arch": arch.0, "flags": flags}),
         env,
         method: Method {
@@ -509,7 +510,7 @@ fn judge_row(
         .zip(upstream.us)
         .filter(|(_, u)| *u > 0.0)
         .map(|(b, u)| b / u);
-    let gated = r.kind == RowKind::Production && upstream.us.is_some_and(|u| u >= rule::MIN_US);
+    let gated = rule::gated(r.kind, upstream.us, baseline.us);
     FidelityRow {
         name: r.name.clone(),
         kind: r.kind,

@@ -15,8 +15,13 @@ use std::path::Path;
 
 /// Largest relative difference of baseline and upstream device time that counts as faithful.
 pub const BAND: f64 = 0.05;
-/// Rows faster than this (upstream device time, microseconds) are launch-bound and not gated.
+/// Rows where both sides run faster than this (device time, microseconds) are launch-bound and
+/// not gated.
 pub const MIN_US: f64 = 10.0;
+/// The method a record must have used to count for `check` (the command's defaults).
+pub const MIN_LAUNCHES: u32 = 50;
+pub const MIN_REPLAYS: u32 = 11;
+pub const MIN_CHECK_UNITS: usize = 512;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FidelityRecord {
@@ -33,6 +38,10 @@ pub struct FidelityRecord {
     pub upstream: UpstreamUsed,
     pub baseline_sha256: String,
     pub rows_sha256: String,
+    /// sha256 over the adapter (or the shim and every header it includes from kernels/): what
+    /// ran as "upstream" besides the pinned wheel files. Empty in records made before it was kept.
+    #[serde(default)]
+    pub how_sha256: String,
     pub build: serde_json::Value,
     /// Versions of python, torch, triton on the machine that ran upstream.
     pub env: serde_json::Value,
@@ -121,17 +130,12 @@ pub fn judge(task: &Task, rows: &[FidelityRow], partial: bool) -> Verdict {
         .map(|e| (e.row.as_str(), e.reason.as_str()))
         .collect();
     let mut v = Verdict::default();
-    let fail = |row: &str, what: String, v: &mut Verdict| match explained.get(row) {
-        Some(why) => v
-            .explained
-            .push(format!("{row}: {what} (explained: {why})")),
-        None => v.failures.push(format!("{row}: {what}")),
-    };
     for r in rows {
         if let Some(e) = &r.error {
-            fail(&r.name, format!("did not run: {e}"), &mut v);
+            v.failures.push(format!("{}: did not run: {e}", r.name));
             continue;
         }
+        // Wrong output is never explained away: only a timing miss can be.
         for (side, s) in [("upstream", &r.upstream), ("baseline", &r.baseline)] {
             if s.correct == Some(false) {
                 let first = s
@@ -139,25 +143,20 @@ pub fn judge(task: &Task, rows: &[FidelityRow], partial: bool) -> Verdict {
                     .as_ref()
                     .and_then(|c| c.first.clone())
                     .unwrap_or_default();
-                fail(
-                    &r.name,
-                    format!("{side} output fails the float64 reference: {first}"),
-                    &mut v,
-                );
+                v.failures.push(format!(
+                    "{}: {side} output fails the float64 reference: {first}",
+                    r.name
+                ));
             }
         }
         if r.kind != RowKind::Production {
             continue;
         }
         if r.upstream.status != "ok" || r.baseline.status != "ok" {
-            fail(
-                &r.name,
-                format!(
-                    "production row not timed (upstream {}, baseline {})",
-                    r.upstream.status, r.baseline.status
-                ),
-                &mut v,
-            );
+            v.failures.push(format!(
+                "{}: production row not timed (upstream {}, baseline {})",
+                r.name, r.upstream.status, r.baseline.status
+            ));
             continue;
         }
         match (r.gated, r.ratio) {
@@ -167,22 +166,18 @@ pub fn judge(task: &Task, rows: &[FidelityRow], partial: bool) -> Verdict {
                     v.within += 1;
                 } else {
                     let us = |s: &SideFidelity| s.us.map(|u| format!("{u:.2}")).unwrap_or_default();
-                    fail(
-                        &r.name,
-                        format!(
-                            "baseline {} us vs upstream {} us: ratio {ratio:.3}, outside ±{:.0}%",
-                            us(&r.baseline),
-                            us(&r.upstream),
-                            BAND * 100.0
-                        ),
-                        &mut v,
-                    );
+                    let what = format!("baseline {} us vs upstream {} us: ratio {ratio:.3}, outside ±{:.0}%", us(&r.baseline), us(&r.upstream), BAND * 100.0);
+                    match explained.get(r.name.as_str()) {
+                        Some(why) => v.explained.push(format!("{}: {what} (explained: {why})", r.name)),
+                        None => v.failures.push(format!("{}: {what}", r.name)),
+                    }
                 }
             }
             _ => v.not_gated.push(format!(
-                "{}: upstream {:.2} us, under {MIN_US} us (launch-bound; reported, not gated)",
+                "{}: upstream {:.2} us, baseline {:.2} us, both under {MIN_US} us (launch-bound; reported, not gated)",
                 r.name,
-                r.upstream.us.unwrap_or(0.0)
+                r.upstream.us.unwrap_or(0.0),
+                r.baseline.us.unwrap_or(0.0)
             )),
         }
     }
@@ -193,11 +188,10 @@ pub fn judge(task: &Task, rows: &[FidelityRow], partial: bool) -> Verdict {
             .filter(|r| r.kind == RowKind::Production && r.runs())
         {
             if !rows.iter().any(|r| r.name == row.name) {
-                fail(
-                    &row.name,
-                    "production row missing from the fidelity record".into(),
-                    &mut v,
-                );
+                v.failures.push(format!(
+                    "{}: production row missing from the fidelity record",
+                    row.name
+                ));
             }
         }
     }
@@ -205,16 +199,92 @@ pub fn judge(task: &Task, rows: &[FidelityRow], partial: bool) -> Verdict {
     v
 }
 
-/// `kpilot check`'s fidelity rule. Returns one line per card judged; an error when no complete
-/// fidelity record of the current baseline exists, or when a card's latest one fails.
-pub fn verify(task: &Task, ledger_dir: &Path) -> Result<Vec<String>> {
+/// Whether a production row is gated: either side at MIN_US or more.
+pub fn gated(kind: RowKind, upstream_us: Option<f64>, baseline_us: Option<f64>) -> bool {
+    kind == RowKind::Production
+        && (upstream_us.is_some_and(|u| u >= MIN_US) || baseline_us.is_some_and(|b| b >= MIN_US))
+}
+
+/// sha256 of what ran as upstream besides the wheel: the adapter file, or the shim with every
+/// header it includes (quoted, from its folder or kernels/).
+pub fn how_sha256(task: &Task) -> Result<String> {
+    let f = &task.spec.fidelity;
+    let kernels = task
+        .dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|r| r.join("kernels"))
+        .unwrap_or_default();
+    match (&f.adapter, &f.shim) {
+        (Some(a), None) => {
+            let p = task.dir.join(a);
+            std::fs::read(&p)
+                .map(|b| crate::task::sha256_hex(&b))
+                .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))
+        }
+        (None, Some(sh)) => crate::nvcc::build_key(&task.dir.join(sh), &[], &kernels, ""),
+        _ => Err(Error::input(
+            task.dir.join("task.toml"),
+            1,
+            "[fidelity] must name exactly one of adapter = \"<file>.py\" or shim = \"<file>.cu\"",
+        )),
+    }
+}
+
+/// Why a record cannot stand for the task as it is now, if it cannot.
+fn unusable(task: &Task, r: &FidelityRecord, how: &str) -> Option<String> {
+    let up = &task.spec.upstream;
+    if r.partial {
+        return Some("a partial (--row) run".into());
+    }
+    if r.baseline_sha256 != task.hashes.baseline {
+        return Some("another baseline".into());
+    }
+    if r.rows_sha256 != task.hashes.rows {
+        return Some("another rows file".into());
+    }
+    if r.upstream.package != up.package
+        || r.upstream.version != up.version
+        || r.upstream.wheel_sha256 != up.wheel_sha256
+        || r.upstream.files != up.files
+    {
+        return Some(format!(
+            "another upstream pin ({} {})",
+            r.upstream.package, r.upstream.version
+        ));
+    }
+    if how.is_empty() || r.how_sha256 != how {
+        return Some(
+            "another adapter or shim (or a record made before their hash was kept)".into(),
+        );
+    }
+    if r.method.launches_per_graph < MIN_LAUNCHES
+        || r.method.replays < MIN_REPLAYS
+        || r.method.check_units < MIN_CHECK_UNITS
+    {
+        return Some(format!(
+            "a weaker method than the default ({} launches, {} replays, {} units checked)",
+            r.method.launches_per_graph, r.method.replays, r.method.check_units
+        ));
+    }
+    None
+}
+
+/// The latest usable fidelity record per card, and the reason the newest unusable one was set aside.
+pub fn latest_per_card(
+    task: &Task,
+    ledger_dir: &Path,
+) -> Result<(BTreeMap<String, FidelityRecord>, Option<String>)> {
     let path = ledger_dir.join(format!("{}.jsonl", task.name()));
     let records = if path.exists() {
         crate::ledger::read(&path)?.0
     } else {
         Vec::new()
     };
+    // A task whose adapter or shim cannot be read has no usable record (said below), not an error.
+    let how = how_sha256(task).unwrap_or_default();
     let mut latest: BTreeMap<String, FidelityRecord> = BTreeMap::new();
+    let mut set_aside = None;
     for v in records {
         if v.get("kind").and_then(|k| k.as_str()) != Some("fidelity") {
             continue;
@@ -225,15 +295,56 @@ pub fn verify(task: &Task, ledger_dir: &Path) -> Result<Vec<String>> {
                 path.display()
             ))
         })?;
-        if r.task == task.name() && r.baseline_sha256 == task.hashes.baseline && !r.partial {
-            latest.insert(r.card.clone(), r);
+        if r.task != task.name() {
+            continue;
+        }
+        match unusable(task, &r, &how) {
+            None => {
+                latest.insert(r.card.clone(), r);
+            }
+            Some(why) => set_aside = Some(format!("run {} measured {why}", r.run_id)),
         }
     }
+    Ok((latest, set_aside))
+}
+
+/// Whether this card has a passing fidelity record for the task as it is: Ok(run id) or Err(why not).
+pub fn standing(
+    task: &Task,
+    ledger_dir: &Path,
+    card: &str,
+) -> Result<std::result::Result<String, String>> {
+    let (latest, set_aside) = latest_per_card(task, ledger_dir)?;
+    Ok(match latest.get(card) {
+        None => Err(format!(
+            "no fidelity record of this baseline on {card}{}",
+            set_aside.map(|s| format!(" ({s})")).unwrap_or_default()
+        )),
+        Some(r) => {
+            let v = judge(task, &r.rows, false);
+            if v.pass {
+                Ok(r.run_id.clone())
+            } else {
+                Err(format!(
+                    "the fidelity record on {card} (run {}) fails: {}",
+                    r.run_id,
+                    v.failures.join("; ")
+                ))
+            }
+        }
+    })
+}
+
+/// `kpilot check`'s fidelity rule. Returns one line per card judged; an error when no usable
+/// fidelity record of the task as it is exists, or when a card's latest one fails.
+pub fn verify(task: &Task, ledger_dir: &Path) -> Result<Vec<String>> {
+    let (latest, set_aside) = latest_per_card(task, ledger_dir)?;
     if latest.is_empty() {
         return Err(Error::Gate(format!(
-            "{}: fidelity of the current baseline ({}...) was never measured: run `kpilot fidelity {} --upstream <unpacked {} {} wheel>` on a GPU",
+            "{}: fidelity of the current baseline ({}...) was never measured with these rows, this upstream pin and adapter/shim{}: run `kpilot fidelity {} --upstream <unpacked {} {} wheel>` on a GPU",
             task.name(),
             &task.hashes.baseline[..12],
+            set_aside.map(|s| format!(" (the newest record set aside: {s})")).unwrap_or_default(),
             task.name(),
             task.spec.upstream.package,
             task.spec.upstream.version
@@ -245,14 +356,18 @@ pub fn verify(task: &Task, ledger_dir: &Path) -> Result<Vec<String>> {
         // Judged again with today's explanations, so an explanation added later is reviewed like code.
         let v = judge(task, &r.rows, false);
         lines.push(format!(
-            "fidelity on {card}: {}/{} production rows of >= {MIN_US} us within ±{:.0}% of {} {} (run {}){}",
+            "fidelity on {card}: {}/{} gated production rows within ±{:.0}% of {} {} (run {}){}",
             v.within,
             v.gated,
             BAND * 100.0,
             r.upstream.package,
             r.upstream.version,
             r.run_id,
-            if v.explained.is_empty() { String::new() } else { format!(", {} explained", v.explained.len()) }
+            if v.explained.is_empty() {
+                String::new()
+            } else {
+                format!(", {} explained", v.explained.len())
+            }
         ));
         if !v.pass {
             failed.push(format!(
