@@ -238,6 +238,14 @@ fn the_unbroken_fixture_passes_every_gate() {
         assert_eq!(r["correct"], true, "{name}: {:?}", r["problems"]);
     }
     assert!(row(&v, SMALL)["speedup"].as_f64().is_some());
+    // Cold: one buffer set per launch, so no timed launch revisits an output it already wrote,
+    // and the small row's sample rotated at least twice the L2.
+    let small = row(&v, SMALL);
+    assert!(
+        small["buffer_sets"].as_u64().unwrap() >= small["launches_per_sample"].as_u64().unwrap(),
+        "{small}"
+    );
+    assert_eq!(small["cold"], true, "{small}");
     assert_eq!(
         code, 1,
         "correct everywhere, but a partial run cannot pass the gate"
