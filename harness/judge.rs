@@ -257,7 +257,7 @@ fn fill_timing(j: &mut RowJudgement, r: &RowResult, bytes: u64, copy_tbps: Optio
                 j.base_eager_us,
             ]
             .into_iter()
-            .any(|us| too_fast(us));
+            .any(too_fast);
     }
 }
 

@@ -225,7 +225,7 @@ fn check_needs_a_complete_record_of_the_current_baseline() {
         &t.hashes.baseline,
         false,
     );
-    let d = ledger_with(&t, &[good.clone()]);
+    let d = ledger_with(&t, std::slice::from_ref(&good));
     let lines = rule::verify(&t, d.path()).expect("passes");
     assert!(
         lines[0].contains("NVIDIA H200") && lines[0].contains("within ±5%"),
