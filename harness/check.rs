@@ -150,24 +150,64 @@ pub fn compare(
         return Check::default();
     }
     let total = reference.units(row);
+    let descs: Vec<&TensorDesc> = written.iter().map(|w| w.0).collect();
+    compare_units(
+        row,
+        reference,
+        seed,
+        &descs,
+        units,
+        tol,
+        poison,
+        "",
+        &|k, w| {
+            let (desc, bytes) = written[w];
+            let len = desc.numel() as usize / total * desc.dtype.size();
+            &bytes[units[k] * len..(units[k] + 1) * len]
+        },
+    )
+}
+
+/// The bytes of one unit of each written tensor: `unit_bytes(k, w)` is unit `units[k]` of
+/// written tensor `w`, element 0 first. Used with whole downloaded tensors (`compare`) and with
+/// units gathered from many buffer sets, each under its own seed; `label` prefixes messages
+/// (the buffer set).
+#[allow(clippy::too_many_arguments)]
+pub fn compare_units<'b>(
+    row: &Row,
+    reference: &dyn Reference,
+    seed: u64,
+    descs: &[&TensorDesc],
+    units: &[usize],
+    tol: &(dyn Fn(DType) -> Tolerance + Sync),
+    poison: u32,
+    label: &str,
+    unit_bytes: &(dyn Fn(usize, usize) -> &'b [u8] + Sync),
+) -> Check {
+    if units.is_empty() {
+        return Check::default();
+    }
+    let total = reference.units(row);
     let inputs = Inputs::new(row, seed);
-    units
-        .par_iter()
+    (0..units.len())
+        .into_par_iter()
         .fold(
-            || (Check::default(), vec![Vec::new(); written.len()]),
-            |(mut k, mut bufs), &u| {
+            || (Check::default(), vec![Vec::new(); descs.len()]),
+            |(mut k, mut bufs), ki| {
+                let u = units[ki];
                 reference.compute(row, &inputs, u, &mut bufs);
-                for (w, (desc, bytes)) in written.iter().enumerate() {
+                for (w, desc) in descs.iter().enumerate() {
+                    let bytes = unit_bytes(ki, w);
                     let dt = desc.dtype;
                     let t = tol(dt);
                     let pbits = pattern_bits(poison, dt);
                     let chunk = desc.numel() as usize / total;
                     for (j, &want) in bufs[w].iter().enumerate().take(chunk) {
                         let i = u * chunk + j;
-                        if dt.bits(bytes, i) == pbits {
+                        if dt.bits(bytes, j) == pbits {
                             continue;
                         }
-                        let got = dt.decode(bytes, i);
+                        let got = dt.decode(bytes, j);
                         if !got.is_finite() {
                             continue;
                         }
@@ -181,7 +221,7 @@ pub fn compare(
                             k.mismatches += 1;
                             if k.first.is_none() {
                                 k.first = Some(format!(
-                                    "{}[{i}] = {got} but the reference is {want} (|diff| {err:.3e} > atol {} + rtol {} * |ref|)",
+                                    "{label}{}[{i}] = {got} but the reference is {want} (|diff| {err:.3e} > atol {} + rtol {} * |ref|)",
                                     desc.name, t.atol, t.rtol
                                 ));
                             }

@@ -136,9 +136,28 @@ pub fn trial_seed(run_seed: u64, row: usize, trial: u32) -> u64 {
     mix64(run_seed ^ mix64((row as u64) << 32 | trial as u64))
 }
 
+/// The seed of buffer set `set` in a trial: set 0 keeps the trial's seed, every other set gets
+/// its own, so no two sets of a sample hold the same inputs (nor the same answer).
+pub fn set_seed(trial_seed: u64, set: usize) -> u64 {
+    if set == 0 {
+        trial_seed
+    } else {
+        mix64(trial_seed ^ mix64(0x5E7_0000_0000 | set as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_buffer_set_has_its_own_seed() {
+        let t = trial_seed(7, 3, 1);
+        assert_eq!(set_seed(t, 0), t, "set 0 keeps the trial's seed");
+        let seeds: std::collections::HashSet<u64> = (0..10_000).map(|s| set_seed(t, s)).collect();
+        assert_eq!(seeds.len(), 10_000);
+        assert_ne!(set_seed(t, 1), set_seed(trial_seed(7, 3, 2), 1));
+    }
 
     #[test]
     fn mix64_matches_splitmix64_reference_values() {

@@ -323,6 +323,19 @@ pub fn git_info(root: &Path) -> Value {
 
 /// sha256 of a built shared object, as loaded: the source hash alone does not show a cached
 /// library that was replaced on disk.
+/// Per side: one hash over every file nvcc read, and the project's own files one by one (the
+/// toolchain's and the system's headers are covered by the hash and the nvcc version).
+fn includes_record(incs: &[Vec<crate::nvcc::Include>; 3]) -> serde_json::Value {
+    let side = |v: &Vec<crate::nvcc::Include>| {
+        serde_json::json!({
+            "all_sha256": crate::nvcc::includes_sha256(v),
+            "files": v.len(),
+            "project": v.iter().filter(|i| !i.system).map(|i| serde_json::json!({"path": i.path, "sha256": i.sha256})).collect::<Vec<_>>(),
+        })
+    };
+    serde_json::json!({"support": side(&incs[0]), "baseline": side(&incs[1]), "candidate": side(&incs[2])})
+}
+
 fn so_sha256(p: &Path) -> Option<String> {
     std::fs::read(p).ok().map(|b| crate::task::sha256_hex(&b))
 }
@@ -366,6 +379,7 @@ pub fn record(
                 "bytes": row.bytes,
                 "launches_per_sample": r.map(|r| r.launches),
                 "buffer_sets": r.map(|r| r.buffer_sets),
+                "units_per_set": r.map(|r| r.units_per_set),
                 "rotated_bytes": j.rotated_bytes,
                 "cold": j.cold,
                 "trial_seeds": r.map(|r| r.trial_seeds.clone()),
@@ -396,9 +410,11 @@ pub fn record(
         "git": git_info(root),
         "hashes": {"task_toml": task.hashes.task_toml, "rows": task.hashes.rows, "baseline": task.hashes.baseline, "candidate": candidate_sha},
         "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" "),
-                  "so_sha256": {"support": so_sha256(&built.support), "baseline": so_sha256(&built.baseline), "candidate": so_sha256(&built.candidate)}},
+                  "so_sha256": {"support": so_sha256(&built.support), "baseline": so_sha256(&built.baseline), "candidate": so_sha256(&built.candidate)},
+                  "includes": includes_record(&built.includes)},
         "device": device,
         "copy_bandwidth": {"tbps": got.copy_tbps, "method": got.copy_method},
+        "timed_checks": "every buffer set holds its own inputs (its own seed) and every launch of a sample writes its own set, poisoned since anything last wrote it; after every sample, on both sides and in both modes: every set scanned on the GPU for poison, NaN/Inf, guard-band damage and input checksums, and units_per_set units of every set, drawn after the sample ran from the OS generator, compared with the float64 reference under that set's seed",
         "timing": {
             "device_mode": "CUDA graph of N launches (rotating buffer sets) replayed between two CUDA events; per-launch time = elapsed / N",
             "eager_mode": "N eager calls through the C ABI between two CUDA events (host call path and launch overhead included)",

@@ -53,6 +53,25 @@ type FillRandom =
     unsafe extern "C" fn(*mut c_void, i32, u64, u64, u32, i32, f64, f64, *mut c_void) -> i32;
 type FillPattern = unsafe extern "C" fn(*mut c_void, u64, u32, *mut c_void) -> i32;
 type Checksum = unsafe extern "C" fn(*const c_void, u64, *mut u64, *mut c_void) -> i32;
+type Batch =
+    unsafe extern "C" fn(*const KpsRange, u32, u64, u32, *mut u64, *mut u8, *mut c_void) -> i32;
+
+/// One range of `kps_batch` (kernels/kpilot_support.cu has the meaning of each field per kind).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KpsRange {
+    pub ptr: u64,
+    pub n: u64,
+    pub aux: u64,
+    pub slot: u64,
+    pub kind: u32,
+    pub elem_size: u32,
+}
+
+pub const KPS_SCAN: u32 = 0;
+pub const KPS_NOT_BYTE: u32 = 1;
+pub const KPS_CHECKSUM: u32 = 2;
+pub const KPS_GATHER: u32 = 3;
 
 /// kernels/kpilot_support.cu: seeded fills, poison/guard patterns, checksums.
 pub struct Support {
@@ -60,6 +79,7 @@ pub struct Support {
     fill_random: FillRandom,
     fill_pattern: FillPattern,
     checksum: Checksum,
+    batch: Batch,
 }
 
 impl Support {
@@ -76,11 +96,15 @@ impl Support {
             let checksum = *lib
                 .get::<Checksum>(b"kps_checksum")
                 .map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let batch = *lib
+                .get::<Batch>(b"kps_batch")
+                .map_err(|e| Error::Internal(format!("support: {e}")))?;
             Ok(Support {
                 _lib: lib,
                 fill_random,
                 fill_pattern,
                 checksum,
+                batch,
             })
         }
     }
@@ -140,6 +164,34 @@ impl Support {
         // SAFETY: ptr is a live device range; out a live device u64.
         Self::ok("kps_checksum", unsafe {
             (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream)
+        })
+    }
+
+    /// Runs `n_ranges` ranges (a device array of KpsRange) in one launch; results go to the u64
+    /// array `out`, gathered bytes to `gather` (0 when there are none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch(
+        &self,
+        ranges: u64,
+        n_ranges: u32,
+        max_range_bytes: u64,
+        pattern: u32,
+        out: u64,
+        gather: u64,
+        stream: *mut c_void,
+    ) -> Result<()> {
+        // SAFETY: ranges holds n_ranges descriptors of live device ranges; out and gather are
+        // live device buffers covering every slot and gather offset they name.
+        Self::ok("kps_batch", unsafe {
+            (self.batch)(
+                ranges as *const KpsRange,
+                n_ranges,
+                max_range_bytes,
+                pattern,
+                out as *mut u64,
+                gather as *mut u8,
+                stream,
+            )
         })
     }
 }

@@ -102,13 +102,20 @@ impl Nvcc {
             .map_err(|e| Error::io(format!("cannot create {}", cache_dir.display()), e))?;
         // Named by content alone: the same source under another name is the same build.
         let so = cache_dir.join(format!("{}.so", &key[..32]));
+        let deps_path = cache_dir.join(format!("{}.deps.json", &key[..32]));
         if so.exists() {
-            return Ok(Built {
-                so,
-                key,
-                cached: true,
-                seconds: 0.0,
-            });
+            // The key follows quoted includes by reading the text; nvcc's own dependency list,
+            // kept with the build, catches what that misses (angle includes of project files,
+            // macros): a hit only counts while every project file it names is unchanged.
+            if let Some(includes) = read_deps(&deps_path).filter(|d| deps_unchanged(d)) {
+                return Ok(Built {
+                    so,
+                    key,
+                    cached: true,
+                    seconds: 0.0,
+                    includes,
+                });
+            }
         }
         let tmp = cache_dir.join(
             format!(
@@ -120,13 +127,19 @@ impl Nvcc {
             .replace(['(', ')'], ""),
         );
         let t0 = std::time::Instant::now();
+        let dfile = tmp.with_extension("d");
         let out = Command::new(&self.path)
             .args(flags)
+            .arg("-MD")
+            .arg("-MF")
+            .arg(&dfile)
             .arg("-o")
             .arg(&tmp)
             .arg(src)
             .output()
             .map_err(|e| Error::io(format!("cannot run {}", self.path.display()), e))?;
+        let deps = std::fs::read_to_string(&dfile);
+        let _ = std::fs::remove_file(&dfile);
         if !out.status.success() {
             let _ = std::fs::remove_file(&tmp);
             let log = format!(
@@ -139,6 +152,17 @@ impl Nvcc {
                 log: cargo_style(&log),
             });
         }
+        let deps = deps.map_err(|e| {
+            Error::io(
+                format!("nvcc wrote no dependency list for {}", src.display()),
+                e,
+            )
+        })?;
+        let includes = hash_deps(&parse_depfile(&deps))?;
+        let json =
+            serde_json::to_vec_pretty(&includes).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(&deps_path, json)
+            .map_err(|e| Error::io(format!("cannot write {}", deps_path.display()), e))?;
         std::fs::rename(&tmp, &so)
             .map_err(|e| Error::io(format!("cannot move the build into {}", so.display()), e))?;
         Ok(Built {
@@ -146,6 +170,7 @@ impl Nvcc {
             key,
             cached: false,
             seconds: t0.elapsed().as_secs_f64(),
+            includes,
         })
     }
 }
@@ -156,6 +181,125 @@ pub struct Built {
     pub key: String,
     pub cached: bool,
     pub seconds: f64,
+    /// Every file the compilation read, as nvcc listed it, with its sha256 at build time.
+    pub includes: Vec<Include>,
+}
+
+/// One file a build read.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Include {
+    /// Relative to the working directory when inside it, else absolute.
+    pub path: String,
+    pub sha256: String,
+    /// Part of the toolchain or the system (nvcc's include tree, /usr): covered by the nvcc
+    /// version in the build key and not re-checked on a cache hit (another machine has them
+    /// elsewhere).
+    pub system: bool,
+}
+
+/// The paths of a make-style dependency file (`target: dep dep \` ...), backslash-escaped
+/// spaces kept.
+pub fn parse_depfile(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(' ') => {
+                    cur.push(' ');
+                    chars.next();
+                }
+                Some('\n') | Some('\r') => {}
+                _ => cur.push('\\'),
+            },
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    // Everything after the first word ending in ':' (the target) is a prerequisite.
+    let mut out = Vec::new();
+    let mut in_deps = false;
+    for w in words {
+        if in_deps {
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        } else if let Some(rest) = w.strip_suffix(':') {
+            in_deps = true;
+            let _ = rest;
+        } else if w == ":" {
+            in_deps = true;
+        }
+    }
+    out
+}
+
+fn is_system(p: &Path) -> bool {
+    p.starts_with("/usr")
+        || p.components()
+            .any(|c| c.as_os_str() == "nvidia" || c.as_os_str() == "cuda")
+            && p.components().any(|c| c.as_os_str() == "include")
+}
+
+/// Hashes each dependency; paths inside the working directory become relative.
+fn hash_deps(deps: &[String]) -> Result<Vec<Include>> {
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| c.canonicalize().ok());
+    let mut v = Vec::new();
+    for d in deps {
+        let canon = Path::new(d)
+            .canonicalize()
+            .map_err(|e| Error::io(format!("nvcc listed {d} as read, and it cannot be read"), e))?;
+        let bytes = std::fs::read(&canon)
+            .map_err(|e| Error::io(format!("cannot read {}", canon.display()), e))?;
+        let system = is_system(&canon);
+        let path = match cwd.as_ref().and_then(|c| canon.strip_prefix(c).ok()) {
+            Some(rel) if !system => rel.display().to_string(),
+            _ => canon.display().to_string(),
+        };
+        v.push(Include {
+            path,
+            sha256: sha256_hex(&bytes),
+            system,
+        });
+    }
+    v.sort_by(|a, b| a.path.cmp(&b.path));
+    v.dedup_by(|a, b| a.path == b.path);
+    Ok(v)
+}
+
+fn read_deps(p: &Path) -> Option<Vec<Include>> {
+    serde_json::from_slice(&std::fs::read(p).ok()?).ok()
+}
+
+/// True while every non-system file of a cached build still has the hash it was built with.
+fn deps_unchanged(deps: &[Include]) -> bool {
+    deps.iter().filter(|d| !d.system).all(|d| {
+        std::fs::read(&d.path)
+            .map(|b| sha256_hex(&b) == d.sha256)
+            .unwrap_or(false)
+    })
+}
+
+/// One hash over every file a build read (path and content hash), for the ledger.
+pub fn includes_sha256(incs: &[Include]) -> String {
+    let mut parts = Vec::new();
+    for i in incs {
+        parts.extend_from_slice(i.path.as_bytes());
+        parts.push(0);
+        parts.extend_from_slice(i.sha256.as_bytes());
+        parts.push(b'\n');
+    }
+    sha256_hex(&parts)
 }
 
 /// The target architecture.
@@ -286,6 +430,51 @@ mod tests {
             "tasks/t/v1.cu(12): error: identifier \"foo\" is undefined\n1 error detected",
         );
         assert!(s.starts_with("tasks/t/v1.cu:12: error: identifier"), "{s}");
+    }
+
+    #[test]
+    fn a_depfile_lists_every_prerequisite_once() {
+        let d = "/tmp/x.so : tasks/t/baseline.cu \\\n    /usr/include/stdio.h \\\n    kernels/kpilot_abi.h my\\ dir/h.h \\\n    kernels/kpilot_abi.h\n";
+        assert_eq!(
+            parse_depfile(d),
+            vec![
+                "tasks/t/baseline.cu",
+                "/usr/include/stdio.h",
+                "kernels/kpilot_abi.h",
+                "my dir/h.h"
+            ]
+        );
+        assert!(is_system(Path::new("/usr/local/cuda/include/cuda.h")));
+        assert!(is_system(Path::new(
+            "/w/.tools/py/nvidia/cu13/include/cuda_runtime.h"
+        )));
+        assert!(!is_system(Path::new("/w/tasks/t/baseline.cu")));
+    }
+
+    #[test]
+    fn a_cached_build_is_stale_once_a_file_it_read_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let h = d.path().join("h.h");
+        std::fs::write(&h, "int a;").unwrap();
+        let inc = Include {
+            path: h.display().to_string(),
+            sha256: sha256_hex(b"int a;"),
+            system: false,
+        };
+        assert!(deps_unchanged(std::slice::from_ref(&inc)));
+        std::fs::write(&h, "int b;").unwrap();
+        assert!(!deps_unchanged(std::slice::from_ref(&inc)));
+        let gone = Include {
+            path: d.path().join("gone.h").display().to_string(),
+            ..inc.clone()
+        };
+        assert!(!deps_unchanged(&[gone]));
+        // System headers are left to the nvcc version in the key.
+        let sys = Include {
+            system: true,
+            ..inc
+        };
+        assert!(deps_unchanged(&[sys]));
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub enum Event {
 pub struct Gate {
     pub name: String,
     pub pass: bool,
+    /// What failed; empty when the gate passed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
 
@@ -103,19 +105,21 @@ impl SideResult {
         !self.gates.is_empty() && self.gates.iter().all(|g| g.pass)
     }
 
-    /// Records a gate; a gate given twice keeps its first failure.
+    /// Records a gate; a gate given twice keeps its first failure. A passing gate carries no
+    /// detail: the detail says what failed.
     pub fn gate(&mut self, name: &str, pass: bool, detail: impl Into<String>) {
+        let detail = if pass { String::new() } else { detail.into() };
         match self.gates.iter_mut().find(|g| g.name == name) {
             Some(g) => {
                 if g.pass && !pass {
                     g.pass = false;
-                    g.detail = detail.into();
+                    g.detail = detail;
                 }
             }
             None => self.gates.push(Gate {
                 name: name.to_string(),
                 pass,
-                detail: detail.into(),
+                detail,
             }),
         }
     }
@@ -127,8 +131,12 @@ pub struct RowResult {
     pub name: String,
     /// Launches per sample, the same for both sides, calibrated from the slower side.
     pub launches: u32,
-    /// Buffer sets rotated through (cold cache), 1 when warm.
+    /// Buffer sets rotated through (cold cache), 1 when warm. Each holds its own inputs.
     pub buffer_sets: u32,
+    /// Units of every buffer set compared with the reference after each timed sample (drawn
+    /// after the sample ran); 0 when only poison, NaN/Inf, guards and inputs are checked.
+    #[serde(default)]
+    pub units_per_set: u32,
     pub trial_seeds: Vec<u64>,
     pub baseline: SideResult,
     pub candidate: SideResult,

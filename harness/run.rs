@@ -90,6 +90,8 @@ pub struct BuiltSet {
     pub support: PathBuf,
     pub baseline: PathBuf,
     pub candidate: PathBuf,
+    /// What nvcc read for each side's build: [support, baseline, candidate].
+    pub includes: [Vec<crate::nvcc::Include>; 3],
 }
 
 /// Builds the support kernels, the baseline and one candidate source with the task's one flag line.
@@ -129,7 +131,7 @@ pub fn build_many(
         ("baseline".into(), task.baseline_path.clone()),
     ];
     jobs.extend(candidates.iter().cloned());
-    let results: Vec<Result<PathBuf>> = std::thread::scope(|s| {
+    let results: Vec<Result<crate::nvcc::Built>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
             .map(|(what, src)| {
@@ -145,7 +147,7 @@ pub fn build_many(
                             format!("{:.1} s", b.seconds)
                         }
                     ));
-                    Ok(b.so)
+                    Ok(b)
                 })
             })
             .collect();
@@ -168,9 +170,14 @@ pub fn build_many(
             nvcc: nvcc.clone(),
             arch: arch.clone(),
             flags: flags.clone(),
-            support: support.clone(),
-            baseline: baseline.clone(),
-            candidate: c.clone(),
+            support: support.so.clone(),
+            baseline: baseline.so.clone(),
+            candidate: c.so.clone(),
+            includes: [
+                support.includes.clone(),
+                baseline.includes.clone(),
+                c.includes.clone(),
+            ],
         })
         .collect())
 }

@@ -15,6 +15,19 @@
 
 #include "kpilot_abi.h"
 
+// One range of kps_batch. `slot` indexes the caller's u64 result array:
+//   KPS_SCAN      n elements of elem_size bytes; aux = the NaN/Inf exponent mask (0: integers);
+//                 out[slot] += elements equal to the poison pattern, out[slot+1] += other NaN/Inf,
+//                 out[slot+2] / out[slot+3] = min index of each (the caller sets them to ~0 first)
+//   KPS_NOT_BYTE  n bytes; aux = the expected byte; out[slot] += bytes that differ, out[slot+1] = min offset
+//   KPS_CHECKSUM  n bytes, 8-byte aligned; out[slot] += the kps_checksum sum
+//   KPS_GATHER    n bytes copied to gather_dst + aux
+enum : uint32_t { KPS_SCAN = 0, KPS_NOT_BYTE = 1, KPS_CHECKSUM = 2, KPS_GATHER = 3 };
+struct kps_range {
+    uint64_t ptr, n, aux, slot;
+    uint32_t kind, elem_size;
+};
+
 namespace {
 
 constexpr int kThreads = 256;
@@ -188,6 +201,92 @@ __global__ void __launch_bounds__(kThreads) checksum_kernel(const uint8_t* __res
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// kps_batch: many ranges in one launch (every buffer set after a timed sample)
+// ---------------------------------------------------------------------------------------------
+
+// Counts into out[slot + k] with one atomic per block, only when the block found something.
+__device__ __forceinline__ void block_add(unsigned long long v, unsigned long long* dst) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __shared__ unsigned long long part[kThreads / 32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < kThreads / 32 ? part[lane] : 0ull;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0 && v != 0) atomicAdd(dst, v);
+    }
+}
+
+__device__ __forceinline__ uint64_t load_elem(const uint8_t* p, uint64_t i, uint32_t size) {
+    switch (size) {
+        case 1: return p[i];
+        case 2: return reinterpret_cast<const uint16_t*>(p)[i];
+        case 4: return reinterpret_cast<const uint32_t*>(p)[i];
+        default: return reinterpret_cast<const unsigned long long*>(p)[i];
+    }
+}
+
+__global__ void __launch_bounds__(kThreads) batch_kernel(const kps_range* __restrict__ ranges, uint32_t n_ranges,
+                                                          uint32_t pattern, unsigned long long* __restrict__ out,
+                                                          uint8_t* __restrict__ gather_dst) {
+    const uint64_t tid = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
+    for (uint32_t r = blockIdx.y; r < n_ranges; r += gridDim.y) {
+        const kps_range rg = ranges[r];
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(rg.ptr);
+        unsigned long long* o = out + rg.slot;
+        if (rg.kind == KPS_SCAN) {
+            // Poison (the pattern's bits at this element size) and NaN/Inf (exponent all ones).
+            const uint64_t pp = pattern;
+            const uint64_t pbits = rg.elem_size == 1 ? (pp & 0xFF) : rg.elem_size == 2 ? (pp & 0xFFFF)
+                                 : rg.elem_size == 4 ? pp : (pp | (pp << 32));
+            const uint64_t mask = rg.aux;
+            unsigned long long poison = 0, nonfinite = 0, first_p = ~0ull, first_n = ~0ull;
+            for (uint64_t i = tid; i < rg.n; i += stride) {
+                const uint64_t b = load_elem(p, i, rg.elem_size);
+                if (b == pbits) {
+                    ++poison;
+                    first_p = first_p < i ? first_p : i;
+                } else if (mask != 0 && (b & mask) == mask) {
+                    ++nonfinite;
+                    first_n = first_n < i ? first_n : i;
+                }
+            }
+            if (poison) atomicMin(o + 2, first_p);
+            if (nonfinite) atomicMin(o + 3, first_n);
+            block_add(poison, o);
+            block_add(nonfinite, o + 1);
+        } else if (rg.kind == KPS_NOT_BYTE) {
+            // Bytes that differ from one value (a guard band): count and first offset.
+            const uint8_t want = static_cast<uint8_t>(rg.aux);
+            unsigned long long bad = 0, first = ~0ull;
+            for (uint64_t i = tid; i < rg.n; i += stride) {
+                if (p[i] != want) {
+                    ++bad;
+                    first = first < i ? first : i;
+                }
+            }
+            if (bad) atomicMin(o + 1, first);
+            block_add(bad, o);
+        } else if (rg.kind == KPS_CHECKSUM) {
+            // The same sum kps_checksum computes (the range starts 8-byte aligned).
+            const uint64_t n_words = (rg.n + 7) / 8;
+            unsigned long long acc = 0;
+            for (uint64_t j = tid; j < n_words; j += stride) acc += word_hash(load_word_bytes(p, rg.n, j), j);
+            block_add(acc, o);
+        } else if (rg.kind == KPS_GATHER) {
+            uint8_t* d = gather_dst + rg.aux;
+            for (uint64_t i = tid; i < rg.n; i += stride) d[i] = p[i];
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -247,6 +346,19 @@ int32_t kps_checksum(const void* data, uint64_t n_bytes, unsigned long long* out
     const uint8_t* p = static_cast<const uint8_t*>(data);
     if ((reinterpret_cast<uintptr_t>(data) & 7) == 0) checksum_kernel<true><<<g, kThreads, 0, s>>>(p, n_bytes, out_dev);
     else checksum_kernel<false><<<g, kThreads, 0, s>>>(p, n_bytes, out_dev);
+    return launch_status();
+}
+
+int32_t kps_batch(const kps_range* ranges_dev, uint32_t n_ranges, uint64_t max_range_bytes, uint32_t pattern,
+                  unsigned long long* out_dev, uint8_t* gather_dev, void* stream) {
+    if (n_ranges == 0) return KP_OK;
+    if (ranges_dev == nullptr || out_dev == nullptr) return KP_INVALID;
+    uint64_t bx = (max_range_bytes / 2 + kThreads - 1) / kThreads;
+    if (bx < 1) bx = 1;
+    if (bx > 64) bx = 64;
+    const uint32_t by = n_ranges < 65535u ? n_ranges : 65535u;
+    batch_kernel<<<dim3(static_cast<unsigned>(bx), by), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        ranges_dev, n_ranges, pattern, out_dev, gather_dev);
     return launch_status();
 }
 

@@ -246,10 +246,30 @@ fn the_unbroken_fixture_passes_every_gate() {
         "{small}"
     );
     assert_eq!(small["cold"], true, "{small}");
+    // Every set is compared after every sample, at least one unit in each.
+    assert!(small["units_per_set"].as_u64().unwrap() >= 1, "{small}");
     assert_eq!(
         code, 1,
         "correct everywhere, but a partial run cannot pass the gate"
     );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn an_answer_copied_from_another_buffer_set_fails_the_tolerance_gate() {
+    assert_caught("takes_another_sets_answer", &[SMALL], SMALL, "tolerance");
+    let (_, v) = run_fixture("takes_another_sets_answer", &[SMALL]);
+    let problems = row(&v, SMALL)["problems"].to_string();
+    assert!(
+        problems.contains("after a timed sample") && problems.contains("set "),
+        "the failure names the timed sample and the set: {problems}"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn one_wrong_launch_in_29_fails_the_tolerance_gate() {
+    assert_caught("wrong_on_one_launch_in_29", &[SMALL], SMALL, "tolerance");
 }
 
 #[test]

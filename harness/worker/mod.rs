@@ -7,7 +7,7 @@ use crate::abi::{self, kp_call, Status};
 use crate::check::{self, Check, GUARD, GUARD_BYTES, POISON};
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, Graph, Pinned};
-use crate::inputs::trial_seed;
+use crate::inputs::{set_seed, trial_seed};
 use crate::library::{Implementation, Support};
 use crate::protocol::{Envelope, Event, Hello, Plan, RowResult, SideResult};
 use crate::reference::{self, Reference};
@@ -18,6 +18,8 @@ use std::ffi::c_void;
 use std::io::{BufRead, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
+
+mod sets;
 
 /// The result channel: the pipe the parent reads, the run's secret, the next sequence number.
 struct Channel {
@@ -355,8 +357,11 @@ impl<'a> RowRunner<'a> {
         self.fill_where(b, seed, |r| r != Role::Output)
     }
 
+    /// Every set gets its own values (`set_seed`): no two sets hold the same inputs, so no launch
+    /// can take its answer from another set's output.
     fn fill_where(&self, b: &Buffers, seed: u64, which: impl Fn(Role) -> bool) -> Result<()> {
-        for set in &b.sets {
+        for (s, set) in b.sets.iter().enumerate() {
+            let seed = set_seed(seed, s);
             for (i, t) in self.row.tensors.iter().enumerate() {
                 if let (Some(t), Some(buf)) = (t, &set[i]) {
                     if which(t.role) {
@@ -428,32 +433,21 @@ impl<'a> RowRunner<'a> {
         Ok(v)
     }
 
-    /// Checks set `set` after a call: poison, NaN/Inf, guards, inputs, and the reference on all
-    /// units (`sample` = None) or a seeded sample.
-    #[allow(clippy::too_many_arguments)]
+    /// The correctness call's check of set 0: every output element scanned for poison and
+    /// NaN/Inf, guards, inputs, and the reference on every unit.
     fn verify(
         &self,
         b: &mut Buffers,
-        set: usize,
         seed: u64,
         pattern: u32,
-        sample: Option<usize>,
         expect_inputs: &[(usize, u64)],
         side: &mut SideResult,
-        timed: bool,
     ) -> Result<()> {
+        let set = 0;
         // Outputs are read only after all work of the context ended, and work still running once
         // the call's own stream was done is that side's failure.
         let waited = self.gpu.drain()?;
-        lingered(
-            side,
-            waited,
-            if timed {
-                "a timed sample"
-            } else {
-                "the correctness call"
-            },
-        );
+        lingered(side, waited, "the correctness call");
         let mut check = Check::default();
         for (i, stage) in b.staging.iter_mut() {
             let t = self.row.tensors[*i]
@@ -464,15 +458,9 @@ impl<'a> RowRunner<'a> {
             self.gpu.download(buf.data, bytes)?;
             check = check.merge(check::scan(t, bytes, pattern));
         }
-        // A sample of zero units (refusals, in-place timed outputs) compares nothing: the
-        // reference is not even asked, since a refused row need not be one it defines.
         let guard_fail = self.guards(b, set)?;
         let reference = self.reference();
-        let units = if sample == Some(0) {
-            Vec::new()
-        } else {
-            check::pick_units(reference.units(self.row), sample, seed ^ 0x5A5A)
-        };
+        let units: Vec<usize> = (0..reference.units(self.row)).collect();
         let written: Vec<(&crate::task::TensorDesc, &[u8])> = b
             .staging
             .iter_mut()
@@ -494,12 +482,11 @@ impl<'a> RowRunner<'a> {
             self.row, reference, seed, &written, &units, &tol, pattern,
         ));
         let changed = self.changed(&self.checksums(b, set)?, expect_inputs);
-        let when = if timed { "after a timed sample: " } else { "" };
         side.gate(
             "written",
             check.unwritten == 0,
             format!(
-                "{when}{} element(s) still hold poison{}",
+                "{} element(s) still hold poison{}",
                 check.unwritten,
                 first(&check)
             ),
@@ -507,17 +494,13 @@ impl<'a> RowRunner<'a> {
         side.gate(
             "finite",
             check.nonfinite == 0,
-            format!(
-                "{when}{} NaN/Inf element(s){}",
-                check.nonfinite,
-                first(&check)
-            ),
+            format!("{} NaN/Inf element(s){}", check.nonfinite, first(&check)),
         );
         side.gate(
             "tolerance",
             check.mismatches == 0,
             format!(
-                "{when}{} of {} compared element(s) outside tolerance{}",
+                "{} of {} compared element(s) outside tolerance{}",
                 check.mismatches,
                 check.compared,
                 first(&check)
@@ -526,18 +509,14 @@ impl<'a> RowRunner<'a> {
         side.gate(
             "guards",
             guard_fail.is_none(),
-            format!("{when}{}", guard_fail.unwrap_or_default()),
+            guard_fail.unwrap_or_default(),
         );
         side.gate(
             "inputs_unchanged",
             changed.is_empty(),
-            format!("{when}input(s) modified: {}", changed.join(", ")),
+            format!("input(s) modified: {}", changed.join(", ")),
         );
-        if timed {
-            side.timed_check = std::mem::take(&mut side.timed_check).merge(check);
-        } else {
-            side.check = check;
-        }
+        side.check = check;
         Ok(())
     }
 
@@ -684,16 +663,7 @@ impl<'a> RowRunner<'a> {
                 "the implementation reported no dispatch path",
             );
             if status == Status::Ok {
-                self.verify(
-                    &mut b,
-                    0,
-                    seed0,
-                    POISON[0],
-                    None,
-                    &inputs0,
-                    &mut sides[s],
-                    false,
-                )?;
+                self.verify(&mut b, seed0, POISON[0], &inputs0, &mut sides[s])?;
             }
         }
         if row.kind == RowKind::Rejection || !sides.iter().all(|s| s.passed()) {
@@ -740,22 +710,21 @@ impl<'a> RowRunner<'a> {
             self.gpu.launch_graph(g)?; // warm-up, excluded
         }
         self.gpu.check_async("warm-up")?;
-        // The set verified after a sample is drawn after the sample ran, from the OS's generator:
-        // no launch can know whether its output will be the one compared.
-        let drawn = || rand::Rng::random_range(&mut rand::rng(), 0..n.min(nsets));
         // In-place tensors were launched on once per set, so their timed outputs match the
         // reference; with too few sets they could not be, and only poison, NaN and guards are checked.
         let timed_sample = if has_inout && n > nsets {
-            Some(0)
+            0
         } else {
-            Some(self.plan.sample_units)
+            self.plan.sample_units
         };
+        let mut checks = self.set_checks(&b, timed_sample)?;
+        res.units_per_set = checks.units_per_set as u32;
 
         for t in 0..self.plan.trials {
             let seed = trial_seed(self.plan.seed, row.index, t + 1);
             res.trial_seeds.push(seed);
             self.fill(&b, seed)?;
-            let expect = self.checksums(&b, 0)?;
+            self.expect_inputs(&mut checks)?;
             let pattern = POISON[(t % 2) as usize];
             let order = if t % 2 == 0 { [0, 1] } else { [1, 0] };
             for &s in &order {
@@ -778,16 +747,7 @@ impl<'a> RowRunner<'a> {
                     self.sides[s].side
                 ))?;
                 sides[s].device_us.push(ms * 1e3 / n as f64);
-                self.verify(
-                    &mut b,
-                    drawn(),
-                    seed,
-                    pattern,
-                    timed_sample,
-                    &expect,
-                    &mut sides[s],
-                    true,
-                )?;
+                self.check_sets(&mut checks, &b, seed, pattern, &mut sides[s])?;
             }
             for &s in &order {
                 self.progress(format!(
@@ -817,16 +777,7 @@ impl<'a> RowRunner<'a> {
                     format!("an eager timed call returned a non-zero status ({bad})"),
                 );
                 sides[s].eager_us.push(ms * 1e3 / n as f64);
-                self.verify(
-                    &mut b,
-                    drawn(),
-                    seed,
-                    pattern,
-                    timed_sample,
-                    &expect,
-                    &mut sides[s],
-                    true,
-                )?;
+                self.check_sets(&mut checks, &b, seed, pattern, &mut sides[s])?;
             }
         }
         [res.baseline, res.candidate] = sides;
