@@ -717,7 +717,7 @@ impl<'a> RowRunner<'a> {
         } else {
             self.plan.sample_units
         };
-        let mut checks = self.set_checks(&b, timed_sample)?;
+        let mut checks = self.set_checks(&b, n.min(nsets), timed_sample)?;
         res.units_per_set = checks.units_per_set as u32;
 
         for t in 0..self.plan.trials {

@@ -66,14 +66,15 @@ fn u64s(bytes: &[u8]) -> Vec<u64> {
 }
 
 impl RowRunner<'_> {
-    /// Lays out the checks of every set of `b`; `sample` units are compared per sample in all,
-    /// at least one in every set (0: none, as for in-place outputs that could not be fresh).
-    pub(super) fn set_checks(&self, b: &Buffers, sample: usize) -> Result<SetChecks> {
+    /// Lays out the checks of the first `used` sets of `b` (those a sample launches on: sets
+    /// beyond the launch count are never written); `sample` units are compared per sample in
+    /// all, at least one in every set (0: none, as for in-place outputs that could not be fresh).
+    pub(super) fn set_checks(&self, b: &Buffers, used: usize, sample: usize) -> Result<SetChecks> {
         let mut ranges = Vec::new();
         let mut init = Vec::new();
         let mut layout = Vec::new();
         let mut max_bytes = 0u64;
-        for set in &b.sets {
+        for set in &b.sets[..used] {
             let mut l = SetSlots {
                 scans: Vec::new(),
                 guards: Vec::new(),
@@ -127,7 +128,7 @@ impl RowRunner<'_> {
         let slots = self.gpu.alloc(init.len() * 8)?;
 
         let total = self.reference().units(self.row).max(1);
-        let nsets = b.sets.len();
+        let nsets = used;
         let units_per_set = if sample == 0 {
             0
         } else {
@@ -317,7 +318,7 @@ impl RowRunner<'_> {
         let reference = self.reference();
         let total = reference.units(self.row).max(1);
         let mut rng = rand::rng();
-        let units: Vec<Vec<usize>> = (0..b.sets.len())
+        let units: Vec<Vec<usize>> = (0..c.layout.len())
             .map(|_| {
                 let mut u: Vec<usize> = (0..c.units_per_set)
                     .map(|_| rand::Rng::random_range(&mut rng, 0..total))
