@@ -51,14 +51,14 @@ impl Dist {
         match (kind, args.as_slice()) {
             ("uniform", [a, b]) => {
                 let (lo, hi) = (num(a)?, num(b)?);
-                if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+                if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) || !lo.is_finite() || !hi.is_finite() {
                     return Err(format!("'{s}' needs finite lo < hi"));
                 }
                 Ok(Dist::Uniform { lo, hi })
             }
             ("randint", [a, b]) => {
                 let (lo, hi) = (num(a)?, num(b)?);
-                if lo.fract() != 0.0 || hi.fract() != 0.0 || !(lo < hi) {
+                if lo.fract() != 0.0 || hi.fract() != 0.0 || lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                     return Err(format!("'{s}' needs integers lo < hi"));
                 }
                 Ok(Dist::Randint { lo: lo as i64, hi: hi as i64 })

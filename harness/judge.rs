@@ -169,7 +169,7 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
     // On confidence, not point estimates: noise (an A/A run) leaves 1 inside the CI and fails.
     // Written as !(x > y) so that a NaN bound fails too.
     match device_headline {
-        Some(h) if !(h.ci_low > g.min_geomean) => reasons.push(format!(
+        Some(h) if !above(h.ci_low, g.min_geomean) => reasons.push(format!(
             "headline device geomean {:.4} [95% CI {:.4}, {:.4}]: the CI's lower bound is not > {}",
             h.geomean, h.ci_low, h.ci_high, g.min_geomean
         )),
@@ -182,7 +182,7 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
     // wide interval) or when even its CI's upper bound is.
     for j in &prod {
         if let Some(c) = &j.device {
-            if !(c.speedup >= g.min_row_speedup) || !(c.ci_high >= g.min_row_speedup) {
+            if !at_least(c.speedup, g.min_row_speedup) || !at_least(c.ci_high, g.min_row_speedup) {
                 reasons.push(format!(
                     "production row '{}' is at {:.4}x [95% CI {:.4}, {:.4}], below {}",
                     task.rows[j.row].name, c.speedup, c.ci_low, c.ci_high, g.min_row_speedup
@@ -454,6 +454,19 @@ pub fn record(
         },
         "wall_seconds": wall_s,
     })
+}
+
+/// a > b, false when either is NaN.
+fn above(a: f64, b: f64) -> bool {
+    a.partial_cmp(&b) == Some(std::cmp::Ordering::Greater)
+}
+
+/// a >= b, false when either is NaN.
+fn at_least(a: f64, b: f64) -> bool {
+    matches!(
+        a.partial_cmp(&b),
+        Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
+    )
 }
 
 #[cfg(test)]

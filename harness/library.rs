@@ -7,6 +7,11 @@ use crate::error::{Error, Result};
 use std::ffi::c_void;
 use std::path::Path;
 
+/// The stream a call launches on: an opaque CUDA handle, passed through to C and never
+/// dereferenced on the Rust side.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream(pub *mut c_void);
+
 pub struct Implementation {
     _lib: libloading::Library,
     /// One per task entry, in task.toml order.
@@ -43,9 +48,9 @@ impl Implementation {
 
     /// Calls entry `entry` with the descriptor and stream; returns the raw status code.
     #[inline]
-    pub fn call(&self, entry: usize, call: &mut kp_call, stream: *mut c_void) -> i32 {
+    pub fn call(&self, entry: usize, call: &mut kp_call, stream: Stream) -> i32 {
         // SAFETY: the descriptor is valid for the call; the implementation owns its launches.
-        unsafe { (self.entries[entry])(call, stream) }
+        unsafe { (self.entries[entry])(call, stream.0) }
     }
 }
 
@@ -128,7 +133,7 @@ impl Support {
         seed: u64,
         tensor: u32,
         dist: (i32, f64, f64),
-        stream: *mut c_void,
+        stream: Stream,
     ) -> Result<()> {
         // SAFETY: ptr is a live device range of n elements of dtype.
         Self::ok("kps_fill_random", unsafe {
@@ -141,29 +146,23 @@ impl Support {
                 dist.0,
                 dist.1,
                 dist.2,
-                stream,
+                stream.0,
             )
         })
     }
 
-    pub fn fill_pattern(
-        &self,
-        ptr: u64,
-        bytes: u64,
-        pattern: u32,
-        stream: *mut c_void,
-    ) -> Result<()> {
+    pub fn fill_pattern(&self, ptr: u64, bytes: u64, pattern: u32, stream: Stream) -> Result<()> {
         // SAFETY: ptr is a live device range of `bytes` bytes.
         Self::ok("kps_fill_pattern", unsafe {
-            (self.fill_pattern)(ptr as *mut c_void, bytes, pattern, stream)
+            (self.fill_pattern)(ptr as *mut c_void, bytes, pattern, stream.0)
         })
     }
 
     /// Adds the checksum of the range into the device u64 at `out`.
-    pub fn checksum(&self, ptr: u64, bytes: u64, out: u64, stream: *mut c_void) -> Result<()> {
+    pub fn checksum(&self, ptr: u64, bytes: u64, out: u64, stream: Stream) -> Result<()> {
         // SAFETY: ptr is a live device range; out a live device u64.
         Self::ok("kps_checksum", unsafe {
-            (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream)
+            (self.checksum)(ptr as *const c_void, bytes, out as *mut u64, stream.0)
         })
     }
 
@@ -178,7 +177,7 @@ impl Support {
         pattern: u32,
         out: u64,
         gather: u64,
-        stream: *mut c_void,
+        stream: Stream,
     ) -> Result<()> {
         // SAFETY: ranges holds n_ranges descriptors of live device ranges; out and gather are
         // live device buffers covering every slot and gather offset they name.
@@ -190,7 +189,7 @@ impl Support {
                 pattern,
                 out as *mut u64,
                 gather as *mut u8,
-                stream,
+                stream.0,
             )
         })
     }

@@ -180,7 +180,11 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
 
 /// Equal-weight geometric mean; None for an empty list.
 pub fn geomean(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() || xs.iter().any(|x| !(*x > 0.0)) {
+    if xs.is_empty()
+        || xs
+            .iter()
+            .any(|x| x.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         return None;
     }
     Some((xs.iter().map(|x| x.ln()).sum::<f64>() / xs.len() as f64).exp())

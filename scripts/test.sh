@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): installs what the tests need, then runs them.
+# The test command (README): installs what the tests need, checks formatting and lints, then
+# runs the tests.
 #  - nvcc: if none is found, the pinned CUDA 13.0 nvcc wheels from PyPI go into .tools/py, so the
 #    tests compile every kernel of every task (compile only) on a machine without CUDA.
 #  - libclang for bindgen: build.rs finds the system's or installs the pinned wheel itself.
@@ -20,4 +21,10 @@ if [ -z "${KPILOT_NVCC:-}" ] && [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -
   export KPILOT_NVCC="$wheel_nvcc"
 fi
 
+# Lint and format first: both are part of the contract (issue 8), and fail fast.
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+  rustup component add clippy rustfmt
+fi
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
 cargo test --release "$@"

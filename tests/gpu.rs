@@ -61,7 +61,7 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
                     seed,
                     3,
                     dist.abi_args(),
-                    gpu.stream as *mut _,
+                    kpilot::library::Stream(gpu.stream as *mut _),
                 )
                 .unwrap();
             let mut host = vec![0u8; n as usize * dtype.size()];

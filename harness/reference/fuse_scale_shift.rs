@@ -47,10 +47,10 @@ impl Bcast {
                 Err(format!("tensor '{}' has {what} size {size}, which neither equals {full} nor broadcasts (1)", t.name))
             }
         };
-        match t.shape.as_slice() {
-            &[bs, cs] => Ok(Bcast::Grid { sb: fit(bs, b, t.stride[0], "batch")?, sl: 0, sc: fit(cs, c, t.stride[1], "channel")? }),
-            &[bs, ls, cs] => Ok(Bcast::Grid { sb: fit(bs, b, t.stride[0], "batch")?, sl: fit(ls, l, t.stride[1], "length")?, sc: fit(cs, c, t.stride[2], "channel")? }),
-            &[bs, f, one, cs] => {
+        match *t.shape.as_slice() {
+            [bs, cs] => Ok(Bcast::Grid { sb: fit(bs, b, t.stride[0], "batch")?, sl: 0, sc: fit(cs, c, t.stride[1], "channel")? }),
+            [bs, ls, cs] => Ok(Bcast::Grid { sb: fit(bs, b, t.stride[0], "batch")?, sl: fit(ls, l, t.stride[1], "length")?, sc: fit(cs, c, t.stride[2], "channel")? }),
+            [bs, f, one, cs] => {
                 if one != 1 || f < 1 || l % f != 0 {
                     return Err(format!("tensor '{}' is 4-D {:?}: it must be [B, F, 1, C] with L % F == 0", t.name, t.shape));
                 }

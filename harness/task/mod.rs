@@ -33,7 +33,7 @@ impl TensorDesc {
     }
     /// Elements of backing storage the view reaches: 1 + sum((size-1)*stride), or 0 when empty.
     pub fn storage_elems(&self) -> u64 {
-        if self.shape.iter().any(|&s| s == 0) {
+        if self.shape.contains(&0) {
             return 0;
         }
         1 + self
@@ -259,7 +259,7 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
             ),
         );
     }
-    if !(spec.timing.min_sample_ms > 0.0) {
+    if spec.timing.min_sample_ms.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return err("min_sample_ms", "timing.min_sample_ms must be > 0".into());
     }
     if spec.timing.cache != "cold" && spec.timing.cache != "warm" {
@@ -271,7 +271,7 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
             ),
         );
     }
-    if !(spec.timing.row_timeout_s > 0.0) {
+    if spec.timing.row_timeout_s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return err("row_timeout_s", "timing.row_timeout_s must be > 0".into());
     }
     for f in &spec.build.flags {
@@ -435,7 +435,10 @@ fn resolve_rows(spec: &TaskSpec, file: RowsFile, path: &Path, text: &str) -> Res
 
 /// What a call computes on: dtypes, shapes and the strides that matter (those of size-1 dims
 /// are arbitrary in captures and do not change the call).
-fn signature(r: &Row) -> Vec<Option<(DType, Vec<i64>, Vec<i64>)>> {
+/// One tensor's part of a call signature: dtype, shape, strides that matter.
+type TensorSig = (DType, Vec<i64>, Vec<i64>);
+
+fn signature(r: &Row) -> Vec<Option<TensorSig>> {
     r.tensors
         .iter()
         .map(|t| {

@@ -8,7 +8,7 @@ use crate::check::{self, Check, GUARD, GUARD_BYTES, POISON};
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, Graph, Pinned};
 use crate::inputs::{set_seed, trial_seed};
-use crate::library::{Implementation, Support};
+use crate::library::{Implementation, Stream, Support};
 use crate::protocol::{Envelope, Event, Hello, Plan, RowResult, SideResult};
 use crate::reference::{self, Reference};
 use crate::task::rows::RowKind;
@@ -160,7 +160,12 @@ fn copy_bandwidth(gpu: &Gpu, support: &Support) -> Result<(f64, u64)> {
     let bytes = ((1u64 << 30).min(gpu.free_mem()? / 4) >> 20 << 20).max(1 << 20) as usize;
     let a = gpu.alloc(bytes)?;
     let b = gpu.alloc(bytes)?;
-    support.fill_pattern(a.ptr, bytes as u64, 0x1234_5678, gpu.stream as *mut c_void)?;
+    support.fill_pattern(
+        a.ptr,
+        bytes as u64,
+        0x1234_5678,
+        Stream(gpu.stream as *mut c_void),
+    )?;
     let (e0, e1) = (gpu.event()?, gpu.event()?);
     let mut samples = Vec::new();
     for i in 0..6 {
@@ -206,8 +211,8 @@ struct Buffers {
 }
 
 impl<'a> RowRunner<'a> {
-    fn stream(&self) -> *mut c_void {
-        self.gpu.stream as *mut c_void
+    fn stream(&self) -> Stream {
+        Stream(self.gpu.stream as *mut c_void)
     }
 
     fn reference(&self) -> &'static dyn Reference {
@@ -621,6 +626,8 @@ impl<'a> RowRunner<'a> {
         // Correctness trial: every unit compared, on both sides.
         let seed0 = trial_seed(self.plan.seed, row.index, 0);
         res.trial_seeds.push(seed0);
+        // Both sides in turn; `s` indexes the implementations, the calls and the results alike.
+        #[allow(clippy::needless_range_loop)]
         for s in 0..2 {
             // Stages name the side, so a hang is pinned on the side that was running.
             self.progress(format!("correctness trial, {}", self.sides[s].side));
