@@ -12,8 +12,12 @@ pub enum Error {
         line: usize,
         msg: String,
     },
+    /// A file the task needs is wrong or missing (not the command line).
     #[error("{0}")]
     Usage(String),
+    /// The command line: an unknown option or name, a bad value, a conflict between options.
+    #[error("{0}")]
+    Cli(String),
     /// Something the machine lacks: a driver, a GPU, nvcc.
     #[error("{0}")]
     Environment(String),
@@ -45,7 +49,7 @@ pub mod exit {
     pub const PERF_GATE: i32 = 1;
     /// A correctness gate failed on some row and side, or a kernel crashed or hung.
     pub const CORRECTNESS: i32 = 2;
-    /// Bad input: the command line, task.toml, the rows file, or frozen hashes.
+    /// Bad input: task.toml, the rows file, a missing task file, or frozen hashes.
     pub const INPUT: i32 = 3;
     /// The machine lacks what the run needs (CUDA driver, GPU, nvcc).
     pub const ENVIRONMENT: i32 = 4;
@@ -53,12 +57,15 @@ pub mod exit {
     pub const BUILD: i32 = 5;
     /// A bug in kpilot itself (or an I/O failure it cannot recover from).
     pub const INTERNAL: i32 = 6;
+    /// The command line: an unknown option, subcommand, task, candidate or row, a bad value.
+    pub const USAGE: i32 = 7;
 }
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Usage(_) => exit::INPUT,
+            Error::Cli(_) => exit::USAGE,
             Error::Environment(_) => exit::ENVIRONMENT,
             Error::Build { .. } => exit::BUILD,
             Error::Cuda(_) => exit::CORRECTNESS,

@@ -10,10 +10,11 @@ Exit codes (one meaning each):
   0  every correctness gate and the performance gate passed
   1  both sides correct, but the performance gate was not met (or a partial run: no headline)
   2  a correctness gate failed on some row and side, or a kernel crashed or hung
-  3  bad input: command line, task.toml, rows file, or rows/baseline changed since frozen
+  3  bad input: task.toml, the rows file, a missing task file, or task files changed since frozen
   4  the machine lacks what the run needs (CUDA driver, GPU, nvcc)
   5  nvcc failed to build the baseline, a candidate or the support kernels
   6  a bug in kpilot, or an I/O failure
+  7  the command line: unknown option or subcommand, bad value, unknown task, candidate or row
 `fidelity` exits 0 when every gated production row is within 5% of upstream, 1 on a miss (or a
 partial run), 2 when either side's output fails the reference; `check` exits 1 when the fidelity
 rule fails (no complete fidelity record of the current baseline, or an unexplained miss).
@@ -115,7 +116,7 @@ enum Cmd {
     Check { name: Option<String> },
     /// List tasks, their rows and candidates.
     List,
-    /// Freeze the rows and baseline of a task by hash, recording why in its ledger.
+    /// Freeze a task by hash (task.toml, its rows and its baseline), recording why in its ledger.
     Freeze {
         name: String,
         #[arg(long)]
@@ -131,13 +132,10 @@ fn task_names(root: &Path) -> Result<Vec<String>> {
     let dir = root.join("tasks");
     let mut v: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot list {} (run kpilot from the repository root or pass --root)",
-                    dir.display()
-                ),
-                e,
-            )
+            Error::Usage(format!(
+                "cannot list {} ({e}): run kpilot from the repository root or pass --root",
+                dir.display()
+            ))
         })?
         .flatten()
         .filter(|e| e.path().join("task.toml").exists())
@@ -199,9 +197,8 @@ fn real_main(cli: Cli) -> Result<i32> {
             json,
         }),
         Cmd::Build { name, arch } => {
-            let arch = Arch::parse(&arch).ok_or_else(|| {
-                Error::Usage(format!("--arch {arch}: expected sm_XX, e.g. sm_90a"))
-            })?;
+            let arch = Arch::parse(&arch)
+                .ok_or_else(|| Error::Cli(format!("--arch {arch}: expected sm_XX, e.g. sm_90a")))?;
             let names = match name {
                 Some(n) => vec![n],
                 None => task_names(&root)?,
@@ -236,6 +233,23 @@ fn real_main(cli: Cli) -> Result<i32> {
                 for c in task.candidates() {
                     kpilot::scan::require_clean(&task, &c)?;
                 }
+                let default = &task.spec.task.candidate;
+                if !task.candidate_path(default).exists() {
+                    let toml = task.dir.join("task.toml");
+                    let text = std::fs::read_to_string(&toml).unwrap_or_default();
+                    return Err(Error::input(
+                        &toml,
+                        kpilot::error::line_of(
+                            &text,
+                            text.find("\ncandidate").map_or(0, |o| o + 1),
+                        ),
+                        format!(
+                            "the default candidate '{default}' does not exist ({}; candidates: {})",
+                            task.candidate_path(default).display(),
+                            task.candidates().join(", ")
+                        ),
+                    ));
+                }
                 let (p, r, j) = run::count_kinds(&task);
                 println!(
                     "{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})",
@@ -248,16 +262,22 @@ fn real_main(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::List => {
+            // Every task is listed; an invalid one is named with its error and the exit code is
+            // that of the first error (bad input), so a loop cannot miss it.
+            let mut first_err = None;
             for n in task_names(&root)? {
                 match Task::load(&root.join("tasks"), &n) {
                     Ok(task) => {
                         let (p, r, j) = run::count_kinds(&task);
                         println!("{n}: {} entry point(s), rows {p} production / {r} regression / {j} rejection, candidates: {}", task.spec.entries.len(), task.candidates().join(", "));
                     }
-                    Err(e) => println!("{n}: INVALID: {e}"),
+                    Err(e) => {
+                        println!("{n}: INVALID: {e}");
+                        first_err.get_or_insert(e.exit_code());
+                    }
                 }
             }
-            Ok(exit::OK)
+            Ok(first_err.unwrap_or(exit::OK))
         }
         Cmd::Freeze { name, reason } => {
             let task = Task::load(&root.join("tasks"), &name)?;
@@ -277,7 +297,20 @@ fn real_main(cli: Cli) -> Result<i32> {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // clap's own errors (unknown option, bad value, no subcommand) exit USAGE, not clap's 2,
+    // which is kpilot's correctness failure; --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let code = match real_main(cli) {
         Ok(c) => c,
         Err(e) => {

@@ -223,10 +223,10 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
     freeze::verify(&task)?;
     if opts.candidate.as_deref() == Some(AA_CANDIDATE) {
-        return Err(Error::Usage(format!("'{AA_CANDIDATE}' is the name A/A runs record: use --aa, or name the candidate otherwise")));
+        return Err(Error::Cli(format!("'{AA_CANDIDATE}' is the name A/A runs record: use --aa, or name the candidate otherwise")));
     }
     if opts.aa && opts.candidate.is_some() {
-        return Err(Error::Usage(
+        return Err(Error::Cli(
             "--aa times the baseline against a copy of itself: it takes no --candidate".into(),
         ));
     }
@@ -240,8 +240,11 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         let path = task.candidate_path(&name);
         (name, path)
     };
+    if !opts.aa {
+        crate::scan::check_name(&task, &cand_name)?;
+    }
     if !cand_path.exists() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Cli(format!(
             "no candidate '{cand_name}' ({} does not exist; candidates: {})",
             cand_path.display(),
             task.candidates().join(", ")
@@ -262,13 +265,27 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     if !opts.rows.is_empty() {
         for want in &opts.rows {
             if !task.rows.iter().any(|r| &r.name == want) {
-                return Err(Error::Usage(format!(
+                return Err(Error::Cli(format!(
                     "--row '{want}' names no row of task '{}'",
                     task.name()
                 )));
             }
         }
         chosen.retain(|&i| opts.rows.contains(&task.rows[i].name));
+    }
+    // Every option is checked before anything touches the GPU or nvcc.
+    let trials = opts.trials.unwrap_or(task.spec.timing.trials);
+    if trials < 7 {
+        return Err(Error::Cli(format!(
+            "--trials {trials}: at least 7 trials are required"
+        )));
+    }
+    let cache = opts
+        .cache
+        .clone()
+        .unwrap_or_else(|| task.spec.timing.cache.clone());
+    if cache != "cold" && cache != "warm" {
+        return Err(Error::Cli(format!("--cache {cache}: use cold or warm")));
     }
     let arch = match task.spec.build.arch.as_str() {
         "native" => probe_arch(opts.device)?,
@@ -307,19 +324,6 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let cand_src = std::fs::read(&cand_path)
         .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let seed = opts.seed.unwrap_or_else(fresh_seed);
-    let trials = opts.trials.unwrap_or(task.spec.timing.trials);
-    if trials < 7 {
-        return Err(Error::Usage(format!(
-            "--trials {trials}: at least 7 trials are required"
-        )));
-    }
-    let cache = opts
-        .cache
-        .clone()
-        .unwrap_or_else(|| task.spec.timing.cache.clone());
-    if cache != "cold" && cache != "warm" {
-        return Err(Error::Usage(format!("--cache {cache}: use cold or warm")));
-    }
     let deviations = deviations(&task, opts, trials, &cache);
     let plan = Plan {
         task_dir: task

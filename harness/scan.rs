@@ -394,14 +394,15 @@ fn display_path(p: &Path, dir: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-/// A candidate name is a plain file stem in candidates/: no path, no link.
-fn check_name(task: &Task, name: &str) -> Result<()> {
+/// A candidate name is a plain file stem in candidates/: no path (a command-line error, exit 7),
+/// no link (a task-folder problem, exit 3).
+pub fn check_name(task: &Task, name: &str) -> Result<()> {
     let plain = !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !plain {
-        return Err(Error::Usage(format!("candidate '{name}': a candidate is named by its file stem in candidates/ (letters, digits, '_' and '-')")));
+        return Err(Error::Cli(format!("candidate '{name}': a candidate is named by its file stem in candidates/ (letters, digits, '_' and '-')")));
     }
     let p = task.candidate_path(name);
     if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {

@@ -68,13 +68,13 @@ fn without_a_driver_the_main_job_says_what_is_missing_and_exits_4() {
 #[test]
 fn an_unknown_task_or_candidate_is_a_usage_error() {
     let out = kpilot().args(["task", "nope"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no task 'nope'"));
     let out = kpilot()
         .args(["task", "fuse_scale_shift", "--candidate", "v999"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no candidate 'v999'"));
 }
 
@@ -94,9 +94,15 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     let d = tempfile::tempdir().unwrap();
     let task = d.path().join("tasks/fuse_scale_shift");
     std::fs::create_dir_all(task.join("candidates")).unwrap();
-    for f in ["task.toml", "rows.toml", "baseline.cu"] {
+    for f in ["task.toml", "rows.toml", "baseline.cu", "candidates/v1.cu"] {
         std::fs::copy(repo().join("tasks/fuse_scale_shift").join(f), task.join(f)).unwrap();
     }
+    std::fs::create_dir_all(d.path().join("kernels")).unwrap();
+    std::fs::copy(
+        repo().join("kernels/kpilot_abi.h"),
+        d.path().join("kernels/kpilot_abi.h"),
+    )
+    .unwrap();
     let kp = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kpilot"))
             .arg("--root")

@@ -154,7 +154,7 @@ fn a_candidate_is_a_plain_file_of_the_task_folder() {
         let out = kp(d.path(), &["task", "fuse_scale_shift", "--candidate", name]);
         assert_eq!(
             out.status.code(),
-            Some(3),
+            Some(7),
             "{name}: {}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -131,6 +131,32 @@ fn line_containing(text: &str, needle: &str) -> usize {
 }
 
 #[test]
+fn a_tolerance_under_a_long_dtype_name_is_used_not_ignored() {
+    let (_d, dir) = scratch(
+        |t| t.replace("[tolerance.bf16]", "[tolerance.bfloat16]"),
+        |r| r,
+    );
+    let task = Task::load_dir(&dir).unwrap();
+    let tol = task
+        .tolerance(kpilot::dtype::DType::Bf16)
+        .expect("[tolerance.bfloat16] is bf16's tolerance");
+    assert!(tol.atol > 0.0);
+    // Two names for one dtype: which one applies would be a guess, so it is refused.
+    let (_d, dir) = scratch(
+        |t| {
+            t.replace(
+                "[tolerance.bf16]",
+                "[tolerance.bfloat16]\natol = 1.0\nrtol = 1.0\n\n[tolerance.bf16]",
+            )
+        },
+        |r| r,
+    );
+    let (file, _, msg) = load_err(&dir);
+    assert_eq!(file, "task.toml");
+    assert!(msg.contains("both name bf16"), "{msg}");
+}
+
+#[test]
 fn a_toml_syntax_error_names_file_and_line() {
     let (_d, dir) = scratch(
         |t| t.replace("min_geomean = 1.0", "min_geomean = = 1.0"),
@@ -283,7 +309,7 @@ fn duplicate_names_and_dangling_duplicates_are_errors() {
 #[test]
 fn a_missing_task_lists_the_tasks_there_are() {
     match Task::load(&repo().join("tasks"), "no_such_task") {
-        Err(Error::Usage(m)) => assert!(m.contains("fuse_scale_shift"), "{m}"),
+        Err(Error::Cli(m)) => assert!(m.contains("fuse_scale_shift"), "{m}"),
         other => panic!(
             "expected a usage error, got {:?}",
             other.map(|t| t.spec.task.name)

@@ -103,14 +103,14 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
     let task = Task::load(&o.root.join("tasks"), &o.task)?;
     freeze::verify(&task)?;
     if o.launches == 0 || o.replays < 3 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Cli(format!(
             "--launches {} --replays {}: need at least 1 launch and 3 replays",
             o.launches, o.replays
         )));
     }
     for want in &o.rows {
         if !task.rows.iter().any(|r| &r.name == want) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Cli(format!(
                 "--row '{want}' names no row of task '{}'",
                 task.name()
             )));
@@ -129,7 +129,7 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
     let upstream = o
         .upstream
         .canonicalize()
-        .map_err(|e| Error::Usage(format!("--upstream {}: {e}", o.upstream.display())))?;
+        .map_err(|e| Error::Cli(format!("--upstream {}: {e}", o.upstream.display())))?;
     verify_upstream_files(&task, &upstream)?;
     let arch = match task.spec.build.arch.as_str() {
         "native" => run::probe_arch(o.device)?,

@@ -127,9 +127,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A task file that is missing or unreadable is bad input naming the file (exit 3).
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))
 }
 
 impl Task {
@@ -146,7 +147,7 @@ impl Task {
                         .collect()
                 })
                 .unwrap_or_default();
-            return Err(Error::Usage(format!(
+            return Err(Error::Cli(format!(
                 "no task '{name}': {} does not exist (tasks here: {})",
                 toml_path.display(),
                 if known.is_empty() {
@@ -165,15 +166,25 @@ impl Task {
         let spec: TaskSpec = toml::from_str(&text).map_err(|e| toml_error(&toml_path, &text, e))?;
         validate_spec(&spec, &toml_path, &text)?;
         let rows_path = dir.join(&spec.task.rows);
-        let rows_text = read(&rows_path)?;
+        let rows_text = std::fs::read_to_string(&rows_path).map_err(|e| {
+            Error::input(
+                &toml_path,
+                line_of_key(&text, "rows"),
+                format!("the rows file {} cannot be read: {e}", rows_path.display()),
+            )
+        })?;
         let rows_file: RowsFile =
             toml::from_str(&rows_text).map_err(|e| toml_error(&rows_path, &rows_text, e))?;
         let rows = resolve_rows(&spec, rows_file, &rows_path, &rows_text)?;
         let baseline_path = dir.join(&spec.task.baseline);
         let baseline = std::fs::read(&baseline_path).map_err(|e| {
-            Error::io(
-                format!("cannot read the baseline {}", baseline_path.display()),
-                e,
+            Error::input(
+                &toml_path,
+                line_of_key(&text, "baseline"),
+                format!(
+                    "the baseline {} cannot be read: {e}",
+                    baseline_path.display()
+                ),
             )
         })?;
         let hashes = Hashes {
@@ -216,8 +227,14 @@ impl Task {
         v
     }
 
+    /// The tolerance of `dtype`, under whichever of its names task.toml used (`bf16` or
+    /// `bfloat16`, ...); validation refuses two names for one dtype.
     pub fn tolerance(&self, dtype: DType) -> Option<Tolerance> {
-        self.spec.tolerance.get(dtype.name()).copied()
+        self.spec
+            .tolerance
+            .iter()
+            .find(|(k, _)| DType::parse(k) == Some(dtype))
+            .map(|(_, t)| *t)
     }
 }
 
@@ -237,10 +254,23 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
         return err("[task]", "a task needs at least one [[entry]]".into());
     }
     for (k, tol) in &spec.tolerance {
-        if DType::parse(k).is_none() {
+        let Some(d) = DType::parse(k) else {
             return err(
                 &format!("[tolerance.{k}]"),
                 format!("tolerance for unknown dtype '{k}' (use bf16, fp16, fp32, i32, i64)"),
+            );
+        };
+        if let Some(other) = spec
+            .tolerance
+            .keys()
+            .find(|o| *o != k && DType::parse(o) == Some(d))
+        {
+            return err(
+                &format!("[tolerance.{k}]"),
+                format!(
+                    "[tolerance.{k}] and [tolerance.{other}] both name {}: keep one",
+                    d.name()
+                ),
             );
         }
         if !(tol.atol >= 0.0 && tol.rtol >= 0.0) {
