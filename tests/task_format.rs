@@ -156,6 +156,48 @@ fn a_tolerance_under_a_long_dtype_name_is_used_not_ignored() {
     assert!(msg.contains("both name bf16"), "{msg}");
 }
 
+/// The first row's x tensor, given another shape and stride.
+fn first_x(shape: &str, stride: &str) -> impl Fn(String) -> String {
+    let (shape, stride) = (shape.to_string(), stride.to_string());
+    move |r: String| {
+        r.replacen(
+            "shape = [1, 8424, 3072]\ndtype = \"bf16\"\nstride = [25878528, 3072, 1]",
+            &format!("shape = {shape}\ndtype = \"bf16\"\nstride = {stride}"),
+            1,
+        )
+    }
+}
+
+#[test]
+fn size_arithmetic_that_overflows_or_asks_for_terabytes_is_refused_with_the_numbers() {
+    for (shape, stride, says) in [
+        // numel 2^64 wraps to 0 in unchecked arithmetic.
+        (
+            "[1, 4294967296, 4294967296]",
+            "[1, 4294967296, 1]",
+            "more than 2^64 elements",
+        ),
+        // (n-1) * stride wraps to storage of 1 element.
+        (
+            "[1, 5, 3072]",
+            "[1, 4611686018427387904, 1]",
+            "reaches past 2^64",
+        ),
+        // 10^12 elements: 2 TB.
+        ("[1, 1000000, 1000000]", "[1, 1000000, 1]", "GiB kpilot allows"),
+        // A strided view reaching 3.2 TB.
+        ("[1, 8424, 3072]", "[1, 200000000, 1]", "GiB kpilot allows"),
+    ] {
+        let (_d, dir) = scratch(|t| t, first_x(shape, stride));
+        let text = std::fs::read_to_string(dir.join("rows.toml")).unwrap();
+        assert!(text.contains(shape), "the edit applied");
+        let (file, line, msg) = load_err(&dir);
+        assert_eq!(file, "rows.toml");
+        assert!(line > 1, "{msg}");
+        assert!(msg.contains(says) && msg.contains("tensor 'x'"), "{shape} {stride}: {msg}");
+    }
+}
+
 #[test]
 fn a_toml_syntax_error_names_file_and_line() {
     let (_d, dir) = scratch(

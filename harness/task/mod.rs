@@ -73,9 +73,58 @@ impl TensorDesc {
 pub fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
     let mut s = vec![1i64; shape.len()];
     for d in (0..shape.len().saturating_sub(1)).rev() {
-        s[d] = s[d + 1] * shape[d + 1].max(1);
+        // Saturates instead of wrapping: `checked_size` then refuses the row with the numbers.
+        s[d] = s[d + 1].saturating_mul(shape[d + 1].max(1));
     }
     s
+}
+
+/// The most storage one row may ask for, in bytes (all tensors together): far beyond any GPU
+/// of today, and small enough that no size arithmetic on it can overflow.
+pub const MAX_ROW_BYTES: u64 = 1 << 40;
+
+/// Elements, storage elements and storage bytes of a view, with every step checked: a shape or
+/// stride whose arithmetic overflows 64 bits is an error with the numbers, never a wrapped size.
+pub fn checked_size(t: &TensorDesc) -> std::result::Result<(u64, u64, u64), String> {
+    let mut numel: u64 = 1;
+    for &n in &t.shape {
+        numel = numel.checked_mul(n as u64).ok_or_else(|| {
+            format!(
+                "tensor '{}': shape {:?} has more than 2^64 elements",
+                t.name, t.shape
+            )
+        })?;
+    }
+    let storage = if numel == 0 {
+        0
+    } else {
+        let mut last: u64 = 0;
+        for (&n, &st) in t.shape.iter().zip(&t.stride) {
+            let reach = (n as u64 - 1).checked_mul(st as u64);
+            last = reach.and_then(|r| last.checked_add(r)).ok_or_else(|| {
+                format!(
+                    "tensor '{}': shape {:?} with stride {:?} reaches past 2^64 elements",
+                    t.name, t.shape, t.stride
+                )
+            })?;
+        }
+        last + 1
+    };
+    let bytes = storage
+        .checked_mul(t.dtype.size() as u64)
+        .filter(|&b| b <= MAX_ROW_BYTES)
+        .ok_or_else(|| {
+            format!(
+                "tensor '{}': shape {:?} with stride {:?} needs {storage} elements of {} ({} bytes), more than the {} GiB kpilot allows a row",
+                t.name,
+                t.shape,
+                t.stride,
+                t.dtype.name(),
+                (storage as u128) * t.dtype.size() as u128,
+                MAX_ROW_BYTES >> 30
+            )
+        })?;
+    Ok((numel, storage, bytes))
 }
 
 #[derive(Debug, Clone)]
@@ -613,6 +662,7 @@ fn resolve_row(
                     stride,
                     dist,
                 };
+                checked_size(&desc).map_err(|m| at(tl, m))?;
                 if t.role != Role::Input && !desc.is_contiguous() && raw.kind != RowKind::Rejection
                 {
                     return Err(at(tl, format!("{} '{}' must be contiguous (guard bands and checks assume a dense buffer)", if t.role == Role::Output { "output" } else { "in-place tensor" }, t.name)));
@@ -671,6 +721,22 @@ fn resolve_row(
         line,
         bytes: 0,
     };
+    let total: u64 = row
+        .tensors
+        .iter()
+        .flatten()
+        .map(|t| checked_size(t).map(|(_, _, b)| b).unwrap_or(MAX_ROW_BYTES))
+        .sum();
+    if total > MAX_ROW_BYTES {
+        return Err(at(
+            line,
+            format!(
+                "the row's tensors need {total} bytes ({} GiB) in all, more than the {} GiB kpilot allows a row",
+                total >> 30,
+                MAX_ROW_BYTES >> 30
+            ),
+        ));
+    }
     let reference = reference::lookup(&decl.reference).expect("checked in validate_spec");
     row.bytes = row
         .tensors

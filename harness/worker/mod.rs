@@ -247,11 +247,17 @@ impl<'a> RowRunner<'a> {
         let set_bytes = self.set_bytes().max(1);
         let free = self.gpu.free_mem()?;
         if set_bytes > free {
-            return Err(Error::Internal(format!(
-                "row needs {} MiB of device memory, {} MiB are free",
-                set_bytes >> 20,
-                free >> 20
-            )));
+            return Err(Error::input(
+                &self.task.rows_path,
+                self.row.line,
+                format!(
+                    "row '{}' needs {} MiB of device memory ({set_bytes} bytes with guard bands), {} MiB are free on {}: it cannot run on this card",
+                    self.row.name,
+                    set_bytes >> 20,
+                    free >> 20,
+                    self.gpu.info.name
+                ),
+            ));
         }
         let want = if self.plan.cache == "cold" {
             (2 * self.gpu.info.l2_bytes.max(1) as u64)
