@@ -18,5 +18,6 @@ pub mod report;
 pub mod run;
 pub mod scan;
 pub mod stats;
+pub mod symbols;
 pub mod task;
 pub mod worker;

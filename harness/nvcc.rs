@@ -89,6 +89,22 @@ impl Nvcc {
         f
     }
 
+    /// True when `build` would return a cached object without running nvcc.
+    pub fn is_cached(
+        &self,
+        src: &Path,
+        flags: &[String],
+        include_dir: &Path,
+        cache_dir: &Path,
+    ) -> bool {
+        let Ok(key) = build_key(src, flags, include_dir, &self.version) else {
+            return false;
+        };
+        cache_dir.join(format!("{}.so", &key[..32])).exists()
+            && read_deps(&cache_dir.join(format!("{}.deps.json", &key[..32])))
+                .is_some_and(|d| deps_unchanged(&d))
+    }
+
     /// Builds `src` into a shared object under `cache_dir`, or returns the cached one.
     pub fn build(
         &self,

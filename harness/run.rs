@@ -131,13 +131,28 @@ pub fn build_many(
         ("baseline".into(), task.baseline_path.clone()),
     ];
     jobs.extend(candidates.iter().cloned());
+    let entries: Vec<String> = task.spec.entries.iter().map(|e| e.name.clone()).collect();
     let results: Vec<Result<crate::nvcc::Built>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
             .map(|(what, src)| {
                 let (nvcc, flags, include, cache) = (&nvcc, &flags, &include, &cache);
+                let entries = &entries;
                 s.spawn(move || {
+                    if !nvcc.is_cached(src, flags, include, cache) {
+                        say(&format!("{:>9} {what} (nvcc {})", "building", src.display()));
+                    }
                     let b = nvcc.build(src, flags, include, cache)?;
+                    if what != "support" {
+                        let extra = crate::symbols::require_entries(&b.so, src, entries)?;
+                        if !extra.is_empty() {
+                            say(&format!(
+                                "{:>9} {what} exports kp_ symbols that are no entry of the task: {}",
+                                "note",
+                                extra.join(", ")
+                            ));
+                        }
+                    }
                     say(&format!(
                         "{:>9} {what} ({})",
                         if b.cached { "cached" } else { "built" },

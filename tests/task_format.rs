@@ -184,7 +184,11 @@ fn size_arithmetic_that_overflows_or_asks_for_terabytes_is_refused_with_the_numb
             "reaches past 2^64",
         ),
         // 10^12 elements: 2 TB.
-        ("[1, 1000000, 1000000]", "[1, 1000000, 1]", "GiB kpilot allows"),
+        (
+            "[1, 1000000, 1000000]",
+            "[1, 1000000, 1]",
+            "GiB kpilot allows",
+        ),
         // A strided view reaching 3.2 TB.
         ("[1, 8424, 3072]", "[1, 200000000, 1]", "GiB kpilot allows"),
     ] {
@@ -194,7 +198,10 @@ fn size_arithmetic_that_overflows_or_asks_for_terabytes_is_refused_with_the_numb
         let (file, line, msg) = load_err(&dir);
         assert_eq!(file, "rows.toml");
         assert!(line > 1, "{msg}");
-        assert!(msg.contains(says) && msg.contains("tensor 'x'"), "{shape} {stride}: {msg}");
+        assert!(
+            msg.contains(says) && msg.contains("tensor 'x'"),
+            "{shape} {stride}: {msg}"
+        );
     }
 }
 
