@@ -71,7 +71,58 @@ pub fn verify(task: &Task) -> Result<()> {
         &f.task_toml_sha256,
         &task.hashes.task_toml,
         "task.toml (tolerances, gate, timing, build, entries)",
-    )
+    )?;
+    agrees_with_ledger(task, &p, &f)
+}
+
+/// frozen.toml must be the one the last `freeze` record of the task's ledger wrote: a file edited
+/// by hand (new hashes pasted in) has no such record.
+fn agrees_with_ledger(task: &Task, p: &std::path::Path, f: &Frozen) -> Result<()> {
+    let ledger = ledger_path(task);
+    let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+    let last = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["kind"] == "freeze" && r["task"] == task.name())
+        .last();
+    let Some(r) = last else {
+        return Err(Error::input(
+            p,
+            1,
+            format!(
+                "{} has no freeze record of task '{}': frozen.toml is written by `kpilot freeze`, which records why; run `kpilot freeze {} --reason \"why\"`",
+                ledger.display(),
+                task.name(),
+                task.name()
+            ),
+        ));
+    };
+    let agree = r["rows_sha256"] == f.rows_sha256.as_str()
+        && r["baseline_sha256"] == f.baseline_sha256.as_str()
+        && r["task_toml_sha256"] == f.task_toml_sha256.as_str();
+    if !agree {
+        return Err(Error::input(
+            p,
+            1,
+            format!(
+                "frozen.toml does not match the last freeze record in {} (made {}): it was edited by hand or the ledger lost the record; run `kpilot freeze {} --reason \"why\"`",
+                ledger.display(),
+                r["time_utc"].as_str().unwrap_or("?"),
+                task.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The task's ledger: <root>/ledger/<task>.jsonl, the root being the folder above tasks/.
+pub fn ledger_path(task: &Task) -> std::path::PathBuf {
+    task.dir
+        .parent()
+        .and_then(|t| t.parent())
+        .unwrap_or(std::path::Path::new("."))
+        .join("ledger")
+        .join(format!("{}.jsonl", task.name()))
 }
 
 /// Writes frozen.toml and appends a freeze record to the task's ledger.

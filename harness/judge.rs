@@ -311,9 +311,24 @@ pub fn git_info(root: &Path) -> Value {
     };
     match run(&["rev-parse", "HEAD"]) {
         Some(commit) => {
-            let dirty =
-                run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty());
-            json!({"commit": commit, "dirty": dirty, "source": "git", "kpilot_sha256": exe_sha256})
+            // Untracked files count (a new candidates/v2.cu is a change); the ledger does not
+            // (every run appends to it).
+            let changed: Option<Vec<String>> = run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=all",
+                "--",
+                ".",
+                ":(exclude)ledger",
+            ])
+            .map(|s| {
+                s.lines()
+                    .map(|l| l.get(3..).unwrap_or(l).to_string())
+                    .collect()
+            });
+            let dirty = changed.as_ref().map(|c| !c.is_empty());
+            let shown: Option<Vec<&String>> = changed.as_ref().map(|c| c.iter().take(20).collect());
+            json!({"commit": commit, "dirty": dirty, "changed": shown, "source": "git", "kpilot_sha256": exe_sha256})
         }
         None => {
             json!({"commit": null, "dirty": null, "source": "no git repository and no KPILOT_GIT_COMMIT", "kpilot_sha256": exe_sha256})

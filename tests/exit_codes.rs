@@ -39,6 +39,10 @@ fn scratch(task: &str) -> tempfile::TempDir {
     {
         std::fs::copy(e.path(), to.join("candidates").join(e.file_name())).unwrap();
     }
+    // frozen.toml stands only with the freeze record that wrote it.
+    std::fs::create_dir_all(d.path().join("ledger")).unwrap();
+    let ledger = format!("ledger/{task}.jsonl");
+    std::fs::copy(repo().join(&ledger), d.path().join(&ledger)).unwrap();
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();
     std::fs::copy(
         repo().join("kernels/kpilot_abi.h"),
