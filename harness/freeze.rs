@@ -82,9 +82,9 @@ fn agrees_with_ledger(task: &Task, p: &std::path::Path, f: &Frozen) -> Result<()
     let text = std::fs::read_to_string(&ledger).unwrap_or_default();
     let last = text
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["kind"] == "freeze" && r["task"] == task.name())
-        .last();
+        .find(|r| r["kind"] == "freeze" && r["task"] == task.name());
     let Some(r) = last else {
         return Err(Error::input(
             p,

@@ -9,7 +9,6 @@
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/kpilot-out}; res=/tmp/kpilot-res; rm -rf "$res"; mkdir -p "$out" "$res"
-if [ ! -e /work/main/Cargo.toml ]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
 b=target/release/kpilot
 say() { echo "$*" | tee -a "$res/summary.txt"; }

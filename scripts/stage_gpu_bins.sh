@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Build machine side of scripts/gpu_session.sh: builds the release binary and the GPU test
-# binary, and copies the latter into .gpu-bin/ (ignored by git) so it can be carried.
+# Build machine side of scripts/gpu_evidence.sh and scripts/gpu_fidelity.sh: builds the release
+# binary and the GPU test binary, and copies the latter into .gpu-bin/ (ignored by git) so both
+# can be carried to a GPU machine without Rust. The test binary finds the checkout from its working
+# directory (or KPILOT_REPO) and the kpilot binary at target/release/kpilot (or KPILOT_BIN), so it
+# runs from wherever the tree was copied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release

@@ -11,11 +11,30 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The checkout the tests use: KPILOT_REPO, else the working directory when it is a kpilot
+/// checkout (the GPU machine runs the carried test binary from the copied tree, wherever that
+/// is), else the checkout this binary was built from.
 fn repo() -> PathBuf {
+    if let Ok(r) = std::env::var("KPILOT_REPO") {
+        return PathBuf::from(r);
+    }
+    let cwd = std::env::current_dir().expect("a working directory");
+    if cwd.join("kernels/kpilot_abi.h").exists() && cwd.join("tasks").is_dir() {
+        return cwd;
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The kpilot binary: KPILOT_BIN, else target/release/kpilot of `repo()` when there is one, else
+/// the one cargo built next to this test.
 fn kpilot_bin() -> PathBuf {
+    if let Ok(b) = std::env::var("KPILOT_BIN") {
+        return PathBuf::from(b);
+    }
+    let carried = repo().join("target/release/kpilot");
+    if carried.exists() {
+        return carried;
+    }
     PathBuf::from(env!("CARGO_BIN_EXE_kpilot"))
 }
 
