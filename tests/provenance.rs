@@ -82,7 +82,7 @@ fn a_hand_edited_frozen_toml_is_caught_and_named() {
     let rows = std::fs::read_to_string(task.join("rows.toml")).unwrap();
     let cut = rows.rfind("[[row]]").unwrap();
     std::fs::write(task.join("rows.toml"), &rows[..cut]).unwrap();
-    let new_hash = kpilot::task::sha256_hex(rows[..cut].as_bytes());
+    let new_hash = kpilot::task::sha256_hex(&rows.as_bytes()[..cut]);
     let frozen = std::fs::read_to_string(task.join("frozen.toml")).unwrap();
     let old_hash = frozen
         .lines()
