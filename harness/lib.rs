@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod library;
 pub mod nvcc;
 pub mod protocol;
+pub mod record;
 pub mod reference;
 pub mod report;
 pub mod run;
