@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod inputs;
 pub mod judge;
 pub mod ledger;
+pub mod ledger_cmd;
 pub mod library;
 pub mod nvcc;
 pub mod protocol;
