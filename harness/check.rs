@@ -26,7 +26,8 @@ pub fn pattern_bits(pattern: u32, dtype: DType) -> u64 {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Check {
     /// Elements scanned for poison and NaN/Inf (every element of every written tensor).
     pub scanned: u64,

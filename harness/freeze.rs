@@ -5,6 +5,7 @@
 //! quietly after seeing results.
 
 use crate::error::{line_of, Error, Result};
+use crate::record::{FreezeRecord, PreviousFreeze, Record};
 use crate::task::Task;
 use serde::{Deserialize, Serialize};
 
@@ -148,16 +149,20 @@ pub fn freeze(task: &Task, ledger_dir: &std::path::Path, reason: &str) -> Result
     );
     std::fs::write(path(task), text)
         .map_err(|e| Error::io(format!("cannot write {}", path(task).display()), e))?;
-    let rec = serde_json::json!({
-        "schema": crate::ledger::SCHEMA,
-        "kind": "freeze",
-        "time_utc": f.frozen_at,
-        "task": task.name(),
-        "reason": reason,
-        "rows_sha256": f.rows_sha256,
-        "baseline_sha256": f.baseline_sha256,
-        "task_toml_sha256": f.task_toml_sha256,
-        "previous": previous.map(|p| serde_json::json!({"rows_sha256": p.rows_sha256, "baseline_sha256": p.baseline_sha256, "task_toml_sha256": p.task_toml_sha256, "frozen_at": p.frozen_at})),
-    });
+    let rec = Record::Freeze(Box::new(FreezeRecord {
+        schema: crate::ledger::SCHEMA,
+        time_utc: f.frozen_at,
+        task: task.name().to_string(),
+        reason: reason.to_string(),
+        rows_sha256: f.rows_sha256,
+        baseline_sha256: f.baseline_sha256,
+        task_toml_sha256: Some(f.task_toml_sha256),
+        previous: previous.map(|p| PreviousFreeze {
+            rows_sha256: p.rows_sha256,
+            baseline_sha256: p.baseline_sha256,
+            task_toml_sha256: p.task_toml_sha256,
+            frozen_at: p.frozen_at,
+        }),
+    }));
     crate::ledger::append(&ledger_dir.join(format!("{}.jsonl", task.name())), &rec)
 }

@@ -17,7 +17,8 @@ fn ck<T>(what: &str, r: std::result::Result<T, result::DriverError>) -> Result<T
 }
 
 /// Facts about the device, recorded in every ledger line.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceInfo {
     pub name: String,
     pub uuid: String,

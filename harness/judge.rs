@@ -3,11 +3,15 @@
 
 use crate::gpu::DeviceInfo;
 use crate::protocol::{RowResult, SideResult};
+use crate::record::{
+    Build, Checked, CopyBandwidth, Dist, GateVerdict, GitInfo, Hashes, Headline, IncludedFile,
+    RunRecord, RunRow, SideIncludes, SideRecord, Sides, Timing,
+};
 use crate::run::{BuiltSet, Collected};
 use crate::stats::{self, Comparison};
 use crate::task::rows::RowKind;
 use crate::task::Task;
-use serde_json::{json, Value};
+
 use std::path::Path;
 
 #[derive(Debug, Clone)]
@@ -261,44 +265,52 @@ fn fill_timing(j: &mut RowJudgement, r: &RowResult, bytes: u64, copy_tbps: Optio
     }
 }
 
-fn dist(xs: &[f64]) -> Value {
-    if xs.is_empty() {
-        return Value::Null;
-    }
-    json!({"median": stats::median(xs), "p10": stats::percentile(xs, 10), "p90": stats::percentile(xs, 90), "samples": xs})
+fn dist(xs: &[f64]) -> Option<Dist> {
+    (!xs.is_empty()).then(|| Dist {
+        median: stats::median(xs),
+        p10: stats::percentile(xs, 10),
+        p90: stats::percentile(xs, 90),
+        samples: xs.to_vec(),
+    })
 }
 
-fn side_json(s: &SideResult, bytes: u64) -> Value {
+fn side_record(s: &SideResult, bytes: u64) -> SideRecord {
     let med = (!s.device_us.is_empty()).then(|| stats::median(&s.device_us));
-    json!({
-        "status": s.status,
-        "dispatch_path": s.path,
-        "gates": s.gates,
-        "lingering_us": s.lingering_us,
-        "max_abs_err": s.check.max_abs,
-        "max_rel_err": s.check.max_rel,
-        "checked": {"correctness_trial": s.check, "timed_outputs": s.timed_check},
-        "device_us": dist(&s.device_us),
-        "eager_us": dist(&s.eager_us),
-        "achieved_tbps": med.map(|us| bytes as f64 / (us * 1e-6) / 1e12),
-    })
+    SideRecord {
+        status: s.status.clone(),
+        dispatch_path: s.path.clone(),
+        gates: s.gates.clone(),
+        lingering_us: s.lingering_us,
+        max_abs_err: s.check.max_abs,
+        max_rel_err: s.check.max_rel,
+        checked: Checked {
+            correctness_trial: s.check.clone(),
+            timed_outputs: s.timed_check.clone(),
+        },
+        device_us: dist(&s.device_us),
+        eager_us: dist(&s.eager_us),
+        achieved_tbps: med.map(|us| bytes as f64 / (us * 1e-6) / 1e12),
+    }
 }
 
 /// Which code ran. KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY), when set, win over git: a copy of
 /// the tree on a GPU machine may carry a stale .git that names another commit. The sha256 of the
 /// running kpilot binary is recorded either way.
-pub fn git_info(root: &Path) -> Value {
-    let exe_sha256 = std::env::current_exe()
+pub fn git_info(root: &Path) -> GitInfo {
+    let kpilot_sha256 = std::env::current_exe()
         .ok()
         .and_then(|p| std::fs::read(p).ok())
         .map(|b| crate::task::sha256_hex(&b));
     if let Ok(commit) = std::env::var("KPILOT_GIT_COMMIT") {
-        return json!({
-            "commit": commit,
-            "dirty": std::env::var("KPILOT_GIT_DIRTY").ok().map(|v| v == "1" || v == "true"),
-            "source": "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY",
-            "kpilot_sha256": exe_sha256,
-        });
+        return GitInfo {
+            commit: Some(commit),
+            dirty: std::env::var("KPILOT_GIT_DIRTY")
+                .ok()
+                .map(|v| v == "1" || v == "true"),
+            changed: None,
+            source: "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY".into(),
+            kpilot_sha256,
+        };
     }
     let run = |args: &[&str]| {
         std::process::Command::new("git")
@@ -307,7 +319,7 @@ pub fn git_info(root: &Path) -> Value {
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
     };
     match run(&["rev-parse", "HEAD"]) {
         Some(commit) => {
@@ -326,35 +338,53 @@ pub fn git_info(root: &Path) -> Value {
                     .map(|l| l.get(3..).unwrap_or(l).to_string())
                     .collect()
             });
-            let dirty = changed.as_ref().map(|c| !c.is_empty());
-            let shown: Option<Vec<&String>> = changed.as_ref().map(|c| c.iter().take(20).collect());
-            json!({"commit": commit, "dirty": dirty, "changed": shown, "source": "git", "kpilot_sha256": exe_sha256})
+            GitInfo {
+                commit: Some(commit.trim().to_string()),
+                dirty: changed.as_ref().map(|c| !c.is_empty()),
+                changed: changed.map(|c| c.into_iter().take(20).collect()),
+                source: "git".into(),
+                kpilot_sha256,
+            }
         }
-        None => {
-            json!({"commit": null, "dirty": null, "source": "no git repository and no KPILOT_GIT_COMMIT", "kpilot_sha256": exe_sha256})
-        }
+        None => GitInfo {
+            commit: None,
+            dirty: None,
+            changed: None,
+            source: "no git repository and no KPILOT_GIT_COMMIT".into(),
+            kpilot_sha256,
+        },
+    }
+}
+
+/// Per side: one hash over every file nvcc read, and the project's own files one by one (the
+/// toolchain's and the system's headers are covered by the hash and the nvcc version).
+fn includes_record(incs: &[Vec<crate::nvcc::Include>; 3]) -> Sides<SideIncludes> {
+    let side = |v: &Vec<crate::nvcc::Include>| SideIncludes {
+        all_sha256: crate::nvcc::includes_sha256(v),
+        files: v.len(),
+        project: v
+            .iter()
+            .filter(|i| !i.system)
+            .map(|i| IncludedFile {
+                path: i.path.clone(),
+                sha256: i.sha256.clone(),
+            })
+            .collect(),
+    };
+    Sides {
+        support: side(&incs[0]),
+        baseline: side(&incs[1]),
+        candidate: side(&incs[2]),
     }
 }
 
 /// sha256 of a built shared object, as loaded: the source hash alone does not show a cached
 /// library that was replaced on disk.
-/// Per side: one hash over every file nvcc read, and the project's own files one by one (the
-/// toolchain's and the system's headers are covered by the hash and the nvcc version).
-fn includes_record(incs: &[Vec<crate::nvcc::Include>; 3]) -> serde_json::Value {
-    let side = |v: &Vec<crate::nvcc::Include>| {
-        serde_json::json!({
-            "all_sha256": crate::nvcc::includes_sha256(v),
-            "files": v.len(),
-            "project": v.iter().filter(|i| !i.system).map(|i| serde_json::json!({"path": i.path, "sha256": i.sha256})).collect::<Vec<_>>(),
-        })
-    };
-    serde_json::json!({"support": side(&incs[0]), "baseline": side(&incs[1]), "candidate": side(&incs[2])})
-}
-
 fn so_sha256(p: &Path) -> Option<String> {
     std::fs::read(p).ok().map(|b| crate::task::sha256_hex(&b))
 }
 
+/// The run's ledger record; `run` adds `deviations`, `fidelity` and `scan_allowed`.
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     task: &Task,
@@ -370,105 +400,125 @@ pub fn record(
     row_filter: &[String],
     wall_s: f64,
     root: &Path,
-) -> Value {
+) -> RunRecord {
     let now = crate::ledger::utc_now();
     let run_id = format!(
         "{}-{:08x}",
         now.replace([':', '-'], ""),
         (crate::inputs::mix64(seed) >> 32) as u32
     );
-    let rows: Vec<Value> = judged
+    let rows: Vec<RunRow> = judged
         .rows
         .iter()
         .map(|j| {
             let row = &task.rows[j.row];
             let r = got.rows.iter().find(|r| r.row == j.row);
-            json!({
-                "name": row.name,
-                "entry": task.spec.entries[row.entry].name,
-                "kind": row.kind,
-                "production": row.kind == RowKind::Production,
-                "model": row.model,
-                "duplicate_of": row.duplicate_of,
-                "ran": j.ran,
-                "bytes": row.bytes,
-                "launches_per_sample": r.map(|r| r.launches),
-                "buffer_sets": r.map(|r| r.buffer_sets),
-                "units_per_set": r.map(|r| r.units_per_set),
-                "rotated_bytes": j.rotated_bytes,
-                "cold": j.cold,
-                "trial_seeds": r.map(|r| r.trial_seeds.clone()),
-                "correct": j.correct,
-                "problems": j.problems,
-                "error": r.and_then(|r| r.error.clone()),
-                "output_tail": r.map(|r| r.output_tail.clone()),
-                "baseline": r.map(|r| side_json(&r.baseline, row.bytes)),
-                "candidate": r.map(|r| side_json(&r.candidate, row.bytes)),
-                "device": j.device,
-                "eager": j.eager,
-                "speedup": j.device.as_ref().map(|c| c.speedup),
-                "verdict": j.device.as_ref().map(|c| c.verdict),
-                "pct_of_copy_bandwidth": j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
-                "impossible_bandwidth": j.impossible,
-                "seconds": r.map(|r| r.seconds),
-            })
+            RunRow {
+                name: row.name.clone(),
+                entry: task.spec.entries[row.entry].name.clone(),
+                kind: row.kind,
+                production: row.kind == RowKind::Production,
+                model: row.model.clone(),
+                duplicate_of: row.duplicate_of.clone(),
+                ran: j.ran,
+                bytes: row.bytes,
+                launches_per_sample: r.map(|r| r.launches),
+                buffer_sets: r.map(|r| r.buffer_sets),
+                units_per_set: r.map(|r| r.units_per_set),
+                rotated_bytes: j.rotated_bytes,
+                cold: j.cold,
+                trial_seeds: r.map(|r| r.trial_seeds.clone()),
+                correct: j.correct,
+                problems: j.problems.clone(),
+                error: r.and_then(|r| r.error.clone()),
+                output_tail: r.map(|r| r.output_tail.clone()),
+                baseline: r.map(|r| side_record(&r.baseline, row.bytes)),
+                candidate: r.map(|r| side_record(&r.candidate, row.bytes)),
+                device: j.device.clone(),
+                eager: j.eager.clone(),
+                speedup: j.device.as_ref().map(|c| c.speedup),
+                verdict: j.device.as_ref().map(|c| c.verdict),
+                pct_of_copy_bandwidth: j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
+                impossible_bandwidth: j.impossible,
+                seconds: r.map(|r| r.seconds),
+            }
         })
         .collect();
-    json!({
-        "schema": crate::ledger::SCHEMA,
-        "kind": "run",
-        "run_id": run_id,
-        "time_utc": now,
-        "task": task.name(),
-        "candidate": candidate,
-        "aa": candidate == crate::run::AA_CANDIDATE,
-        "git": git_info(root),
-        "hashes": {"task_toml": task.hashes.task_toml, "rows": task.hashes.rows, "baseline": task.hashes.baseline, "candidate": candidate_sha},
-        "build": {"nvcc": built.nvcc.path, "nvcc_version": built.nvcc.version, "arch": built.arch.0, "flags": built.flags, "flag_line": built.flags.join(" "),
-                  "so_sha256": {"support": so_sha256(&built.support), "baseline": so_sha256(&built.baseline), "candidate": so_sha256(&built.candidate)},
-                  "includes": includes_record(&built.includes)},
-        "device": device,
-        "copy_bandwidth": {"tbps": got.copy_tbps, "method": got.copy_method},
-        "timed_checks": "every buffer set holds its own inputs (its own seed) and every launch of a sample writes its own set, poisoned since anything last wrote it; after every sample, on both sides and in both modes: every set scanned on the GPU for poison, NaN/Inf, guard-band damage and input checksums, and units_per_set units of every set, drawn after the sample ran from the OS generator, compared with the float64 reference under that set's seed",
-        "timing": {
-            "device_mode": "CUDA graph of N launches (rotating buffer sets) replayed between two CUDA events; per-launch time = elapsed / N",
-            "eager_mode": "N eager calls through the C ABI between two CUDA events (host call path and launch overhead included)",
-            "order": "per trial: both sides' graph samples, then both sides' eager samples; AB on even trials, BA on odd (ABBA...)",
-            "cache": cache,
-            "cache_note": if cache == "cold" { "each launch reads a different buffer set; the sets together exceed 2x L2 where memory allows" } else { "one buffer set, reused: small rows run from L2" },
-            "trials": trials,
-            "warmup": "correctness trial, calibration and one replay of each graph, all excluded",
-            "min_sample_ms": task.spec.timing.min_sample_ms,
-            "launches": "calibrated once per row from the slower side's graph time; the same N for both sides and both modes",
-            "seed": seed,
-            "bootstrap_resamples": stats::BOOTSTRAP_RESAMPLES,
-            "ci": "95% percentile bootstrap over trials, pairs kept together; ChaCha8 (rand_chacha) seeded from the row's first trial seed",
-            "speedup": "exp(median over trials of ln(baseline / candidate)): each trial's A/B pair taken back to back",
-            "verdict_rule": "faster/slower when the CI excludes 1 and the speedup is beyond the noise floor (max of both sides' relative MAD and 1%)",
+    RunRecord {
+        schema: crate::ledger::SCHEMA,
+        run_id,
+        time_utc: now,
+        task: task.name().to_string(),
+        candidate: candidate.to_string(),
+        aa: candidate == crate::run::AA_CANDIDATE,
+        git: git_info(root),
+        hashes: Hashes {
+            task_toml: task.hashes.task_toml.clone(),
+            rows: task.hashes.rows.clone(),
+            baseline: task.hashes.baseline.clone(),
+            candidate: candidate_sha.to_string(),
         },
-        "row_filter": row_filter,
-        "worker_restarts": got.worker_restarts,
-        "protocol_violations": got.protocol_violations,
-        "rows": rows,
-        "headline": {
-            "device_geomean": judged.device_geomean,
-            "eager_geomean": judged.eager_geomean,
-            "device_ci": judged.device_headline.map(|h| [h.ci_low, h.ci_high]),
-            "eager_ci": judged.eager_headline.map(|h| [h.ci_low, h.ci_high]),
-            "ci_method": judged.device_headline.map(|h| format!("{:.0}% bootstrap: trials resampled within each production row (A/B pairs kept), row medians of ln(baseline/candidate), geomean recomputed; {} resamples, ChaCha8 seed {}", h.level * 100.0, h.resamples, h.seed)),
-            "production_rows": judged.production_rows,
-            "weighting": "equal weight per unique production signature (duplicate_of rows excluded)",
+        build: Build {
+            nvcc: built.nvcc.path.display().to_string(),
+            nvcc_version: built.nvcc.version.clone(),
+            arch: built.arch.0.clone(),
+            flags: built.flags.clone(),
+            flag_line: built.flags.join(" "),
+            so_sha256: Some(Sides {
+                support: so_sha256(&built.support),
+                baseline: so_sha256(&built.baseline),
+                candidate: so_sha256(&built.candidate),
+            }),
+            includes: Some(includes_record(&built.includes)),
         },
-        "gate": {
-            "rule": "the headline device geomean's 95% CI lower bound > min_geomean; every production row's 95% CI upper bound >= min_row_speedup; every correctness gate on every row",
-            "min_geomean": task.spec.gate.min_geomean,
-            "min_row_speedup": task.spec.gate.min_row_speedup,
-            "pass": judged.gate_pass && judged.correctness_failures == 0,
-            "correctness_failures": judged.correctness_failures,
-            "reasons": judged.reasons,
+        device: device.clone(),
+        copy_bandwidth: CopyBandwidth {
+            tbps: got.copy_tbps,
+            method: got.copy_method.clone(),
         },
-        "wall_seconds": wall_s,
-    })
+        timed_checks: Some("every buffer set holds its own inputs (its own seed) and every launch of a sample writes its own set, poisoned since anything last wrote it; after every sample, on both sides and in both modes: every set scanned on the GPU for poison, NaN/Inf, guard-band damage and input checksums, and units_per_set units of every set, drawn after the sample ran from the OS generator, compared with the float64 reference under that set's seed".into()),
+        timing: Timing {
+            device_mode: "CUDA graph of N launches (rotating buffer sets) replayed between two CUDA events; per-launch time = elapsed / N".into(),
+            eager_mode: "N eager calls through the C ABI between two CUDA events (host call path and launch overhead included)".into(),
+            order: "per trial: both sides' graph samples, then both sides' eager samples; AB on even trials, BA on odd (ABBA...)".into(),
+            cache: cache.to_string(),
+            cache_note: if cache == "cold" { "each launch reads a different buffer set; the sets together exceed 2x L2 where memory allows" } else { "one buffer set, reused: small rows run from L2" }.into(),
+            trials,
+            warmup: "correctness trial, calibration and one replay of each graph, all excluded".into(),
+            min_sample_ms: task.spec.timing.min_sample_ms,
+            launches: "calibrated once per row from the slower side's graph time; the same N for both sides and both modes".into(),
+            seed,
+            bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
+            ci: "95% percentile bootstrap over trials, pairs kept together; ChaCha8 (rand_chacha) seeded from the row's first trial seed".into(),
+            speedup: Some("exp(median over trials of ln(baseline / candidate)): each trial's A/B pair taken back to back".into()),
+            verdict_rule: "faster/slower when the CI excludes 1 and the speedup is beyond the noise floor (max of both sides' relative MAD and 1%)".into(),
+        },
+        row_filter: row_filter.to_vec(),
+        worker_restarts: got.worker_restarts,
+        protocol_violations: got.protocol_violations,
+        rows,
+        headline: Headline {
+            device_geomean: judged.device_geomean,
+            eager_geomean: judged.eager_geomean,
+            device_ci: judged.device_headline.map(|h| [h.ci_low, h.ci_high]),
+            eager_ci: judged.eager_headline.map(|h| [h.ci_low, h.ci_high]),
+            ci_method: judged.device_headline.map(|h| format!("{:.0}% bootstrap: trials resampled within each production row (A/B pairs kept), row medians of ln(baseline/candidate), geomean recomputed; {} resamples, ChaCha8 seed {}", h.level * 100.0, h.resamples, h.seed)),
+            production_rows: judged.production_rows,
+            weighting: "equal weight per unique production signature (duplicate_of rows excluded)".into(),
+        },
+        gate: GateVerdict {
+            rule: Some("the headline device geomean's 95% CI lower bound > min_geomean; every production row's 95% CI upper bound >= min_row_speedup; every correctness gate on every row".into()),
+            min_geomean: task.spec.gate.min_geomean,
+            min_row_speedup: task.spec.gate.min_row_speedup,
+            pass: judged.gate_pass && judged.correctness_failures == 0,
+            correctness_failures: judged.correctness_failures,
+            reasons: judged.reasons.clone(),
+        },
+        wall_seconds: wall_s,
+        deviations: Vec::new(),
+        fidelity: None,
+        scan_allowed: Vec::new(),
+    }
 }
 
 /// a > b, false when either is NaN.

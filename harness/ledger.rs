@@ -8,7 +8,7 @@ use std::path::Path;
 
 pub const SCHEMA: u32 = 1;
 
-pub fn append(path: &Path, record: &serde_json::Value) -> Result<()> {
+pub fn append<T: serde::Serialize + ?Sized>(path: &Path, record: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;

@@ -122,6 +122,12 @@ enum Cmd {
         #[arg(long)]
         reason: String,
     },
+    /// Read a task's ledger: list its records, show one, the best headline per card and candidate,
+    /// or print the JSON Schema of a ledger line.
+    Ledger {
+        #[command(subcommand)]
+        cmd: kpilot::ledger_cmd::LedgerCmd,
+    },
     /// (internal) The worker process the `task` command drives: it reads its plan and the run's
     /// secret from stdin and reports on the result channel the parent mapped for it.
     #[command(hide = true)]
@@ -289,6 +295,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             );
             Ok(exit::OK)
         }
+        Cmd::Ledger { cmd } => kpilot::ledger_cmd::run(&root, &cmd),
         Cmd::Worker => {
             let plan = kpilot::worker::hello_from_stdin()?;
             Ok(kpilot::worker::main(plan))

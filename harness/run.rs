@@ -395,9 +395,15 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         wall.elapsed().as_secs_f64(),
         &opts.root,
     );
-    record["deviations"] = serde_json::json!(deviations);
-    record["fidelity"] = serde_json::json!({"card": device.name, "run_id": fidelity.as_ref().ok(), "why_not": fidelity.as_ref().err()});
-    record["scan_allowed"] = serde_json::json!(scan_allowed);
+    record.deviations = deviations;
+    record.fidelity = Some(crate::record::FidelityStanding {
+        card: device.name.clone(),
+        run_id: fidelity.as_ref().ok().cloned(),
+        why_not: fidelity.as_ref().err().cloned(),
+    });
+    record.scan_allowed = scan_allowed;
+    let run_id = record.run_id.clone();
+    let record = crate::record::Record::Run(Box::new(record));
     let ledger_path = opts
         .root
         .join("ledger")
@@ -415,12 +421,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             "{}",
             report::table(&task, &judged, &collected, &device)
         );
-        let _ = writeln!(
-            out,
-            "recorded: {} (run {})",
-            ledger_path.display(),
-            record["run_id"].as_str().unwrap_or("?")
-        );
+        let _ = writeln!(out, "recorded: {} (run {})", ledger_path.display(), run_id);
         let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
     }
     Ok(

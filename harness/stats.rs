@@ -29,7 +29,7 @@ pub fn rel_mad(xs: &[f64]) -> f64 {
     1.4826 * median(&dev) / m
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Faster,
@@ -47,14 +47,24 @@ impl Verdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// NaN (no valid pair) is written to JSON as null and read back as NaN.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Comparison {
     /// exp(median over trials of ln(baseline / candidate)), the trials' A/B pairs kept
     /// together: above 1 means the candidate is faster.
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
+    #[schemars(with = "Option<f64>")]
     pub speedup: f64,
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
+    #[schemars(with = "Option<f64>")]
     pub ci_low: f64,
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
+    #[schemars(with = "Option<f64>")]
     pub ci_high: f64,
     /// The relative spread below which a difference is not called one.
+    #[serde(deserialize_with = "crate::record::nan_if_null")]
+    #[schemars(with = "Option<f64>")]
     pub noise: f64,
     pub verdict: Verdict,
 }

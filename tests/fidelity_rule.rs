@@ -62,13 +62,29 @@ fn record(
 ) -> FidelityRecord {
     FidelityRecord {
         schema: 1,
-        kind: "fidelity".into(),
         run_id: format!("run-{card}-{partial}"),
         time_utc: "2026-11-30T00:00:00Z".into(),
         task: t.name().into(),
         card: card.into(),
-        device: serde_json::Value::Null,
-        git: serde_json::Value::Null,
+        device: kpilot::gpu::DeviceInfo {
+            name: card.into(),
+            uuid: String::new(),
+            compute_capability: (9, 0),
+            sm_count: 132,
+            l2_bytes: 60 << 20,
+            total_mem_bytes: 0,
+            driver_version: String::new(),
+            sm_clock_khz: None,
+            mem_clock_khz: None,
+            smi: None,
+        },
+        git: kpilot::record::GitInfo {
+            commit: None,
+            dirty: None,
+            changed: None,
+            source: "test".into(),
+            kpilot_sha256: None,
+        },
         upstream: UpstreamUsed {
             package: t.spec.upstream.package.clone(),
             version: t.spec.upstream.version.clone(),
@@ -80,7 +96,12 @@ fn record(
         baseline_sha256: baseline_sha.into(),
         rows_sha256: t.hashes.rows.clone(),
         how_sha256: rule::how_sha256(t).unwrap(),
-        build: serde_json::Value::Null,
+        build: rule::FidelityBuild {
+            nvcc: "nvcc".into(),
+            nvcc_version: String::new(),
+            arch: "sm_90a".into(),
+            flags: vec![],
+        },
         env: serde_json::Value::Null,
         method: Method {
             launches_per_graph: 50,
@@ -104,7 +125,8 @@ fn ledger_with(t: &Task, recs: &[FidelityRecord]) -> tempfile::TempDir {
     // A run record in between: the rule reads only fidelity records.
     kpilot::ledger::append(&p, &serde_json::json!({"kind": "run", "task": t.name()})).unwrap();
     for r in recs {
-        kpilot::ledger::append(&p, &serde_json::to_value(r).unwrap()).unwrap();
+        let rec = kpilot::record::Record::Fidelity(Box::new(r.clone()));
+        kpilot::ledger::append(&p, &rec).unwrap();
     }
     d
 }

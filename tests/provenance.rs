@@ -36,20 +36,21 @@ fn an_untracked_candidate_makes_the_tree_dirty_and_a_ledger_append_does_not() {
     git(r, &["add", "-A"]);
     git(r, &["commit", "-qm", "init"]);
     let info = kpilot::judge::git_info(r);
-    assert_eq!(info["dirty"], false, "{info}");
-    assert_eq!(info["commit"].as_str().unwrap().len(), 40, "{info}");
+    assert_eq!(info.dirty, Some(false), "{info:?}");
+    assert_eq!(info.commit.as_deref().unwrap().len(), 40, "{info:?}");
     // A run appended to the tracked ledger: still clean.
     std::fs::write(r.join("ledger/t.jsonl"), "{}\n{}\n").unwrap();
-    assert_eq!(kpilot::judge::git_info(r)["dirty"], false);
+    assert_eq!(kpilot::judge::git_info(r).dirty, Some(false));
     // A new, untracked candidate: dirty, and named.
     std::fs::write(r.join("tasks/t/candidates/v2.cu"), "// v2\n").unwrap();
     let info = kpilot::judge::git_info(r);
-    assert_eq!(info["dirty"], true, "{info}");
+    assert_eq!(info.dirty, Some(true), "{info:?}");
     assert!(
-        info["changed"]
-            .to_string()
-            .contains("tasks/t/candidates/v2.cu"),
-        "{info}"
+        info.changed
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&"tasks/t/candidates/v2.cu".to_string()),
+        "a new candidate is named: {info:?}"
     );
 }
 

@@ -287,12 +287,11 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
     let verdict = rule::judge(&task, &rows, partial);
     let record = FidelityRecord {
         schema: ledger::SCHEMA,
-        kind: "fidelity".into(),
         run_id: run_id.clone(),
         time_utc: now,
         task: task.name().to_string(),
         card: device.name.clone(),
-        device: serde_json::to_value(&device).map_err(|e| Error::Internal(e.to_string()))?,
+        device: device.clone(),
         git: crate::judge::git_info(&o.root),
         upstream: UpstreamUsed {
             package: task.spec.upstream.package.clone(),
@@ -305,7 +304,12 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
         baseline_sha256: task.hashes.baseline.clone(),
         rows_sha256: task.hashes.rows.clone(),
         how_sha256: rule::how_sha256(&task)?,
-        build: json!({"nvcc": nvcc.path, "nvcc_version": nvcc.version, "arch": arch.0, "flags": flags}),
+        build: rule::FidelityBuild {
+            nvcc: nvcc.path.display().to_string(),
+            nvcc_version: nvcc.version.clone(),
+            arch: arch.0.clone(),
+            flags: flags.clone(),
+        },
         env,
         method: Method {
             launches_per_graph: o.launches,
@@ -321,7 +325,8 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
         verdict,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
-    let value = serde_json::to_value(&record).map_err(|e| Error::Internal(e.to_string()))?;
+    let value = serde_json::to_value(crate::record::Record::Fidelity(Box::new(record.clone())))
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let ledger_path = o.root.join("ledger").join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &value)?;
     if o.json {

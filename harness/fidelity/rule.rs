@@ -6,9 +6,12 @@
 
 use crate::check::Check;
 use crate::error::{Error, Result};
+use crate::gpu::DeviceInfo;
+use crate::record::{GitInfo, Record};
 use crate::task::rows::RowKind;
 use crate::task::spec::UpstreamFile;
 use crate::task::Task;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,18 +26,18 @@ pub const MIN_LAUNCHES: u32 = 50;
 pub const MIN_REPLAYS: u32 = 11;
 pub const MIN_CHECK_UNITS: usize = 512;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A `kind: "fidelity"` ledger line (the tag is written by `crate::record::Record`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FidelityRecord {
     pub schema: u32,
-    /// Always "fidelity".
-    pub kind: String,
     pub run_id: String,
     pub time_utc: String,
     pub task: String,
     /// The card's name as the driver reports it (e.g. "NVIDIA H200"): records are judged per card.
     pub card: String,
-    pub device: serde_json::Value,
-    pub git: serde_json::Value,
+    pub device: DeviceInfo,
+    pub git: GitInfo,
     pub upstream: UpstreamUsed,
     pub baseline_sha256: String,
     pub rows_sha256: String,
@@ -42,8 +45,9 @@ pub struct FidelityRecord {
     /// ran as "upstream" besides the pinned wheel files. Empty in records made before it was kept.
     #[serde(default)]
     pub how_sha256: String,
-    pub build: serde_json::Value,
-    /// Versions of python, torch, triton on the machine that ran upstream.
+    pub build: FidelityBuild,
+    /// Versions of python, torch, triton (and what else driver.py reports) on the machine that
+    /// ran upstream: open-ended, as the driver writes it.
     pub env: serde_json::Value,
     pub method: Method,
     pub seed: u64,
@@ -56,7 +60,18 @@ pub struct FidelityRecord {
     pub wall_seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The baseline's (and support kernels') build.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FidelityBuild {
+    pub nvcc: String,
+    pub nvcc_version: String,
+    pub arch: String,
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpstreamUsed {
     pub package: String,
     pub version: String,
@@ -68,7 +83,8 @@ pub struct UpstreamUsed {
     pub shim_flags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Method {
     pub launches_per_graph: u32,
     pub replays: u32,
@@ -77,7 +93,8 @@ pub struct Method {
     pub check_units: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SideFidelity {
     /// ok, not_supported, or error: ...
     pub status: String,
@@ -90,7 +107,8 @@ pub struct SideFidelity {
     pub correct: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FidelityRow {
     pub name: String,
     pub kind: RowKind,
@@ -106,7 +124,9 @@ pub struct FidelityRow {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "FidelityVerdict")]
 pub struct Verdict {
     pub pass: bool,
     /// Gated rows within the band.
@@ -289,12 +309,16 @@ pub fn latest_per_card(
         if v.get("kind").and_then(|k| k.as_str()) != Some("fidelity") {
             continue;
         }
-        let r: FidelityRecord = serde_json::from_value(v).map_err(|e| {
-            Error::Internal(format!(
-                "{}: a fidelity record does not parse: {e}",
-                path.display()
-            ))
-        })?;
+        let r = match serde_json::from_value(v) {
+            Ok(Record::Fidelity(r)) => *r,
+            Ok(_) => continue,
+            Err(e) => {
+                return Err(Error::Internal(format!(
+                    "{}: a fidelity record does not parse: {e}",
+                    path.display()
+                )))
+            }
+        };
         if r.task != task.name() {
             continue;
         }

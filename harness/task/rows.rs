@@ -11,7 +11,9 @@ pub struct RowsFile {
     pub rows: Vec<toml::Spanned<RawRow>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RowKind {
     /// A captured production call: counts toward the headline and the per-row gate.

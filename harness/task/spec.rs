@@ -45,7 +45,7 @@ pub struct ScanSpec {
 
 /// One call the static scan lets one candidate make, with the reason (frozen with task.toml and
 /// recorded in every run of that candidate).
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanAllow {
     pub candidate: String,
@@ -74,7 +74,7 @@ pub struct Upstream {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamFile {
     /// Path inside the wheel (the folder holding `sglang/`).

@@ -1,0 +1,602 @@
+//! `kpilot ledger list|show|best|schema`: read a task's ledger through the typed records of
+//! `crate::record`. Every line is parsed strictly; one that does not parse is an input error
+//! naming the file and line (exit 3), never skipped in silence.
+
+use crate::error::{exit, Error, Result};
+use crate::record::{Record, RunRecord};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum LedgerCmd {
+    /// One line per record: id, kind, time, card, commit, candidate, headline [95% CI], gate, wall seconds.
+    List {
+        /// Task name (ledger/<TASK>.jsonl).
+        task: String,
+        /// Only records of this kind: run, fidelity or freeze.
+        #[arg(long)]
+        kind: Option<String>,
+        /// One JSON object per record (the summary), as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One record: a summary and its rows, or the line as stored with --json.
+    Show {
+        /// Task name (ledger/<TASK>.jsonl).
+        task: String,
+        /// Run id (a unique prefix is enough); a freeze is named by its time.
+        run_id: String,
+        /// Print the record exactly as stored, pretty-printed.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per card and candidate, the best headline among runs that are gate evidence: full (no
+    /// --row), not A/A, no deviations, no correctness failure or protocol violation.
+    Best {
+        /// Task name (ledger/<TASK>.jsonl).
+        task: String,
+        /// Only cards whose name contains this.
+        #[arg(long)]
+        card: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of a ledger line (generated from the record types; ledger/schema.json).
+    Schema,
+}
+
+/// One line of a ledger: its number (1-based), the JSON as stored, and the typed record.
+pub struct Line {
+    pub line: usize,
+    pub raw: serde_json::Value,
+    pub record: Record,
+}
+
+/// Parses one ledger line strictly.
+pub fn parse_line(text: &str) -> std::result::Result<(serde_json::Value, Record), String> {
+    let raw: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let record = serde_json::from_value(raw.clone()).map_err(|e| {
+        let kind = raw.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
+        format!("not a valid ledger record (kind {kind}): {e}")
+    })?;
+    Ok((raw, record))
+}
+
+/// Every line of a ledger file, typed; the first that does not parse is an error naming it.
+pub fn read_file(path: &Path) -> Result<Vec<Line>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(path, 0, format!("cannot read the ledger: {e}")))?;
+    let mut out = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let (raw, record) = parse_line(l).map_err(|msg| Error::input(path, i + 1, msg))?;
+        out.push(Line {
+            line: i + 1,
+            raw,
+            record,
+        });
+    }
+    Ok(out)
+}
+
+fn ledger_path(root: &Path, task: &str) -> Result<PathBuf> {
+    let ok_name = !task.is_empty()
+        && task
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        && !task.starts_with('.');
+    let path = root.join("ledger").join(format!("{task}.jsonl"));
+    if ok_name && (path.exists() || root.join("tasks").join(task).join("task.toml").exists()) {
+        return Ok(path);
+    }
+    let mut known: Vec<String> = std::fs::read_dir(root.join("ledger"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".jsonl"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    known.sort();
+    Err(Error::Usage(format!(
+        "unknown task '{task}': no {} and no tasks/{task}/task.toml (ledgers: {})",
+        path.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+fn load(root: &Path, task: &str) -> Result<(PathBuf, Vec<Line>)> {
+    let path = ledger_path(root, task)?;
+    if !path.exists() {
+        // A task that has never been run has an empty ledger.
+        return Ok((path, Vec::new()));
+    }
+    let lines = read_file(&path)?;
+    Ok((path, lines))
+}
+
+fn short(commit: Option<&str>) -> String {
+    commit
+        .map(|c| c.chars().take(7).collect())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn headline_text(r: &RunRecord) -> String {
+    match (r.headline.device_geomean, r.headline.device_ci) {
+        (Some(g), Some([lo, hi])) => format!("{g:.4}x [{lo:.4}, {hi:.4}]"),
+        (Some(g), None) => format!("{g:.4}x"),
+        (None, _) => "-".into(),
+    }
+}
+
+/// What a list line says about a record.
+#[derive(serde::Serialize)]
+struct Summary {
+    line: usize,
+    id: String,
+    kind: &'static str,
+    time_utc: String,
+    card: Option<String>,
+    commit: Option<String>,
+    candidate: Option<String>,
+    device_geomean: Option<f64>,
+    device_ci: Option<[f64; 2]>,
+    /// Runs: the gate; fidelity: the fidelity rule's verdict.
+    pass: Option<bool>,
+    /// Runs: full, not A/A, no deviations.
+    full: Option<bool>,
+    wall_seconds: Option<f64>,
+    /// A short note: the freeze's reason, a fidelity record's rows within the band, a partial run.
+    note: String,
+}
+
+fn summary(l: &Line) -> Summary {
+    let base = Summary {
+        line: l.line,
+        id: l.record.id().to_string(),
+        kind: l.record.kind(),
+        time_utc: l.record.time_utc().to_string(),
+        card: None,
+        commit: None,
+        candidate: None,
+        device_geomean: None,
+        device_ci: None,
+        pass: None,
+        full: None,
+        wall_seconds: None,
+        note: String::new(),
+    };
+    match &l.record {
+        Record::Run(r) => {
+            let mut note = Vec::new();
+            if r.aa {
+                note.push("A/A".to_string());
+            }
+            if !r.row_filter.is_empty() {
+                note.push(format!("partial ({} row(s))", r.row_filter.len()));
+            }
+            if !r.deviations.is_empty() {
+                note.push(format!("{} deviation(s)", r.deviations.len()));
+            }
+            Summary {
+                card: Some(r.device.name.clone()),
+                commit: r.git.commit.clone(),
+                candidate: Some(r.candidate.clone()),
+                device_geomean: r.headline.device_geomean,
+                device_ci: r.headline.device_ci,
+                pass: Some(r.gate.pass),
+                full: Some(r.is_full_evidence()),
+                wall_seconds: Some(r.wall_seconds),
+                note: note.join(", "),
+                ..base
+            }
+        }
+        Record::Fidelity(r) => Summary {
+            card: Some(r.card.clone()),
+            commit: r.git.commit.clone(),
+            candidate: Some("upstream".into()),
+            pass: Some(r.verdict.pass),
+            full: Some(!r.partial),
+            wall_seconds: Some(r.wall_seconds),
+            note: format!(
+                "{}/{} gated rows within {:.0}% of upstream {} {}{}",
+                r.verdict.within,
+                r.verdict.gated,
+                r.band * 100.0,
+                r.upstream.package,
+                r.upstream.version,
+                if r.partial { ", partial" } else { "" }
+            ),
+            ..base
+        },
+        Record::Freeze(r) => Summary {
+            note: format!("freeze: {}", r.reason),
+            ..base
+        },
+    }
+}
+
+fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    Ok(())
+}
+
+fn pass_text(p: Option<bool>) -> &'static str {
+    match p {
+        Some(true) => "PASS",
+        Some(false) => "FAIL",
+        None => "-",
+    }
+}
+
+fn list(root: &Path, task: &str, kind: Option<&str>, json: bool) -> Result<()> {
+    if let Some(k) = kind.filter(|k| !["run", "fidelity", "freeze"].contains(k)) {
+        return Err(Error::Usage(format!(
+            "--kind {k}: expected run, fidelity or freeze"
+        )));
+    }
+    let (_, lines) = load(root, task)?;
+    let sums: Vec<Summary> = lines
+        .iter()
+        .filter(|l| kind.is_none_or(|k| l.record.kind() == k))
+        .map(summary)
+        .collect();
+    if json {
+        return json_out(&sums);
+    }
+    let mut s = String::new();
+    for m in &sums {
+        let headline = match (m.device_geomean, m.device_ci) {
+            (Some(g), Some([lo, hi])) => format!("{g:.4}x [{lo:.4}, {hi:.4}]"),
+            (Some(g), None) => format!("{g:.4}x"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            s,
+            "{:<26} {:<8} {:<20} {:<21} {:<7} {:<14} {:<26} {:<4} {:>6}  {}",
+            m.id,
+            m.kind,
+            m.time_utc,
+            m.card.as_deref().unwrap_or("-"),
+            short(m.commit.as_deref()),
+            m.candidate.as_deref().unwrap_or("-"),
+            headline,
+            pass_text(m.pass),
+            m.wall_seconds
+                .map(|w| format!("{w:.0}s"))
+                .unwrap_or_else(|| "-".into()),
+            if m.note.chars().count() > 80 {
+                format!("{}...", m.note.chars().take(77).collect::<String>())
+            } else {
+                m.note.clone()
+            }
+        );
+    }
+    print!("{s}");
+    Ok(())
+}
+
+fn find<'a>(lines: &'a [Line], path: &Path, id: &str) -> Result<&'a Line> {
+    if let Some(l) = lines.iter().find(|l| l.record.id() == id) {
+        return Ok(l);
+    }
+    let hits: Vec<&Line> = lines
+        .iter()
+        .filter(|l| !id.is_empty() && l.record.id().starts_with(id))
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::Usage(format!(
+            "no record '{id}' in {} (see `kpilot ledger list`)",
+            path.display()
+        ))),
+        many => Err(Error::Usage(format!(
+            "run id '{id}' is ambiguous in {}: it starts {} records ({})",
+            path.display(),
+            many.len(),
+            many.iter()
+                .map(|l| l.record.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map(|x| format!("{x:.prec$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn show_run(r: &RunRecord) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "run {} of {} at {}: candidate {}{}",
+        r.run_id,
+        r.task,
+        r.time_utc,
+        r.candidate,
+        if r.aa { " (A/A)" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "device: {}, copy bandwidth {} TB/s; git {}{}; cache {}, {} trials, seed {}",
+        r.device.name,
+        opt(r.copy_bandwidth.tbps, 2),
+        r.git.commit.as_deref().unwrap_or("-"),
+        if r.git.dirty == Some(true) {
+            " (dirty)"
+        } else {
+            ""
+        },
+        r.timing.cache,
+        r.timing.trials,
+        r.timing.seed
+    );
+    if !r.row_filter.is_empty() {
+        let _ = writeln!(s, "partial run: {}", r.row_filter.join(", "));
+    }
+    for d in &r.deviations {
+        let _ = writeln!(s, "deviation: {d}");
+    }
+    let w = r
+        .rows
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(3)
+        .clamp(3, 64);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:<10} {:>10} {:>10}  {:<24} {:<7} problems",
+        "row", "kind", "base us", "cand us", "speedup [95% CI]", "verdict"
+    );
+    for x in &r.rows {
+        let med = |side: &Option<crate::record::SideRecord>| {
+            side.as_ref()
+                .and_then(|s| s.device_us.as_ref())
+                .map(|d| d.median)
+        };
+        let speed = match (&x.device, x.ran, x.correct) {
+            (_, false, _) => x
+                .duplicate_of
+                .as_ref()
+                .map(|d| format!("duplicate of {}", d.chars().take(12).collect::<String>()))
+                .unwrap_or_else(|| "not run".into()),
+            (_, true, false) => "FAILED".into(),
+            (Some(c), true, true) => {
+                format!("{:.3}x [{:.3}, {:.3}]", c.speedup, c.ci_low, c.ci_high)
+            }
+            (None, true, true) => "-".into(),
+        };
+        let name: String = x.name.chars().take(w).collect();
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:<10} {:>10} {:>10}  {:<24} {:<7} {}",
+            name,
+            format!("{:?}", x.kind).to_lowercase(),
+            opt(med(&x.baseline), 2),
+            opt(med(&x.candidate), 2),
+            speed,
+            x.verdict.map(|v| v.as_str()).unwrap_or(""),
+            x.problems.len()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "headline (geomean over {} production rows): device {}",
+        r.headline.production_rows,
+        headline_text(r)
+    );
+    let _ = writeln!(s, "gate: {}", if r.gate.pass { "PASS" } else { "FAIL" });
+    for why in &r.gate.reasons {
+        let _ = writeln!(s, "  - {why}");
+    }
+    if let Some(f) = &r.fidelity {
+        let _ = writeln!(
+            s,
+            "fidelity on {}: {}",
+            f.card,
+            f.run_id
+                .as_deref()
+                .map(|id| format!("record {id}"))
+                .or(f.why_not.clone())
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    let _ = writeln!(s, "wall clock: {:.1} s", r.wall_seconds);
+    s
+}
+
+fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
+    let (path, lines) = load(root, task)?;
+    let l = find(&lines, &path, id)?;
+    if json {
+        return json_out(&l.raw);
+    }
+    match &l.record {
+        Record::Run(r) => print!("{}", show_run(r)),
+        Record::Fidelity(r) => {
+            let mut s = String::new();
+            let _ = writeln!(
+                s,
+                "fidelity {} of {} at {} on {}: upstream {} {} ({})",
+                r.run_id,
+                r.task,
+                r.time_utc,
+                r.card,
+                r.upstream.package,
+                r.upstream.version,
+                r.upstream.how
+            );
+            let _ = writeln!(
+                s,
+                "{:<48} {:>12} {:>12} {:>8}  {:<6} band",
+                "row", "upstream us", "baseline us", "ratio", "gated"
+            );
+            for x in &r.rows {
+                let _ = writeln!(
+                    s,
+                    "{:<48} {:>12} {:>12} {:>8}  {:<6} {}",
+                    x.name.chars().take(48).collect::<String>(),
+                    opt(x.upstream.us, 2),
+                    opt(x.baseline.us, 2),
+                    opt(x.ratio, 3),
+                    x.gated,
+                    match x.within_band {
+                        Some(true) => "within",
+                        Some(false) => "MISS",
+                        None => "-",
+                    }
+                );
+            }
+            let _ = writeln!(
+                s,
+                "verdict: {} ({}/{} gated rows within {:.0}%){}",
+                if r.verdict.pass { "PASS" } else { "FAIL" },
+                r.verdict.within,
+                r.verdict.gated,
+                r.band * 100.0,
+                if r.partial { ", partial" } else { "" }
+            );
+            for f in &r.verdict.failures {
+                let _ = writeln!(s, "  - {f}");
+            }
+            print!("{s}");
+        }
+        Record::Freeze(r) => {
+            println!(
+                "freeze of {} at {}: {}\n  rows {}\n  baseline {}\n  task.toml {}",
+                r.task,
+                r.time_utc,
+                r.reason,
+                r.rows_sha256,
+                r.baseline_sha256,
+                r.task_toml_sha256.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Best {
+    card: String,
+    candidate: String,
+    run_id: String,
+    time_utc: String,
+    device_geomean: f64,
+    device_ci: Option<[f64; 2]>,
+    gate_pass: bool,
+    /// Evidence runs of this card and candidate with a headline.
+    runs: usize,
+    /// The most recent of those runs (the harness improves; the latest is the current truth).
+    latest_run_id: String,
+    latest_geomean: f64,
+}
+
+fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
+    let (_, lines) = load(root, task)?;
+    // Only runs of the task as it is now count: a run against another baseline, other rows or
+    // other verdict settings measured something else.
+    let now = crate::task::Task::load(&root.join("tasks"), task)?;
+    let mut other = 0usize;
+    let mut by: BTreeMap<(String, String), Best> = BTreeMap::new();
+    for l in &lines {
+        let Record::Run(r) = &l.record else { continue };
+        if r.hashes.baseline != now.hashes.baseline
+            || r.hashes.rows != now.hashes.rows
+            || r.hashes.task_toml != now.hashes.task_toml
+        {
+            other += 1;
+            continue;
+        }
+        let evidence =
+            r.is_full_evidence() && r.gate.correctness_failures == 0 && r.protocol_violations == 0;
+        let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
+            continue;
+        };
+        if !evidence || card.is_some_and(|c| !r.device.name.contains(c)) {
+            continue;
+        }
+        let key = (r.device.name.clone(), r.candidate.clone());
+        let runs = by.get(&key).map_or(0, |b| b.runs) + 1;
+        let (latest_run_id, latest_geomean) = (r.run_id.clone(), g);
+        let entry = Best {
+            card: r.device.name.clone(),
+            candidate: r.candidate.clone(),
+            run_id: r.run_id.clone(),
+            time_utc: r.time_utc.clone(),
+            device_geomean: g,
+            device_ci: r.headline.device_ci,
+            gate_pass: r.gate.pass,
+            runs,
+            latest_run_id: latest_run_id.clone(),
+            latest_geomean,
+        };
+        match by.get_mut(&key) {
+            Some(b) if b.device_geomean >= g => {
+                b.runs = runs;
+                b.latest_run_id = latest_run_id;
+                b.latest_geomean = latest_geomean;
+            }
+            _ => {
+                by.insert(key, entry);
+            }
+        }
+    }
+    let all: Vec<Best> = by.into_values().collect();
+    if json {
+        return json_out(&all);
+    }
+    for b in &all {
+        println!(
+            "{:<14} {:<16} {}  gate {}  run {} ({}, best of {} evidence run(s); latest {:.4}x, run {})",
+            b.card,
+            b.candidate,
+            match b.device_ci {
+                Some([lo, hi]) => format!("{:.4}x [{lo:.4}, {hi:.4}]", b.device_geomean),
+                None => format!("{:.4}x", b.device_geomean),
+            },
+            if b.gate_pass { "PASS" } else { "FAIL" },
+            b.run_id,
+            b.time_utc,
+            b.runs,
+            b.latest_geomean,
+            b.latest_run_id
+        );
+    }
+    if all.is_empty() {
+        println!("no full run with a headline (not partial, not A/A, no deviations) of the current baseline, rows and task.toml in the ledger of {task}");
+    }
+    if other > 0 {
+        println!("({other} run(s) of an earlier baseline, rows or task.toml not considered)");
+    }
+    Ok(())
+}
+
+pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
+    match cmd {
+        LedgerCmd::List { task, kind, json } => list(root, task, kind.as_deref(), *json)?,
+        LedgerCmd::Show { task, run_id, json } => show(root, task, run_id, *json)?,
+        LedgerCmd::Best { task, card, json } => best(root, task, card.as_deref(), *json)?,
+        LedgerCmd::Schema => print!("{}", crate::record::schema_json()),
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,370 @@
+//! The ledger's records as types: one source of truth for what `kpilot task`, `kpilot fidelity`
+//! and `kpilot freeze` append to ledger/<task>.jsonl, for what `kpilot check` and `kpilot ledger`
+//! read back, and for ledger/schema.json (generated from these types by `kpilot ledger schema`).
+//!
+//! Lines written by older versions lack some fields: those are `Option` or `#[serde(default)]`
+//! here, so every line ever appended still parses. Unknown fields are refused, so a field the
+//! writer adds without adding it here fails the schema test instead of going undocumented.
+
+use crate::check::Check;
+use crate::fidelity::rule::FidelityRecord;
+use crate::gpu::DeviceInfo;
+use crate::protocol::Gate;
+use crate::stats::{Comparison, Verdict};
+use crate::task::rows::RowKind;
+use crate::task::spec::ScanAllow;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One line of a ledger, told apart by `kind`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Record {
+    /// One `kpilot task <name>` run.
+    Run(Box<RunRecord>),
+    /// One `kpilot fidelity <name>` run: the baseline against the upstream release it ports.
+    Fidelity(Box<FidelityRecord>),
+    /// One `kpilot freeze <name> --reason ...`.
+    Freeze(Box<FreezeRecord>),
+}
+
+impl Record {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Run(_) => "run",
+            Record::Fidelity(_) => "fidelity",
+            Record::Freeze(_) => "freeze",
+        }
+    }
+
+    /// The run id (a freeze has none: its time stands in).
+    pub fn id(&self) -> &str {
+        match self {
+            Record::Run(r) => &r.run_id,
+            Record::Fidelity(r) => &r.run_id,
+            Record::Freeze(r) => &r.time_utc,
+        }
+    }
+
+    pub fn time_utc(&self) -> &str {
+        match self {
+            Record::Run(r) => &r.time_utc,
+            Record::Fidelity(r) => &r.time_utc,
+            Record::Freeze(r) => &r.time_utc,
+        }
+    }
+
+    pub fn task(&self) -> &str {
+        match self {
+            Record::Run(r) => &r.task,
+            Record::Fidelity(r) => &r.task,
+            Record::Freeze(r) => &r.task,
+        }
+    }
+}
+
+/// The JSON Schema of a ledger line, as checked in at ledger/schema.json.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Record);
+    let mut s = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    s.push('\n');
+    s
+}
+
+/// serde_json writes a NaN as null; read null back as NaN.
+pub fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Which code ran (see `judge::git_info`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitInfo {
+    /// Null when there was neither a git repository nor KPILOT_GIT_COMMIT.
+    pub commit: Option<String>,
+    /// The tree differs from the commit: tracked files modified or untracked files present
+    /// (the ledger excluded: every run appends to it); null when unknown.
+    pub dirty: Option<bool>,
+    /// What differs (up to 20 paths), when git said; absent in early records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<Vec<String>>,
+    /// Where `commit` came from: "git", "KPILOT_GIT_COMMIT / KPILOT_GIT_DIRTY", or why none.
+    pub source: String,
+    /// sha256 of the running kpilot binary (absent in early records).
+    #[serde(default)]
+    pub kpilot_sha256: Option<String>,
+}
+
+/// A `kind: "run"` line: one `kpilot task` run. ledger/README.md says what each field means.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRecord {
+    pub schema: u32,
+    pub run_id: String,
+    pub time_utc: String,
+    pub task: String,
+    pub candidate: String,
+    /// An A/A run (`--aa`, candidate `baseline-aa`); absent in early records.
+    #[serde(default)]
+    pub aa: bool,
+    pub git: GitInfo,
+    pub hashes: Hashes,
+    pub build: Build,
+    pub device: DeviceInfo,
+    pub copy_bandwidth: CopyBandwidth,
+    /// What is checked after every timed sample, in words (absent in early records).
+    #[serde(default)]
+    pub timed_checks: Option<String>,
+    pub timing: Timing,
+    /// The `--row` names of a partial run; empty for a full run.
+    pub row_filter: Vec<String>,
+    pub worker_restarts: u32,
+    #[serde(default)]
+    pub protocol_violations: u32,
+    pub rows: Vec<RunRow>,
+    pub headline: Headline,
+    pub gate: GateVerdict,
+    pub wall_seconds: f64,
+    /// Options that weaken the run against the frozen task.toml, in words (absent in early records).
+    #[serde(default)]
+    pub deviations: Vec<String>,
+    /// The fidelity standing of the baseline on this card (absent in early records).
+    #[serde(default)]
+    pub fidelity: Option<FidelityStanding>,
+    /// The `[[scan.allow]]` exceptions this candidate used (absent in early records).
+    #[serde(default)]
+    pub scan_allowed: Vec<ScanAllow>,
+}
+
+impl RunRecord {
+    /// Evidence for the gate: a full run (no --row), not A/A, with no deviation.
+    pub fn is_full_evidence(&self) -> bool {
+        self.row_filter.is_empty() && !self.aa && self.deviations.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hashes {
+    pub task_toml: String,
+    pub rows: String,
+    pub baseline: String,
+    pub candidate: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    pub nvcc: String,
+    pub nvcc_version: String,
+    pub arch: String,
+    pub flags: Vec<String>,
+    pub flag_line: String,
+    /// The shared objects as loaded (absent in early records).
+    #[serde(default)]
+    pub so_sha256: Option<Sides<Option<String>>>,
+    /// Every file nvcc read, per side (absent in early records).
+    #[serde(default)]
+    pub includes: Option<Sides<SideIncludes>>,
+}
+
+/// One value per built library.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sides<T> {
+    pub support: T,
+    pub baseline: T,
+    pub candidate: T,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SideIncludes {
+    /// One hash over every file nvcc read.
+    pub all_sha256: String,
+    pub files: usize,
+    /// The project's own files (not the toolchain's or the system's), one by one.
+    pub project: Vec<IncludedFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyBandwidth {
+    pub tbps: Option<f64>,
+    pub method: Option<String>,
+}
+
+/// How the run was timed; most fields are the method in words.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    pub device_mode: String,
+    pub eager_mode: String,
+    pub order: String,
+    /// "cold" or "warm".
+    pub cache: String,
+    pub cache_note: String,
+    pub trials: u32,
+    pub warmup: String,
+    pub min_sample_ms: f64,
+    pub launches: String,
+    pub seed: u64,
+    pub bootstrap_resamples: usize,
+    pub ci: String,
+    /// Absent in early records.
+    #[serde(default)]
+    pub speedup: Option<String>,
+    pub verdict_rule: String,
+}
+
+/// One row of the rows file in a run record.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRow {
+    pub name: String,
+    pub entry: String,
+    pub kind: RowKind,
+    pub production: bool,
+    pub model: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub ran: bool,
+    pub bytes: u64,
+    pub launches_per_sample: Option<u32>,
+    pub buffer_sets: Option<u32>,
+    /// Absent in early records.
+    #[serde(default)]
+    pub units_per_set: Option<u32>,
+    /// Absent in early records.
+    #[serde(default)]
+    pub rotated_bytes: u64,
+    /// Absent in early records.
+    #[serde(default)]
+    pub cold: bool,
+    pub trial_seeds: Option<Vec<u64>>,
+    pub correct: bool,
+    pub problems: Vec<String>,
+    pub error: Option<String>,
+    /// Absent in early records.
+    #[serde(default)]
+    pub output_tail: Option<Vec<String>>,
+    pub baseline: Option<SideRecord>,
+    pub candidate: Option<SideRecord>,
+    pub device: Option<Comparison>,
+    pub eager: Option<Comparison>,
+    pub speedup: Option<f64>,
+    pub verdict: Option<Verdict>,
+    pub pct_of_copy_bandwidth: Option<f64>,
+    pub impossible_bandwidth: bool,
+    pub seconds: Option<f64>,
+}
+
+/// One side (baseline or candidate) of one row.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SideRecord {
+    pub status: String,
+    pub dispatch_path: String,
+    pub gates: Vec<Gate>,
+    /// Absent in early records.
+    #[serde(default)]
+    pub lingering_us: f64,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub checked: Checked,
+    pub device_us: Option<Dist>,
+    pub eager_us: Option<Dist>,
+    pub achieved_tbps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checked {
+    pub correctness_trial: Check,
+    pub timed_outputs: Check,
+}
+
+/// Per-launch times of the samples, microseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dist {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub samples: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Headline {
+    pub device_geomean: Option<f64>,
+    pub eager_geomean: Option<f64>,
+    /// Absent in early records.
+    #[serde(default)]
+    pub device_ci: Option<[f64; 2]>,
+    #[serde(default)]
+    pub eager_ci: Option<[f64; 2]>,
+    #[serde(default)]
+    pub ci_method: Option<String>,
+    pub production_rows: usize,
+    pub weighting: String,
+}
+
+/// The task's gate as this run met it or not.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateVerdict {
+    /// The gate in words (absent in early records).
+    #[serde(default)]
+    pub rule: Option<String>,
+    pub min_geomean: f64,
+    pub min_row_speedup: f64,
+    pub pass: bool,
+    pub correctness_failures: usize,
+    pub reasons: Vec<String>,
+}
+
+/// Whether the baseline had a passing fidelity record on this card when the run was made.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FidelityStanding {
+    pub card: String,
+    /// The passing fidelity record `check` would use, or null.
+    pub run_id: Option<String>,
+    /// Why there is none, or null.
+    pub why_not: Option<String>,
+}
+
+/// A `kind: "freeze"` line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRecord {
+    pub schema: u32,
+    pub time_utc: String,
+    pub task: String,
+    pub reason: String,
+    pub rows_sha256: String,
+    pub baseline_sha256: String,
+    /// Absent in records made before task.toml was frozen.
+    #[serde(default)]
+    pub task_toml_sha256: Option<String>,
+    /// The hashes this freeze replaced (null for the first).
+    pub previous: Option<PreviousFreeze>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousFreeze {
+    pub rows_sha256: String,
+    pub baseline_sha256: String,
+    /// Empty when the replaced freeze predates freezing task.toml.
+    #[serde(default)]
+    pub task_toml_sha256: String,
+    pub frozen_at: String,
+}

@@ -1,0 +1,280 @@
+//! `kpilot ledger list|show|best|schema` on a temporary copy of the repository's ledgers and on
+//! broken fixture ledgers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A root holding a copy of the repository's ledger/ and tasks/ (`best` compares runs with the
+/// task as it is now).
+fn copy_root() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("ledger"), &d.path().join("ledger"));
+    copy_dir(&repo().join("tasks"), &d.path().join("tasks"));
+    d
+}
+
+fn kpilot(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpilot"))
+        .arg("--root")
+        .arg(root)
+        .arg("ledger")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    stdout(o)
+}
+
+fn bad_input(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(3), "stdout: {}", stdout(o));
+    let e = stderr(o);
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+fn lines_of(task: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(repo().join("ledger").join(format!("{task}.jsonl")))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn list_prints_one_line_per_record_and_filters_by_kind() {
+    let d = copy_root();
+    let all = lines_of("fuse_scale_shift");
+    let out = ok(&kpilot(d.path(), &["list", "fuse_scale_shift"]));
+    assert_eq!(out.lines().count(), all.len());
+    let last_run = all.iter().rev().find(|r| r["kind"] == "run").unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(last_run["run_id"].as_str().unwrap()))
+        .unwrap();
+    let g = last_run["headline"]["device_geomean"].as_f64().unwrap();
+    assert!(line.contains(&format!("{g:.4}x")), "{line}");
+    assert!(
+        line.contains(&last_run["git"]["commit"].as_str().unwrap()[..7]),
+        "{line}"
+    );
+    assert!(
+        line.contains(if last_run["gate"]["pass"].as_bool().unwrap() {
+            "PASS"
+        } else {
+            "FAIL"
+        })
+    );
+
+    let runs = ok(&kpilot(
+        d.path(),
+        &["list", "fuse_scale_shift", "--kind", "run"],
+    ));
+    let n_runs = all.iter().filter(|r| r["kind"] == "run").count();
+    assert_eq!(runs.lines().count(), n_runs);
+    assert!(runs
+        .lines()
+        .all(|l| l.split_whitespace().nth(1) == Some("run")));
+
+    let json: Vec<serde_json::Value> = serde_json::from_str(&ok(&kpilot(
+        d.path(),
+        &["list", "fuse_scale_shift", "--kind", "fidelity", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        json.len(),
+        all.iter().filter(|r| r["kind"] == "fidelity").count()
+    );
+    assert!(json
+        .iter()
+        .all(|s| s["kind"] == "fidelity" && s["card"].is_string()));
+}
+
+#[test]
+fn show_takes_a_unique_prefix_and_prints_the_record_as_stored() {
+    let d = copy_root();
+    let all = lines_of("fuse_scale_shift");
+    let run = all.iter().rev().find(|r| r["kind"] == "run").unwrap();
+    let id = run["run_id"].as_str().unwrap();
+    // The id without its last hex digits still names one record.
+    let prefix = &id[..id.len() - 3];
+    let shown: serde_json::Value = serde_json::from_str(&ok(&kpilot(
+        d.path(),
+        &["show", "fuse_scale_shift", prefix, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(&shown, run);
+    let human = ok(&kpilot(d.path(), &["show", "fuse_scale_shift", id]));
+    assert!(human.contains(id) && human.contains("headline"), "{human}");
+    let rows_ran = run["rows"].as_array().unwrap().len();
+    assert!(human.lines().count() > rows_ran, "{human}");
+    // A fidelity record and a freeze (named by its time) show too.
+    let fid = all.iter().find(|r| r["kind"] == "fidelity").unwrap();
+    let out = ok(&kpilot(
+        d.path(),
+        &["show", "fuse_scale_shift", fid["run_id"].as_str().unwrap()],
+    ));
+    assert!(out.contains("verdict:"), "{out}");
+    let fr = all.iter().find(|r| r["kind"] == "freeze").unwrap();
+    let out = ok(&kpilot(
+        d.path(),
+        &["show", "fuse_scale_shift", fr["time_utc"].as_str().unwrap()],
+    ));
+    assert!(out.contains("freeze of fuse_scale_shift"), "{out}");
+}
+
+#[test]
+fn best_is_per_card_and_candidate_over_full_evidence_runs_only() {
+    let d = copy_root();
+    let all = lines_of("fuse_scale_shift");
+    let got: Vec<serde_json::Value> = serde_json::from_str(&ok(&kpilot(
+        d.path(),
+        &["best", "fuse_scale_shift", "--json"],
+    )))
+    .unwrap();
+    assert!(!got.is_empty());
+    // Only runs of the task as it is now: the same baseline, rows and task.toml.
+    let now = kpilot::task::Task::load(&repo().join("tasks"), "fuse_scale_shift").unwrap();
+    for b in &got {
+        assert_ne!(
+            b["candidate"], "baseline-aa",
+            "an A/A run is never the best"
+        );
+        let evidence: Vec<&serde_json::Value> = all
+            .iter()
+            .filter(|r| {
+                r["kind"] == "run"
+                    && r["device"]["name"] == b["card"]
+                    && r["candidate"] == b["candidate"]
+                    && r["row_filter"].as_array().unwrap().is_empty()
+                    && !r["aa"].as_bool().unwrap_or(false)
+                    && r["deviations"].as_array().is_none_or(|d| d.is_empty())
+                    && r["headline"]["device_geomean"].is_f64()
+                    && r["hashes"]["baseline"] == now.hashes.baseline.as_str()
+                    && r["hashes"]["rows"] == now.hashes.rows.as_str()
+                    && r["hashes"]["task_toml"] == now.hashes.task_toml.as_str()
+            })
+            .collect();
+        let latest = evidence.last().unwrap();
+        assert_eq!(b["latest_run_id"], latest["run_id"], "{b}");
+        let max = evidence
+            .iter()
+            .map(|r| r["headline"]["device_geomean"].as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        assert_eq!(b["device_geomean"].as_f64().unwrap(), max, "{b}");
+        let run = all.iter().find(|r| r["run_id"] == b["run_id"]).unwrap();
+        assert_eq!(run["headline"]["device_geomean"], b["device_geomean"]);
+    }
+    let h200 = ok(&kpilot(
+        d.path(),
+        &["best", "fuse_scale_shift", "--card", "H200"],
+    ));
+    assert!(
+        !h200.is_empty()
+            && h200
+                .lines()
+                .all(|l| l.contains("H200") || l.contains("not considered")),
+        "{h200}"
+    );
+    let none = ok(&kpilot(
+        d.path(),
+        &["best", "fuse_scale_shift", "--card", "no such card"],
+    ));
+    assert!(none.contains("no full run"), "{none}");
+}
+
+#[test]
+fn schema_prints_the_checked_in_schema() {
+    let d = copy_root();
+    let out = ok(&kpilot(d.path(), &["schema"]));
+    assert_eq!(
+        out,
+        std::fs::read_to_string(repo().join("ledger/schema.json")).unwrap()
+    );
+}
+
+#[test]
+fn unknown_task_and_unknown_or_ambiguous_run_ids_are_bad_input() {
+    let d = copy_root();
+    let e = bad_input(&kpilot(d.path(), &["list", "no_such_task"]));
+    assert!(
+        e.contains("unknown task 'no_such_task'") && e.contains("fuse_scale_shift"),
+        "{e}"
+    );
+    let e = bad_input(&kpilot(d.path(), &["list", "../ledger/fuse_scale_shift"]));
+    assert!(e.contains("unknown task"), "{e}");
+    let e = bad_input(&kpilot(d.path(), &["show", "fuse_scale_shift", "19990101"]));
+    assert!(e.contains("no record '19990101'"), "{e}");
+    // Every run id of the day starts with 2026: ambiguous.
+    let e = bad_input(&kpilot(d.path(), &["show", "fuse_scale_shift", "2026"]));
+    assert!(e.contains("ambiguous"), "{e}");
+    let e = bad_input(&kpilot(
+        d.path(),
+        &["list", "fuse_scale_shift", "--kind", "walk"],
+    ));
+    assert!(e.contains("walk"), "{e}");
+}
+
+#[test]
+fn a_malformed_line_is_named_by_file_and_line() {
+    let d = copy_root();
+    let p = d.path().join("ledger/fuse_scale_shift.jsonl");
+    let n = std::fs::read_to_string(&p).unwrap().lines().count();
+    // A torn write: half a line.
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("{\"kind\": \"run\", \"run_id\": \n");
+    std::fs::write(&p, &text).unwrap();
+    let e = bad_input(&kpilot(d.path(), &["list", "fuse_scale_shift"]));
+    assert!(
+        e.contains(&format!("fuse_scale_shift.jsonl:{}:", n + 1)),
+        "{e}"
+    );
+    assert!(e.contains("not JSON"), "{e}");
+
+    // Valid JSON of the wrong shape: a speedup that is a string.
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let i = lines.iter().rposition(|r| r["kind"] == "run").unwrap();
+    lines[i]["rows"][0]["speedup"] = serde_json::json!("fast");
+    let body: String = lines.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&p, body).unwrap();
+    let e = bad_input(&kpilot(d.path(), &["best", "fuse_scale_shift"]));
+    assert!(
+        e.contains(&format!("fuse_scale_shift.jsonl:{}:", i + 1)),
+        "{e}"
+    );
+    assert!(e.contains("not a valid ledger record (kind run)"), "{e}");
+
+    // A line of an unknown kind.
+    std::fs::write(&p, "{\"kind\": \"walk\"}\n").unwrap();
+    let e = bad_input(&kpilot(d.path(), &["show", "fuse_scale_shift", "x"]));
+    assert!(e.contains("fuse_scale_shift.jsonl:1:"), "{e}");
+}
