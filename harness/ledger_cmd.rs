@@ -226,6 +226,16 @@ fn summary(l: &Line) -> Summary {
             note: format!("freeze: {}", r.reason),
             ..base
         },
+        Record::Ncu(r) => Summary {
+            card: Some(r.card.clone()),
+            commit: r.git.commit.clone(),
+            candidate: Some(r.candidate.clone()),
+            note: format!(
+                "ncu {}: baseline {:.2} us, {} {:.2} us; {}",
+                r.row, r.baseline.duration_us, r.candidate, r.candidate_side.duration_us, r.digest
+            ),
+            ..base
+        },
     }
 }
 
@@ -479,6 +489,19 @@ fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
                 let _ = writeln!(s, "  - {f}");
             }
             print!("{s}");
+        }
+        Record::Ncu(r) => {
+            println!(
+                "ncu {} of {}, row {}, on {}: digest {}\n  baseline: {}\n  {}: {}",
+                r.run_id,
+                r.task,
+                r.row,
+                r.card,
+                r.digest,
+                r.baseline.bottleneck,
+                r.candidate,
+                r.candidate_side.bottleneck
+            );
         }
         Record::Freeze(r) => {
             println!(

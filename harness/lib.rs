@@ -12,6 +12,7 @@ pub mod judge;
 pub mod ledger;
 pub mod ledger_cmd;
 pub mod library;
+pub mod ncu;
 pub mod nvcc;
 pub mod protocol;
 pub mod record;

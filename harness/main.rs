@@ -128,6 +128,46 @@ enum Cmd {
         #[command(subcommand)]
         cmd: kpilot::ledger_cmd::LedgerCmd,
     },
+    /// Profile one row's calls of the baseline and a candidate with Nsight Compute (each side in
+    /// its own process, warm-up excluded, only the implementation's launches), and write a
+    /// side-by-side digest to ncu/<task>/ with an `ncu` ledger record pointing at it.
+    Ncu {
+        /// Task name (a folder under tasks/).
+        name: String,
+        /// The row to profile.
+        #[arg(long)]
+        row: String,
+        /// Candidate (candidates/<NAME>.cu); default: task.toml's `candidate`.
+        #[arg(long)]
+        candidate: Option<String>,
+        /// GPU ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: i32,
+        /// Profiled calls per side, after two warm-up calls.
+        #[arg(long, default_value_t = 3)]
+        calls: u32,
+        /// Print the ledger record as JSON instead of the digest.
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) The process `ncu` profiles: one side of one row.
+    #[command(hide = true, name = "ncu-probe")]
+    NcuProbe {
+        #[arg(long)]
+        task_dir: PathBuf,
+        #[arg(long)]
+        row: String,
+        #[arg(long)]
+        side: String,
+        #[arg(long)]
+        support: PathBuf,
+        #[arg(long)]
+        so: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        device: i32,
+        #[arg(long, default_value_t = 3)]
+        calls: u32,
+    },
     /// (internal) The worker process the `task` command drives: it reads its plan and the run's
     /// secret from stdin and reports on the result channel the parent mapped for it.
     #[command(hide = true)]
@@ -296,6 +336,31 @@ fn real_main(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Ledger { cmd } => kpilot::ledger_cmd::run(&root, &cmd),
+        Cmd::Ncu {
+            name,
+            row,
+            candidate,
+            device,
+            calls,
+            json,
+        } => kpilot::ncu::run(&kpilot::ncu::NcuOptions {
+            root,
+            task: name,
+            row,
+            candidate,
+            device,
+            calls,
+            json,
+        }),
+        Cmd::NcuProbe {
+            task_dir,
+            row,
+            side,
+            support,
+            so,
+            device,
+            calls,
+        } => kpilot::ncu::probe(&task_dir, &row, &side, &support, &so, device, calls),
         Cmd::Worker => {
             let plan = kpilot::worker::hello_from_stdin()?;
             Ok(kpilot::worker::main(plan))

@@ -26,6 +26,8 @@ pub enum Record {
     Fidelity(Box<FidelityRecord>),
     /// One `kpilot freeze <name> --reason ...`.
     Freeze(Box<FreezeRecord>),
+    /// One `kpilot ncu <name> --row ...`: Nsight Compute digests of one row, both sides.
+    Ncu(Box<NcuRecord>),
 }
 
 impl Record {
@@ -34,6 +36,7 @@ impl Record {
             Record::Run(_) => "run",
             Record::Fidelity(_) => "fidelity",
             Record::Freeze(_) => "freeze",
+            Record::Ncu(_) => "ncu",
         }
     }
 
@@ -43,6 +46,7 @@ impl Record {
             Record::Run(r) => &r.run_id,
             Record::Fidelity(r) => &r.run_id,
             Record::Freeze(r) => &r.time_utc,
+            Record::Ncu(r) => &r.run_id,
         }
     }
 
@@ -51,6 +55,7 @@ impl Record {
             Record::Run(r) => &r.time_utc,
             Record::Fidelity(r) => &r.time_utc,
             Record::Freeze(r) => &r.time_utc,
+            Record::Ncu(r) => &r.time_utc,
         }
     }
 
@@ -59,6 +64,7 @@ impl Record {
             Record::Run(r) => &r.task,
             Record::Fidelity(r) => &r.task,
             Record::Freeze(r) => &r.task,
+            Record::Ncu(r) => &r.task,
         }
     }
 }
@@ -367,4 +373,32 @@ pub struct PreviousFreeze {
     #[serde(default)]
     pub task_toml_sha256: String,
     pub frozen_at: String,
+}
+
+/// A `kind: "ncu"` line: where a row's Nsight Compute digest and raw CSVs are, and what they say.
+/// A profiled run is no timing evidence; the digest explains the times `run` records measure.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NcuRecord {
+    pub schema: u32,
+    pub run_id: String,
+    pub time_utc: String,
+    pub task: String,
+    pub row: String,
+    pub candidate: String,
+    pub card: String,
+    pub git: GitInfo,
+    /// `ncu --version`'s last line.
+    pub ncu_version: String,
+    /// The ncu command line (the metric list abbreviated).
+    pub method: String,
+    /// The markdown digest, relative to the repository root.
+    pub digest: String,
+    /// Raw CSV per side, relative to the repository root: [baseline, candidate].
+    pub csv: [String; 2],
+    pub compulsory_bytes: u64,
+    pub baseline: crate::ncu::digest::SideDigest,
+    #[serde(rename = "candidate_digest")]
+    pub candidate_side: crate::ncu::digest::SideDigest,
+    pub hashes: Hashes,
 }

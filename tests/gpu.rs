@@ -611,3 +611,54 @@ fn work_left_running_fails_its_side_and_not_the_other() {
         "{r}"
     );
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU and Nsight Compute; run on the GPU machine with -- --ignored"]
+fn ncu_profiles_both_sides_of_one_row_and_records_the_digest() {
+    require_gpu();
+    let d = scratch_root("correct");
+    let row = "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16";
+    let out = Command::new(kpilot_bin())
+        .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
+        .arg("--root")
+        .arg(d.path())
+        .args([
+            "ncu",
+            "fuse_scale_shift",
+            "--row",
+            row,
+            "--candidate",
+            "correct",
+            "--calls",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "ncu");
+    for side in ["baseline", "candidate_digest"] {
+        let s = &v[side];
+        assert!(s["duration_us"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["dram_read_bytes"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(!s["bottleneck"].as_str().unwrap().is_empty(), "{s}");
+    }
+    // The fixture launches one kernel per call, named fx_fss.
+    assert!(
+        v["candidate_digest"]["kernels"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("fx_fss"),
+        "{v}"
+    );
+    let md = std::fs::read_to_string(d.path().join(v["digest"].as_str().unwrap())).unwrap();
+    assert!(md.contains("| bottleneck |"), "{md}");
+    for c in v["csv"].as_array().unwrap() {
+        let text = std::fs::read_to_string(d.path().join(c.as_str().unwrap())).unwrap();
+        assert!(kpilot::ncu::csv::parse(&text).is_ok());
+    }
+    let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+    assert!(ledger.lines().last().unwrap().contains("\"kind\":\"ncu\""));
+}

@@ -19,6 +19,7 @@ use std::io::{BufRead, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+pub mod probe;
 mod sets;
 
 /// The result channel: the pipe the parent reads, the run's secret, the next sequence number.

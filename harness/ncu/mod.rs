@@ -1,0 +1,320 @@
+//! `kpilot ncu <task> --row <row> [--candidate NAME]`: Nsight Compute on exactly one row's calls
+//! of both sides, side by side. Each side runs in its own `kpilot ncu-probe` process under ncu
+//! (built with the task's one flag line, called the way the worker calls it, warm-up launches and
+//! kpilot's support kernels outside the profiled range). The raw CSVs and a markdown digest go to
+//! ncu/<task>/, and an `ncu` record in the task's ledger points at them.
+
+pub mod csv;
+pub mod digest;
+
+use crate::error::{Error, Result};
+use crate::record::{Hashes, NcuRecord, Record};
+use crate::run;
+use crate::task::Task;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The metric set, one per line (ncu/metrics.txt, built in).
+pub const METRICS: &str = include_str!("../../ncu/metrics.txt");
+
+pub fn metric_list() -> String {
+    METRICS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub struct NcuOptions {
+    pub root: PathBuf,
+    pub task: String,
+    pub row: String,
+    pub candidate: Option<String>,
+    pub device: i32,
+    /// Profiled calls per side (after warm-up).
+    pub calls: u32,
+    pub json: bool,
+}
+
+/// ncu: KPILOT_NCU, else `ncu` on PATH, else /usr/local/cuda/bin/ncu; its version line.
+fn find_ncu() -> Result<(PathBuf, String)> {
+    let mut tries: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("KPILOT_NCU") {
+        tries.push(PathBuf::from(p));
+    }
+    tries.push(PathBuf::from("ncu"));
+    tries.push(PathBuf::from("/usr/local/cuda/bin/ncu"));
+    for p in &tries {
+        if let Ok(o) = Command::new(p).arg("--version").output() {
+            if o.status.success() {
+                let v = String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                return Ok((p.clone(), v));
+            }
+        }
+    }
+    Err(Error::Environment(format!(
+        "Nsight Compute (ncu) not found: tried {} (set KPILOT_NCU to its path)",
+        tries
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The harness's latest device time per launch of this row on this card, for each side, from
+/// the latest full or partial run of the same candidate (None when there is none).
+fn harness_times(root: &Path, task: &Task, cand: &str, card: &str, row: &str) -> Option<[f64; 2]> {
+    let text =
+        std::fs::read_to_string(root.join("ledger").join(format!("{}.jsonl", task.name()))).ok()?;
+    text.lines().rev().find_map(|l| {
+        let r: serde_json::Value = serde_json::from_str(l).ok()?;
+        if r["kind"] != "run" || r["candidate"] != cand || r["device"]["name"] != card {
+            return None;
+        }
+        let x = r["rows"].as_array()?.iter().find(|x| x["name"] == row)?;
+        Some([
+            x["baseline"]["device_us"]["median"].as_f64()?,
+            x["candidate"]["device_us"]["median"].as_f64()?,
+        ])
+    })
+}
+
+pub fn run(o: &NcuOptions) -> Result<i32> {
+    let task = Task::load(&o.root.join("tasks"), &o.task)?;
+    crate::freeze::verify(&task)?;
+    let row = task.rows.iter().find(|r| r.name == o.row).ok_or_else(|| {
+        Error::Cli(format!(
+            "--row '{}' names no row of task '{}'",
+            o.row,
+            task.name()
+        ))
+    })?;
+    if row.kind == crate::task::rows::RowKind::Rejection {
+        return Err(Error::Cli(format!(
+            "--row '{}' is a rejection row: both sides refuse it, there is nothing to profile",
+            row.name
+        )));
+    }
+    if o.calls == 0 {
+        return Err(Error::Cli("--calls 0: profile at least one call".into()));
+    }
+    let cand = o
+        .candidate
+        .clone()
+        .unwrap_or_else(|| task.spec.task.candidate.clone());
+    crate::scan::check_name(&task, &cand)?;
+    let cand_path = task.candidate_path(&cand);
+    if !cand_path.exists() {
+        return Err(Error::Cli(format!(
+            "no candidate '{cand}' ({} does not exist)",
+            cand_path.display()
+        )));
+    }
+    crate::scan::require_clean(&task, &cand)?;
+    let (ncu, ncu_version) = find_ncu()?;
+    let arch = match task.spec.build.arch.as_str() {
+        "native" => run::probe_arch(o.device)?,
+        explicit => {
+            run::probe_arch(o.device)?;
+            crate::nvcc::Arch(explicit.to_string())
+        }
+    };
+    let say = |s: &str| eprintln!("{s}");
+    let built = run::build_all(&o.root, &task, &cand, &cand_path, arch, &say)?;
+    let card = {
+        let gpu = crate::gpu::Gpu::open(o.device)?;
+        gpu.info.name.clone()
+    };
+    let now = crate::ledger::utc_now();
+    let run_id = format!(
+        "{}-{:08x}",
+        now.replace([':', '-'], ""),
+        (crate::inputs::mix64(run::fresh_seed()) >> 32) as u32
+    );
+    let rel_dir = PathBuf::from("ncu").join(task.name());
+    let dir = o.root.join(&rel_dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let stem = format!("{}__{run_id}", file_safe(&row.name));
+    let exe = std::env::current_exe().map_err(|e| Error::io("cannot find the kpilot binary", e))?;
+    let metrics = metric_list();
+    let method = format!(
+        "{} --csv --print-units base --profile-from-start off --clock-control none --target-processes all --metrics <ncu/metrics.txt> --log-file <csv> kpilot ncu-probe (one side; {} warm-up call(s), {} profiled call(s))",
+        ncu.display(),
+        2,
+        o.calls
+    );
+    let mut digests = Vec::new();
+    let mut csvs = Vec::new();
+    for (side, so) in [
+        ("baseline", &built.baseline),
+        ("candidate", &built.candidate),
+    ] {
+        let rel_csv = rel_dir.join(format!("{stem}__{side}.csv"));
+        let csv_path = o.root.join(&rel_csv);
+        say(&format!("ncu: profiling the {side} on row {}", row.name));
+        let out = Command::new(&ncu)
+            .args([
+                "--csv",
+                "--print-units",
+                "base",
+                "--profile-from-start",
+                "off",
+                "--clock-control",
+                "none",
+                "--target-processes",
+                "all",
+                "--metrics",
+                &metrics,
+                "--log-file",
+            ])
+            .arg(&csv_path)
+            .arg(&exe)
+            .arg("--root")
+            .arg(&o.root)
+            .arg("ncu-probe")
+            .arg("--task-dir")
+            .arg(&task.dir)
+            .args(["--row", &row.name, "--side", side])
+            .arg("--support")
+            .arg(&built.support)
+            .arg("--so")
+            .arg(so)
+            .args([
+                "--device",
+                &o.device.to_string(),
+                "--calls",
+                &o.calls.to_string(),
+            ])
+            .output()
+            .map_err(|e| Error::io(format!("cannot run {}", ncu.display()), e))?;
+        let log = std::fs::read_to_string(&csv_path).unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let errors: Vec<&str> = log
+            .lines()
+            .chain(stderr.lines())
+            .filter(|l| l.contains("==ERROR=="))
+            .collect();
+        if !errors.is_empty() || !out.status.success() {
+            let all = format!("{}\n{stderr}", errors.join("\n"));
+            if all.contains("ERR_NVGPUCTRPERM") || all.contains("permission") {
+                return Err(Error::Environment(format!(
+                    "ncu cannot read the GPU's performance counters here (ERR_NVGPUCTRPERM): they need admin rights or NVreg_RestrictProfilingToAdminUsers=0\n{}",
+                    errors.join("\n")
+                )));
+            }
+            return Err(Error::Internal(format!(
+                "ncu failed on the {side} of row '{}' (exit {:?}); its log is {}:\n{}",
+                row.name,
+                out.status.code(),
+                csv_path.display(),
+                all.trim()
+            )));
+        }
+        let launches = csv::parse(&log)
+            .map_err(|e| Error::Internal(format!("{}: {e}", csv_path.display())))?;
+        digests.push(digest::digest(&launches, o.calls, row.bytes));
+        csvs.push(rel_csv.display().to_string());
+    }
+    let harness = harness_times(&o.root, &task, &cand, &card, &row.name);
+    let title = format!(
+        "{} row {} on {}: baseline vs {cand} (ncu run {run_id})",
+        task.name(),
+        row.name,
+        card
+    );
+    let md = digest::markdown(
+        &title,
+        row.bytes,
+        harness,
+        &[("baseline", &digests[0]), (cand.as_str(), &digests[1])],
+    );
+    let rel_md = rel_dir.join(format!("{stem}.md"));
+    std::fs::write(o.root.join(&rel_md), &md)
+        .map_err(|e| Error::io(format!("cannot write {}", rel_md.display()), e))?;
+    let cand_src = std::fs::read(&cand_path)
+        .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
+    let record = NcuRecord {
+        schema: crate::ledger::SCHEMA,
+        run_id: run_id.clone(),
+        time_utc: now,
+        task: task.name().to_string(),
+        row: row.name.clone(),
+        candidate: cand.clone(),
+        card,
+        git: crate::judge::git_info(&o.root),
+        ncu_version,
+        method,
+        digest: rel_md.display().to_string(),
+        csv: [csvs[0].clone(), csvs[1].clone()],
+        compulsory_bytes: row.bytes,
+        baseline: digests[0].clone(),
+        candidate_side: digests[1].clone(),
+        hashes: Hashes {
+            task_toml: task.hashes.task_toml.clone(),
+            rows: task.hashes.rows.clone(),
+            baseline: task.hashes.baseline.clone(),
+            candidate: crate::task::sha256_hex(&cand_src),
+        },
+    };
+    let ledger_path = o.root.join("ledger").join(format!("{}.jsonl", task.name()));
+    crate::ledger::append(&ledger_path, &Record::Ncu(Box::new(record.clone())))?;
+    if o.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Record::Ncu(Box::new(record)))
+                .map_err(|e| Error::Internal(e.to_string()))?
+        );
+    } else {
+        print!("{md}");
+        println!("\nrecorded: {} (ncu run {run_id})", ledger_path.display());
+    }
+    Ok(crate::error::exit::OK)
+}
+
+/// The probe's command line, parsed by main.rs and handed to `worker::probe`.
+pub fn probe(
+    task_dir: &Path,
+    row: &str,
+    side: &str,
+    support: &Path,
+    so: &Path,
+    device: i32,
+    calls: u32,
+) -> Result<i32> {
+    let side: &'static str = if side == "baseline" {
+        "baseline"
+    } else {
+        "candidate"
+    };
+    crate::worker::probe::run(&crate::worker::probe::Probe {
+        task_dir,
+        row,
+        support_so: support,
+        so,
+        side,
+        device,
+        warmups: 2,
+        launches: calls,
+    })?;
+    Ok(crate::error::exit::OK)
+}
