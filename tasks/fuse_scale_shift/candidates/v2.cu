@@ -78,6 +78,21 @@ __global__ void __launch_bounds__(256) ln_smem_kernel(Args a) {
     const int cv = a.C / 8;
     const float n_f = static_cast<float>(a.C);
     int64_t cur_b = -1;
+    // The next row's loads are issued before this row's reductions (two rows in flight a CTA).
+    constexpr int NL = RESID ? 6 : 2;
+    uint4 pre[NL];
+    auto load_row = [&](int64_t r) {
+        const int64_t rb = r * cv;
+        pre[0] = __ldcs(a.x + rb + t);
+        pre[1] = __ldcs(a.x + rb + nt + t);
+        if constexpr (RESID) {
+            pre[2] = __ldcs(a.res + rb + t);
+            pre[3] = __ldcs(a.res + rb + nt + t);
+            pre[4] = __ldcs(a.res_gate + rb + t);
+            pre[5] = __ldcs(a.res_gate + rb + nt + t);
+        }
+    };
+    if (blockIdx.x < a.rows) load_row(blockIdx.x);
     for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
         const int64_t b = row / a.L;
         if (b != cur_b) {
@@ -92,29 +107,27 @@ __global__ void __launch_bounds__(256) ln_smem_kernel(Args a) {
         const int64_t base = row * cv;
         const int c0 = t, c1 = nt + t;  // this thread's two vectors of the row
         float v[16];
-        {
-            uint4 x0 = __ldcs(a.x + base + c0), x1 = __ldcs(a.x + base + c1);
-            if constexpr (RESID) {
-                const uint4 r0 = __ldcs(a.res + base + c0), r1 = __ldcs(a.res + base + c1);
-                const uint4 g0 = __ldcs(a.res_gate + base + c0), g1 = __ldcs(a.res_gate + base + c1);
-                float xf[16], rf[16], gf[16];
-                unpack(x0, xf);
-                unpack(x1, xf + 8);
-                unpack(r0, rf);
-                unpack(r1, rf + 8);
-                unpack(g0, gf);
-                unpack(g1, gf + 8);
+        if constexpr (RESID) {
+            float xf[16], rf[16], gf[16];
+            unpack(pre[0], xf);
+            unpack(pre[1], xf + 8);
+            unpack(pre[2], rf);
+            unpack(pre[3], rf + 8);
+            unpack(pre[4], gf);
+            unpack(pre[5], gf + 8);
 #pragma unroll
-                for (int i = 0; i < 16; ++i) v[i] = fmaf(xf[i], gf[i], rf[i]);
-                uint4 o0, o1;
-                o0.x = pack(v[0], v[1]); o0.y = pack(v[2], v[3]); o0.z = pack(v[4], v[5]); o0.w = pack(v[6], v[7]);
-                o1.x = pack(v[8], v[9]); o1.y = pack(v[10], v[11]); o1.z = pack(v[12], v[13]); o1.w = pack(v[14], v[15]);
-                __stcs(a.res_out + base + c0, o0);
-                __stcs(a.res_out + base + c1, o1);
-            } else {
-                unpack(x0, v);
-                unpack(x1, v + 8);
-            }
+            for (int i = 0; i < 16; ++i) v[i] = fmaf(xf[i], gf[i], rf[i]);
+        } else {
+            unpack(pre[0], v);
+            unpack(pre[1], v + 8);
+        }
+        if (row + gridDim.x < a.rows) load_row(row + gridDim.x);
+        if constexpr (RESID) {
+            uint4 o0, o1;
+            o0.x = pack(v[0], v[1]); o0.y = pack(v[2], v[3]); o0.z = pack(v[4], v[5]); o0.w = pack(v[6], v[7]);
+            o1.x = pack(v[8], v[9]); o1.y = pack(v[10], v[11]); o1.z = pack(v[12], v[13]); o1.w = pack(v[14], v[15]);
+            __stcs(a.res_out + base + c0, o0);
+            __stcs(a.res_out + base + c1, o1);
         }
         // Mean, then the variance of the centred values, each a block sum.
         float s = 0.f;
