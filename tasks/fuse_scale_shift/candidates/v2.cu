@@ -1,3 +1,6 @@
+// DROPPED (slower than the baseline on EP2/EP3, H200 runs 20261130T202528Z-190db9fa and
+// 20261130T202932Z-54b5f344; see NOTES.md). Kept as the record of a hypothesis that failed.
+//
 // Candidate v2 for tasks/fuse_scale_shift: the baseline (the SGLang 0.5.23 port, included below
 // under other names) on every path but one, plus a new path for the gated LayerNorm + select01
 // entry points (EP2, EP3) on the production layout.
