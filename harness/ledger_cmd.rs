@@ -226,6 +226,22 @@ fn summary(l: &Line) -> Summary {
             note: format!("freeze: {}", r.reason),
             ..base
         },
+        Record::Regress(r) => Summary {
+            card: Some(r.card.clone()),
+            commit: r.git.commit.clone(),
+            candidate: r.candidate.clone(),
+            note: format!(
+                "regress {}: {} row(s) against anchor {}{}",
+                r.status,
+                r.rows.len(),
+                r.anchor_run_id.as_deref().unwrap_or("-"),
+                r.shard
+                    .as_ref()
+                    .map(|x| format!(", shard {x}"))
+                    .unwrap_or_default()
+            ),
+            ..base
+        },
         Record::Ncu(r) => Summary {
             card: Some(r.card.clone()),
             commit: r.git.commit.clone(),
@@ -490,6 +506,10 @@ fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
             }
             print!("{s}");
         }
+        Record::Regress(r) => print!(
+            "{}",
+            crate::regress::output::markdown(std::slice::from_ref(r))
+        ),
         Record::Ncu(r) => {
             println!(
                 "ncu {} of {}, row {}, on {}: digest {}\n  baseline: {}\n  {}: {}",

@@ -17,6 +17,7 @@ pub mod nvcc;
 pub mod protocol;
 pub mod record;
 pub mod reference;
+pub mod regress;
 pub mod report;
 pub mod run;
 pub mod scan;

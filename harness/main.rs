@@ -150,6 +150,38 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Pin a run as the anchor `regress` compares with on that run's card model:
+    /// anchors/<card>/<task>.toml (per-row samples, the A/A floor, the hashes), reviewed like code.
+    Accept {
+        name: String,
+        /// The run id (a unique prefix is enough).
+        #[arg(long)]
+        run: String,
+        /// Why this run is the new reference (kept in the anchor).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The nightly job: time each task's anchored candidate on this card and compare every row
+    /// with the anchor (a regression must clear max(2%, 3x the row's A/A half-width) and be
+    /// confirmed by a fresh worker re-timing it). Exit 0 no regression, 1 a confirmed regression,
+    /// 2 a correctness failure or crash, 3 bad input or no anchor for this card, 4 no GPU, driver
+    /// or nvcc.
+    Regress {
+        /// Tasks (all when none is given).
+        names: Vec<String>,
+        /// GPU ordinal.
+        #[arg(long, default_value_t = 0)]
+        device: i32,
+        /// Run only shard i of n (rows balanced by their time in the anchor), e.g. 2/4.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Write JUnit XML here (one testcase per task and row).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write the markdown summary here too (e.g. "$GITHUB_STEP_SUMMARY").
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
     /// (internal) The process `ncu` profiles: one side of one row.
     #[command(hide = true, name = "ncu-probe")]
     NcuProbe {
@@ -175,20 +207,7 @@ enum Cmd {
 }
 
 fn task_names(root: &Path) -> Result<Vec<String>> {
-    let dir = root.join("tasks");
-    let mut v: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|e| {
-            Error::Usage(format!(
-                "cannot list {} ({e}): run kpilot from the repository root or pass --root",
-                dir.display()
-            ))
-        })?
-        .flatten()
-        .filter(|e| e.path().join("task.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    Ok(v)
+    kpilot::task::names(root)
 }
 
 fn real_main(cli: Cli) -> Result<i32> {
@@ -217,6 +236,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             json,
             sample_units,
             aa,
+            quiet: false,
         }),
         Cmd::Fidelity {
             name,
@@ -336,6 +356,28 @@ fn real_main(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Ledger { cmd } => kpilot::ledger_cmd::run(&root, &cmd),
+        Cmd::Accept { name, run, reason } => {
+            let p = kpilot::regress::anchor::accept(&root, &name, &run, &reason)?;
+            println!("accepted run {run} of {name}: {}", p.display());
+            Ok(exit::OK)
+        }
+        Cmd::Regress {
+            names,
+            device,
+            shard,
+            junit,
+            markdown,
+        } => kpilot::regress::run(&kpilot::regress::RegressOptions {
+            root,
+            tasks: names,
+            device,
+            shard: shard
+                .as_deref()
+                .map(kpilot::regress::parse_shard)
+                .transpose()?,
+            junit,
+            markdown,
+        }),
         Cmd::Ncu {
             name,
             row,

@@ -28,6 +28,8 @@ pub enum Record {
     Freeze(Box<FreezeRecord>),
     /// One `kpilot ncu <name> --row ...`: Nsight Compute digests of one row, both sides.
     Ncu(Box<NcuRecord>),
+    /// One task of one `kpilot regress` invocation: every row against the accepted anchor.
+    Regress(Box<RegressRecord>),
 }
 
 impl Record {
@@ -37,6 +39,7 @@ impl Record {
             Record::Fidelity(_) => "fidelity",
             Record::Freeze(_) => "freeze",
             Record::Ncu(_) => "ncu",
+            Record::Regress(_) => "regress",
         }
     }
 
@@ -47,6 +50,7 @@ impl Record {
             Record::Fidelity(r) => &r.run_id,
             Record::Freeze(r) => &r.time_utc,
             Record::Ncu(r) => &r.run_id,
+            Record::Regress(r) => &r.run_id,
         }
     }
 
@@ -56,6 +60,7 @@ impl Record {
             Record::Fidelity(r) => &r.time_utc,
             Record::Freeze(r) => &r.time_utc,
             Record::Ncu(r) => &r.time_utc,
+            Record::Regress(r) => &r.time_utc,
         }
     }
 
@@ -65,6 +70,7 @@ impl Record {
             Record::Fidelity(r) => &r.task,
             Record::Freeze(r) => &r.task,
             Record::Ncu(r) => &r.task,
+            Record::Regress(r) => &r.task,
         }
     }
 }
@@ -401,4 +407,59 @@ pub struct NcuRecord {
     #[serde(rename = "candidate_digest")]
     pub candidate_side: crate::ncu::digest::SideDigest,
     pub hashes: Hashes,
+}
+
+/// A `kind: "regress"` line: one task of one `kpilot regress` invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegressRecord {
+    pub schema: u32,
+    pub run_id: String,
+    pub time_utc: String,
+    pub task: String,
+    pub card: String,
+    /// "i/n" when the invocation ran one shard.
+    pub shard: Option<String>,
+    /// The accepted run compared against (None: no anchor for this card).
+    pub anchor_run_id: Option<String>,
+    pub candidate: Option<String>,
+    /// The run records this invocation made: the timing run, then the confirming reruns.
+    pub run_ids: Vec<String>,
+    pub rerun_ids: Vec<String>,
+    /// ok, regression, incorrect, missing, no_anchor or stale_anchor.
+    pub status: String,
+    /// Why, when the status is not about rows.
+    pub note: String,
+    pub rows: Vec<RegressRow>,
+    pub git: GitInfo,
+}
+
+/// One row of a regress record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegressRow {
+    pub name: String,
+    pub production: bool,
+    /// The candidate's median device time per launch in the anchor and now, microseconds.
+    pub anchor_us: f64,
+    pub now_us: f64,
+    /// now / anchor (above 1: slower now), with its 95% bootstrap CI.
+    #[serde(deserialize_with = "nan_if_null")]
+    #[schemars(with = "Option<f64>")]
+    pub ratio: f64,
+    #[schemars(with = "[Option<f64>; 2]")]
+    pub ci: [f64; 2],
+    /// The baseline's now / anchor: when it moved as much as the candidate, the card, driver or
+    /// compiler changed, not the candidate.
+    #[serde(deserialize_with = "nan_if_null")]
+    #[schemars(with = "Option<f64>")]
+    pub baseline_ratio: f64,
+    /// max(2%, 3x the row's A/A half-width).
+    pub threshold: f64,
+    /// regression, improved, same, incorrect or missing.
+    pub verdict: String,
+    /// The confirming rerun's verdict and ratio, for rows first flagged.
+    pub rerun_verdict: Option<String>,
+    pub rerun_ratio: Option<f64>,
+    pub detail: String,
 }

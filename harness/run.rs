@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub sample_units: usize,
     /// A/A: the baseline against a separately loaded copy of itself (the noise floor; must fail the performance gate).
     pub aa: bool,
+    /// Print nothing (neither table nor JSON): a caller such as `regress` reads the record.
+    pub quiet: bool,
 }
 
 /// What the worker reported, gathered over restarts.
@@ -234,6 +236,12 @@ fn deviations(task: &Task, opts: &RunOptions, trials: u32, cache: &str) -> Vec<S
 pub const AA_CANDIDATE: &str = "baseline-aa";
 
 pub fn run(opts: &RunOptions) -> Result<i32> {
+    execute(opts).map(|(_, code)| code)
+}
+
+/// One run: build, time, judge, append the record to the ledger; returns the record and the exit
+/// code.
+pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     let wall = Instant::now();
     let task = Task::load(&opts.root.join("tasks"), &opts.task)?;
     freeze::verify(&task)?;
@@ -309,7 +317,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
             Arch(explicit.to_string())
         }
     };
-    let quiet = opts.json;
+    let quiet = opts.json || opts.quiet;
     let say = move |s: &str| {
         if !quiet {
             eprintln!("{s}");
@@ -403,13 +411,15 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     });
     record.scan_allowed = scan_allowed;
     let run_id = record.run_id.clone();
+    let kept = record.clone();
     let record = crate::record::Record::Run(Box::new(record));
     let ledger_path = opts
         .root
         .join("ledger")
         .join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &record)?;
-    if opts.json {
+    if opts.quiet {
+    } else if opts.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?
@@ -424,15 +434,14 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         let _ = writeln!(out, "recorded: {} (run {})", ledger_path.display(), run_id);
         let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
     }
-    Ok(
-        if judged.correctness_failures > 0 || collected.protocol_violations > 0 {
-            exit::CORRECTNESS
-        } else if !judged.gate_pass {
-            exit::PERF_GATE
-        } else {
-            exit::OK
-        },
-    )
+    let code = if judged.correctness_failures > 0 || collected.protocol_violations > 0 {
+        exit::CORRECTNESS
+    } else if !judged.gate_pass {
+        exit::PERF_GATE
+    } else {
+        exit::OK
+    };
+    Ok((kept, code))
 }
 
 pub fn fresh_seed() -> u64 {
@@ -822,6 +831,7 @@ mod tests {
             json: false,
             sample_units,
             aa: false,
+            quiet: false,
         }
     }
 

@@ -180,6 +180,37 @@ pub fn headline(rows: &[Vec<f64>], seed: u64) -> Option<Headline> {
     })
 }
 
+/// median(now) / median(then) for samples of two separate runs (no pairs across runs: each set
+/// is resampled on its own), with a 95% bootstrap CI: (point, low, high). NaN when either set
+/// has no positive finite sample.
+pub fn ratio_of_medians(then: &[f64], now: &[f64], seed: u64) -> (f64, f64, f64) {
+    let ok = |xs: &[f64]| -> Vec<f64> {
+        xs.iter()
+            .copied()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .collect()
+    };
+    let (a, b) = (ok(then), ok(now));
+    if a.is_empty() || b.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let point = median(&b) / median(&a);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut ba, mut bb) = (Vec::new(), Vec::new());
+    let draws: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let ma = resampled_median(&a, &mut rng, &mut ba);
+            let mb = resampled_median(&b, &mut rng, &mut bb);
+            (mb / ma).ln()
+        })
+        .collect();
+    (
+        point,
+        quantile(&draws, 0.025).exp(),
+        quantile(&draws, 0.975).exp(),
+    )
+}
+
 /// Quantile q in [0, 1] (statrs' R-8 estimator); NaN for an empty sample.
 pub fn quantile(xs: &[f64], q: f64) -> f64 {
     if xs.is_empty() {
@@ -203,6 +234,25 @@ pub fn geomean(xs: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ratio_of_medians_across_runs_has_a_ci_around_it() {
+        let then: Vec<f64> = (0..11).map(|i| 100.0 + (i % 3) as f64 * 0.2).collect();
+        let same: Vec<f64> = (0..11).map(|i| 100.1 + (i % 3) as f64 * 0.2).collect();
+        let slow: Vec<f64> = then.iter().map(|x| x * 1.05).collect();
+        let (p, lo, hi) = ratio_of_medians(&then, &same, 3);
+        assert!(
+            lo <= p && p <= hi && lo < 1.01 && hi > 0.999,
+            "{p} {lo} {hi}"
+        );
+        let (p, lo, _) = ratio_of_medians(&then, &slow, 3);
+        assert!((p - 1.05).abs() < 1e-9 && lo > 1.04, "{p} {lo}");
+        assert!(ratio_of_medians(&[], &slow, 3).0.is_nan());
+        assert_eq!(
+            ratio_of_medians(&then, &slow, 3),
+            ratio_of_medians(&then, &slow, 3)
+        );
+    }
 
     #[test]
     fn median_and_percentiles() {

@@ -662,3 +662,95 @@ fn ncu_profiles_both_sides_of_one_row_and_records_the_digest() {
     let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
     assert!(ledger.lines().last().unwrap().contains("\"kind\":\"ncu\""));
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn regress_reports_same_for_the_anchor_and_catches_a_slowed_candidate() {
+    require_gpu();
+    let d = scratch_root("correct");
+    let kp = |args: &[&str]| {
+        Command::new(kpilot_bin())
+            .env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
+            .arg("--root")
+            .arg(d.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let big = "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16";
+    let out = kp(&[
+        "task",
+        "fuse_scale_shift",
+        "--candidate",
+        "correct",
+        "--row",
+        SMALL,
+        "--row",
+        big,
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let run = v["run_id"].as_str().unwrap();
+    let out = kp(&[
+        "accept",
+        "fuse_scale_shift",
+        "--run",
+        run,
+        "--reason",
+        "GPU test anchor",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The anchored candidate itself: SAME on every row.
+    let junit = d.path().join("junit.xml");
+    let out = kp(&[
+        "regress",
+        "fuse_scale_shift",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{md}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(md.matches("| SAME").count(), 2, "{md}");
+    assert!(!std::fs::read_to_string(&junit)
+        .unwrap()
+        .contains("<failure"));
+    // The same name, now computing everything twice: a confirmed REGRESSION, exit 1.
+    std::fs::copy(
+        repo().join("tests/fixtures/slow_correct.cu"),
+        d.path()
+            .join("tasks/fuse_scale_shift/candidates/correct.cu"),
+    )
+    .unwrap();
+    let out = kp(&[
+        "regress",
+        "fuse_scale_shift",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let md = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{md}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(md.contains("REGRESSION (rerun: regression"), "{md}");
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        x.contains("<failure message=\"regression\">REGRESSION: now"),
+        "{x}"
+    );
+    let ledger = std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+    assert_eq!(ledger.matches("\"kind\":\"regress\"").count(), 2);
+}

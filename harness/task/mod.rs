@@ -763,3 +763,21 @@ fn resolve_row(
     }
     Ok(row)
 }
+
+/// The tasks under <root>/tasks (folders holding a task.toml), sorted.
+pub fn names(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("tasks");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot list {} ({e}): run kpilot from the repository root or pass --root",
+                dir.display()
+            ))
+        })?
+        .flatten()
+        .filter(|e| e.path().join("task.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    Ok(v)
+}

@@ -1,0 +1,232 @@
+//! Anchors: per task and card model, the accepted run `regress` compares against, kept in the
+//! repository at anchors/<card>/<task>.toml and reviewed like code. `kpilot accept` writes one.
+
+use crate::error::{Error, Result};
+use crate::record::{Record, RunRecord};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    pub task: String,
+    /// The card model, as the driver names it (e.g. "NVIDIA H200").
+    pub card: String,
+    pub run_id: String,
+    pub commit: Option<String>,
+    pub candidate: String,
+    pub reason: String,
+    pub accepted_at: String,
+    /// The A/A run the per-row noise floors come from ("" when the card had none).
+    pub aa_run_id: String,
+    /// Hashes of what the accepted run ran: a regress run of other rows or another baseline is
+    /// refused until a new anchor is accepted.
+    pub rows_sha256: String,
+    pub baseline_sha256: String,
+    pub candidate_sha256: String,
+    #[serde(rename = "row")]
+    pub rows: Vec<AnchorRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRow {
+    pub name: String,
+    pub production: bool,
+    /// The candidate's per-launch device time of each sample, microseconds.
+    pub device_us: Vec<f64>,
+    /// The candidate's per-launch launch-inclusive time of each sample, microseconds.
+    pub eager_us: Vec<f64>,
+    /// The baseline's per-launch device time of each sample (to tell a card or driver change,
+    /// which moves both, from a candidate change).
+    pub baseline_device_us: Vec<f64>,
+    /// Half-width of the row's 95% CI in the A/A run, in ln units (0 when there was none).
+    pub aa_half_width: f64,
+    /// Seconds the row took in the accepted run (to balance shards).
+    pub seconds: f64,
+}
+
+/// The card model as a folder name: "NVIDIA H200" -> "nvidia-h200".
+pub fn card_slug(card: &str) -> String {
+    let mut s = String::new();
+    for c in card.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').to_string()
+}
+
+pub fn path(root: &Path, card: &str, task: &str) -> PathBuf {
+    root.join("anchors")
+        .join(card_slug(card))
+        .join(format!("{task}.toml"))
+}
+
+pub fn load(root: &Path, card: &str, task: &str) -> Result<Option<Anchor>> {
+    let p = path(root, card, task);
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(None);
+    };
+    toml::from_str(&text).map(Some).map_err(|e| {
+        Error::input(
+            &p,
+            e.span()
+                .map(|s| crate::error::line_of(&text, s.start))
+                .unwrap_or(0),
+            e.message().to_string(),
+        )
+    })
+}
+
+/// Every run record of a task's ledger.
+pub fn runs(root: &Path, task: &str) -> Result<Vec<RunRecord>> {
+    let p = root.join("ledger").join(format!("{task}.jsonl"));
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
+    let mut v = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        let r: Record = serde_json::from_str(l)
+            .map_err(|e| Error::input(&p, i + 1, format!("not a ledger record: {e}")))?;
+        if let Record::Run(r) = r {
+            v.push(*r);
+        }
+    }
+    Ok(v)
+}
+
+fn half_width(c: &crate::stats::Comparison) -> f64 {
+    if c.ci_low > 0.0 && c.ci_high > 0.0 {
+        (c.ci_high.ln() - c.ci_low.ln()) / 2.0
+    } else {
+        0.0
+    }
+}
+
+/// `kpilot accept <task> --run <id> --reason "..."`: writes the anchor of the run's card.
+pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<PathBuf> {
+    if reason.trim().is_empty() {
+        return Err(Error::Cli(
+            "accept needs --reason \"...\": say why this run is the new reference".into(),
+        ));
+    }
+    let t = crate::task::Task::load(&root.join("tasks"), task)?;
+    let all = runs(root, task)?;
+    let matches: Vec<&RunRecord> = all
+        .iter()
+        .filter(|r| r.run_id.starts_with(run_id))
+        .collect();
+    let run = match matches.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(Error::Cli(format!(
+                "no run '{run_id}' in ledger/{task}.jsonl"
+            )))
+        }
+        _ => {
+            return Err(Error::Cli(format!(
+                "run id '{run_id}' is ambiguous in ledger/{task}.jsonl ({} runs)",
+                matches.len()
+            )))
+        }
+    };
+    if run.aa {
+        return Err(Error::Cli(format!(
+            "run {} is an A/A run: accept a run of the candidate",
+            run.run_id
+        )));
+    }
+    if run.gate.correctness_failures > 0 || run.protocol_violations > 0 {
+        return Err(Error::Cli(format!(
+            "run {} failed a correctness gate: an anchor must be correct everywhere",
+            run.run_id
+        )));
+    }
+    if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {
+        return Err(Error::Cli(format!(
+            "run {} ran other rows or another baseline than the task has now: accept a run of the task as it is",
+            run.run_id
+        )));
+    }
+    let card = run.device.name.clone();
+    // The noise floor: the latest A/A run of this card with the same rows and baseline.
+    let aa = all.iter().rev().find(|r| {
+        r.aa && r.device.name == card
+            && r.hashes.rows == run.hashes.rows
+            && r.hashes.baseline == run.hashes.baseline
+    });
+    let mut rows = Vec::new();
+    for r in run.rows.iter().filter(|r| r.ran) {
+        let Some(c) = &r.candidate else { continue };
+        let (Some(d), Some(e)) = (&c.device_us, &c.eager_us) else {
+            continue;
+        };
+        let aa_half_width = aa
+            .and_then(|a| a.rows.iter().find(|x| x.name == r.name))
+            .and_then(|x| x.device.as_ref())
+            .map(half_width)
+            .unwrap_or(0.0);
+        rows.push(AnchorRow {
+            name: r.name.clone(),
+            production: r.production,
+            device_us: d.samples.clone(),
+            eager_us: e.samples.clone(),
+            baseline_device_us: r
+                .baseline
+                .as_ref()
+                .and_then(|b| b.device_us.as_ref())
+                .map(|x| x.samples.clone())
+                .unwrap_or_default(),
+            aa_half_width,
+            seconds: r.seconds.unwrap_or(0.0),
+        });
+    }
+    if rows.is_empty() {
+        return Err(Error::Cli(format!(
+            "run {} timed no row: nothing to anchor",
+            run.run_id
+        )));
+    }
+    let anchor = Anchor {
+        task: task.to_string(),
+        card: card.clone(),
+        run_id: run.run_id.clone(),
+        commit: run.git.commit.clone(),
+        candidate: run.candidate.clone(),
+        reason: reason.to_string(),
+        accepted_at: crate::ledger::utc_now(),
+        aa_run_id: aa.map(|a| a.run_id.clone()).unwrap_or_default(),
+        rows_sha256: run.hashes.rows.clone(),
+        baseline_sha256: run.hashes.baseline.clone(),
+        candidate_sha256: run.hashes.candidate.clone(),
+        rows,
+    };
+    let p = path(root, &card, task);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    let text = format!(
+        "# Written by `kpilot accept`; reviewed like code. `kpilot regress` on a {card} compares\n# every row with this run.\n{}",
+        toml::to_string(&anchor).map_err(|e| Error::Internal(e.to_string()))?
+    );
+    std::fs::write(&p, text).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_names_become_folder_names() {
+        assert_eq!(card_slug("NVIDIA H200"), "nvidia-h200");
+        assert_eq!(card_slug("NVIDIA H100 80GB HBM3"), "nvidia-h100-80gb-hbm3");
+        assert_eq!(card_slug("  weird//name "), "weird-name");
+    }
+}

@@ -1,0 +1,376 @@
+//! `kpilot regress [TASK...]`: the nightly job. For each task, times the anchor's candidate (and
+//! the baseline, interleaved as always) on this card and compares every row with the accepted
+//! anchor: the ratio of the candidate's median device time now to then, with a 95% bootstrap CI
+//! (the two runs' samples resampled separately: trials of two runs are not pairs). A row is a
+//! REGRESSION only when the whole CI lies beyond max(2%, 3x the row's A/A half-width) and a fresh
+//! worker process re-timing that row agrees; IMPROVED likewise; else SAME. Correctness failures
+//! always fail. Outputs: a markdown summary (stdout, or --markdown), JUnit XML (--junit), and one
+//! `regress` record per task in its ledger.
+
+pub mod anchor;
+pub mod output;
+
+use crate::error::{exit, Error, Result};
+use crate::record::{Record, RegressRecord, RegressRow, RunRecord};
+use crate::run::{self, RunOptions};
+use anchor::{Anchor, AnchorRow};
+use std::path::{Path, PathBuf};
+
+/// The smallest change called a regression, whatever the A/A floor.
+pub const MIN_THRESHOLD: f64 = 0.02;
+/// How many A/A half-widths a change must clear.
+pub const AA_FACTOR: f64 = 3.0;
+
+pub struct RegressOptions {
+    pub root: PathBuf,
+    pub tasks: Vec<String>,
+    pub device: i32,
+    /// (i, n): this shard of n, 1-based.
+    pub shard: Option<(usize, usize)>,
+    pub junit: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+}
+
+/// Parses "i/n" (1 <= i <= n).
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::Cli(format!(
+            "--shard {s}: expected i/n with 1 <= i <= n, e.g. 2/4"
+        ))
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The rows of shard i/n: rows sorted by their time in the anchor (longest first) and dealt to
+/// the least-loaded shard (LPT), so the same anchor always gives the same, balanced split.
+pub fn shard_rows(rows: &[AnchorRow], shard: Option<(usize, usize)>) -> Vec<String> {
+    let Some((i, n)) = shard else {
+        return rows.iter().map(|r| r.name.clone()).collect();
+    };
+    let mut order: Vec<&AnchorRow> = rows.iter().collect();
+    order.sort_by(|a, b| b.seconds.total_cmp(&a.seconds).then(a.name.cmp(&b.name)));
+    let mut load = vec![0.0f64; n];
+    let mut mine = Vec::new();
+    for r in order {
+        let k = (0..n)
+            .min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b)))
+            .expect("n >= 1");
+        load[k] += r.seconds.max(0.001);
+        if k == i - 1 {
+            mine.push(r.name.clone());
+        }
+    }
+    mine
+}
+
+/// A row's threshold: max(2%, 3x its A/A half-width), as a fraction.
+pub fn threshold(aa_half_width: f64) -> f64 {
+    MIN_THRESHOLD.max(AA_FACTOR * (aa_half_width.exp() - 1.0))
+}
+
+/// The verdict of a ratio CI (now / then) against a threshold.
+pub fn verdict(lo: f64, hi: f64, thr: f64) -> &'static str {
+    if lo > 1.0 + thr {
+        "regression"
+    } else if hi < 1.0 - thr {
+        "improved"
+    } else {
+        "same"
+    }
+}
+
+fn samples(r: &RunRecord, row: &str) -> Option<(Vec<f64>, Vec<f64>, bool)> {
+    let x = r.rows.iter().find(|x| x.name == row)?;
+    let d = x.candidate.as_ref()?.device_us.as_ref()?.samples.clone();
+    let b = x
+        .baseline
+        .as_ref()
+        .and_then(|b| b.device_us.as_ref())
+        .map(|d| d.samples.clone())
+        .unwrap_or_default();
+    Some((d, b, x.correct))
+}
+
+fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressRow {
+    let thr = threshold(a.aa_half_width);
+    let mut row = RegressRow {
+        name: a.name.clone(),
+        production: a.production,
+        threshold: thr,
+        anchor_us: crate::stats::median(&a.device_us),
+        ..Default::default()
+    };
+    match samples(now, &a.name) {
+        None => {
+            row.verdict = "missing".into();
+            row.detail = "the row was not timed in this run".into();
+        }
+        Some((_, _, false)) => {
+            row.verdict = "incorrect".into();
+            row.detail = now
+                .rows
+                .iter()
+                .find(|x| x.name == a.name)
+                .map(|x| x.problems.join("; "))
+                .unwrap_or_default();
+        }
+        Some((d, b, true)) => {
+            let (p, lo, hi) = crate::stats::ratio_of_medians(&a.device_us, &d, seed);
+            row.now_us = crate::stats::median(&d);
+            row.ratio = p;
+            row.ci = [lo, hi];
+            row.verdict = verdict(lo, hi, thr).into();
+            if !a.baseline_device_us.is_empty() && !b.is_empty() {
+                row.baseline_ratio =
+                    crate::stats::ratio_of_medians(&a.baseline_device_us, &b, seed).0;
+            }
+        }
+    }
+    row
+}
+
+fn run_rows(
+    o: &RegressOptions,
+    task: &str,
+    a: &Anchor,
+    rows: &[String],
+) -> Result<(RunRecord, i32)> {
+    run::execute(&RunOptions {
+        root: o.root.clone(),
+        task: task.to_string(),
+        candidate: Some(a.candidate.clone()),
+        seed: None,
+        trials: None,
+        cache: None,
+        rows: rows.to_vec(),
+        device: o.device,
+        json: false,
+        sample_units: run::DEFAULT_SAMPLE_UNITS,
+        aa: false,
+        quiet: true,
+    })
+}
+
+/// One task's regress; None when there is no anchor for this card.
+fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRecord> {
+    let t = crate::task::Task::load(&o.root.join("tasks"), task)?;
+    let mut rec = RegressRecord {
+        schema: crate::ledger::SCHEMA,
+        note: String::new(),
+        run_id: String::new(),
+        time_utc: crate::ledger::utc_now(),
+        task: task.to_string(),
+        card: card.to_string(),
+        shard: o.shard.map(|(i, n)| format!("{i}/{n}")),
+        anchor_run_id: None,
+        candidate: None,
+        run_ids: Vec::new(),
+        rerun_ids: Vec::new(),
+        status: String::new(),
+        rows: Vec::new(),
+        git: crate::judge::git_info(&o.root),
+    };
+    let Some(a) = anchor::load(&o.root, card, task)? else {
+        rec.status = "no_anchor".into();
+        rec.note = format!(
+            "no anchor for {card}: {} does not exist (kpilot accept {task} --run <id> --reason ...)",
+            anchor::path(&o.root, card, task).display()
+        );
+        return Ok(rec);
+    };
+    rec.anchor_run_id = Some(a.run_id.clone());
+    rec.candidate = Some(a.candidate.clone());
+    if a.rows_sha256 != t.hashes.rows || a.baseline_sha256 != t.hashes.baseline {
+        rec.status = "stale_anchor".into();
+        rec.note = format!(
+            "the anchor {} was accepted with other rows or another baseline than the task has now: accept a new run",
+            a.run_id
+        );
+        return Ok(rec);
+    }
+    let rows = shard_rows(&a.rows, o.shard);
+    if rows.is_empty() {
+        rec.status = "ok".into();
+        rec.note = "this shard holds no row".into();
+        return Ok(rec);
+    }
+    let seed = run::fresh_seed();
+    let (first, code) = run_rows(o, task, &a, &rows)?;
+    rec.run_ids.push(first.run_id.clone());
+    let mut out: Vec<RegressRow> = a
+        .rows
+        .iter()
+        .filter(|r| rows.contains(&r.name))
+        .map(|r| compare_row(r, &first, seed))
+        .collect();
+    // A change is only called after a fresh worker process, timing just those rows again, agrees.
+    let flagged: Vec<String> = out
+        .iter()
+        .filter(|r| r.verdict == "regression" || r.verdict == "improved")
+        .map(|r| r.name.clone())
+        .collect();
+    if !flagged.is_empty() {
+        let (again, _) = run_rows(o, task, &a, &flagged)?;
+        rec.rerun_ids.push(again.run_id.clone());
+        for r in out.iter_mut().filter(|r| flagged.contains(&r.name)) {
+            let ar = a
+                .rows
+                .iter()
+                .find(|x| x.name == r.name)
+                .expect("anchor row");
+            let second = compare_row(ar, &again, seed ^ 0x5EED);
+            r.rerun_verdict = Some(second.verdict.clone());
+            r.rerun_ratio = Some(second.ratio);
+            if second.verdict != r.verdict {
+                r.detail = format!(
+                    "first {:.4}x [{:.4}, {:.4}] said {}, the rerun {:.4}x said {}: not confirmed",
+                    r.ratio, r.ci[0], r.ci[1], r.verdict, second.ratio, second.verdict
+                );
+                r.verdict = "same".into();
+            }
+        }
+    }
+    let worst = if code == exit::CORRECTNESS || out.iter().any(|r| r.verdict == "incorrect") {
+        "incorrect"
+    } else if out.iter().any(|r| r.verdict == "missing") {
+        "missing"
+    } else if out.iter().any(|r| r.verdict == "regression") {
+        "regression"
+    } else {
+        "ok"
+    };
+    rec.status = worst.into();
+    rec.rows = std::mem::take(&mut out);
+    Ok(rec)
+}
+
+pub fn run(o: &RegressOptions) -> Result<i32> {
+    let tasks = if o.tasks.is_empty() {
+        crate::task::names(&o.root)?
+    } else {
+        o.tasks.clone()
+    };
+    for t in &tasks {
+        // Every named task is checked before the GPU is touched.
+        let task = crate::task::Task::load(&o.root.join("tasks"), t)?;
+        crate::freeze::verify(&task)?;
+    }
+    run::probe_arch(o.device)?;
+    let card = crate::gpu::Gpu::open(o.device)?.info.name.clone();
+    let mut records = Vec::new();
+    for t in &tasks {
+        let mut rec = regress_task(o, t, &card)?;
+        rec.run_id = format!(
+            "{}-{:08x}",
+            rec.time_utc.replace([':', '-'], ""),
+            (crate::inputs::mix64(run::fresh_seed()) >> 32) as u32
+        );
+        crate::ledger::append(
+            &o.root.join("ledger").join(format!("{t}.jsonl")),
+            &Record::Regress(Box::new(rec.clone())),
+        )?;
+        records.push(rec);
+    }
+    let md = output::markdown(&records);
+    print!("{md}");
+    if let Some(p) = &o.markdown {
+        write(p, &md)?;
+    }
+    if let Some(p) = &o.junit {
+        write(p, &output::junit(&records))?;
+    }
+    Ok(exit_code(&records))
+}
+
+fn write(p: &Path, text: &str) -> Result<()> {
+    std::fs::write(p, text).map_err(|e| Error::io(format!("cannot write {}", p.display()), e))
+}
+
+/// 2 a correctness failure or a crash, 1 a confirmed regression, 3 a task without an anchor for
+/// this card (or a stale one, or rows missing), 0 otherwise.
+pub fn exit_code(records: &[RegressRecord]) -> i32 {
+    let any = |s: &str| records.iter().any(|r| r.status == s);
+    if any("incorrect") {
+        exit::CORRECTNESS
+    } else if any("regression") {
+        exit::PERF_GATE
+    } else if any("no_anchor") || any("stale_anchor") || any("missing") {
+        exit::INPUT
+    } else {
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, secs: f64) -> AnchorRow {
+        AnchorRow {
+            name: name.into(),
+            production: true,
+            device_us: vec![1.0],
+            eager_us: vec![1.0],
+            baseline_device_us: vec![],
+            aa_half_width: 0.0,
+            seconds: secs,
+        }
+    }
+
+    #[test]
+    fn shards_cover_every_row_once_and_balance_time() {
+        let rows: Vec<AnchorRow> = (0..17)
+            .map(|i| row(&format!("r{i}"), (i * 7 % 11) as f64 + 0.5))
+            .collect();
+        let mut seen = Vec::new();
+        let mut loads = Vec::new();
+        for i in 1..=3 {
+            let s = shard_rows(&rows, Some((i, 3)));
+            loads.push(
+                s.iter()
+                    .map(|n| rows.iter().find(|r| &r.name == n).unwrap().seconds)
+                    .sum::<f64>(),
+            );
+            seen.extend(s);
+        }
+        seen.sort();
+        let mut all: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+        all.sort();
+        assert_eq!(seen, all, "every row in exactly one shard");
+        let (mx, mn) = (
+            loads.iter().cloned().fold(0.0, f64::max),
+            loads.iter().cloned().fold(f64::MAX, f64::min),
+        );
+        assert!(mx - mn <= 11.0, "{loads:?}");
+        assert_eq!(
+            shard_rows(&rows, Some((2, 3))),
+            shard_rows(&rows, Some((2, 3)))
+        );
+        assert_eq!(shard_rows(&rows, None).len(), 17);
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!(parse_shard("2/4").unwrap(), (2, 4));
+        for bad in ["0/4", "5/4", "1/0", "x", "1/x"] {
+            assert!(matches!(parse_shard(bad), Err(Error::Cli(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_threshold_is_2_percent_or_three_aa_half_widths() {
+        assert_eq!(threshold(0.0), 0.02);
+        assert!((threshold(0.01) - 3.0 * (0.01f64.exp() - 1.0)).abs() < 1e-12);
+        assert_eq!(verdict(1.05, 1.07, 0.02), "regression");
+        assert_eq!(verdict(1.01, 1.07, 0.02), "same");
+        assert_eq!(verdict(0.90, 0.97, 0.02), "improved");
+    }
+}
