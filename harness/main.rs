@@ -182,6 +182,26 @@ enum Cmd {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
+    /// Two recorded runs of a task, row by row with the rules of `regress` (offline, no GPU):
+    /// markdown for a PR description. Exit 1 when a row regressed beyond its threshold.
+    Compare {
+        name: String,
+        /// The earlier run (a unique prefix of its id).
+        before: String,
+        /// The later run.
+        after: String,
+    },
+    /// Merge the `regress` records of one nightly's shards: one anchor, no overlap, every
+    /// anchored row covered (else exit 3 naming what is missing); prints the merged summary.
+    Merge {
+        name: String,
+        /// The shards' regress record ids (unique prefixes).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// (internal) The process `ncu` profiles: one side of one row.
     #[command(hide = true, name = "ncu-probe")]
     NcuProbe {
@@ -378,6 +398,25 @@ fn real_main(cli: Cli) -> Result<i32> {
             junit,
             markdown,
         }),
+        Cmd::Compare {
+            name,
+            before,
+            after,
+        } => {
+            let (md, code) = kpilot::regress::compare::compare(&root, &name, &before, &after)?;
+            print!("{md}");
+            Ok(code)
+        }
+        Cmd::Merge { name, ids, junit } => {
+            let (merged, _missing) = kpilot::regress::merge::merge(&root, &name, &ids)?;
+            let all = std::slice::from_ref(&merged);
+            print!("{}", kpilot::regress::output::markdown(all));
+            if let Some(p) = junit {
+                std::fs::write(&p, kpilot::regress::output::junit(all))
+                    .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            }
+            Ok(kpilot::regress::exit_code(all))
+        }
         Cmd::Ncu {
             name,
             row,

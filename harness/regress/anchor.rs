@@ -108,58 +108,17 @@ fn half_width(c: &crate::stats::Comparison) -> f64 {
     }
 }
 
-/// `kpilot accept <task> --run <id> --reason "..."`: writes the anchor of the run's card.
-pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<PathBuf> {
-    if reason.trim().is_empty() {
-        return Err(Error::Cli(
-            "accept needs --reason \"...\": say why this run is the new reference".into(),
-        ));
-    }
-    let t = crate::task::Task::load(&root.join("tasks"), task)?;
-    let all = runs(root, task)?;
-    let matches: Vec<&RunRecord> = all
-        .iter()
-        .filter(|r| r.run_id.starts_with(run_id))
-        .collect();
-    let run = match matches.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(Error::Cli(format!(
-                "no run '{run_id}' in ledger/{task}.jsonl"
-            )))
-        }
-        _ => {
-            return Err(Error::Cli(format!(
-                "run id '{run_id}' is ambiguous in ledger/{task}.jsonl ({} runs)",
-                matches.len()
-            )))
-        }
-    };
-    if run.aa {
-        return Err(Error::Cli(format!(
-            "run {} is an A/A run: accept a run of the candidate",
-            run.run_id
-        )));
-    }
-    if run.gate.correctness_failures > 0 || run.protocol_violations > 0 {
-        return Err(Error::Cli(format!(
-            "run {} failed a correctness gate: an anchor must be correct everywhere",
-            run.run_id
-        )));
-    }
-    if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {
-        return Err(Error::Cli(format!(
-            "run {} ran other rows or another baseline than the task has now: accept a run of the task as it is",
-            run.run_id
-        )));
-    }
-    let card = run.device.name.clone();
-    // The noise floor: the latest A/A run of this card with the same rows and baseline.
-    let aa = all.iter().rev().find(|r| {
-        r.aa && r.device.name == card
+/// The latest A/A run of the run's card with the same rows and baseline: the noise floor.
+pub fn latest_aa<'a>(all: &'a [RunRecord], run: &RunRecord) -> Option<&'a RunRecord> {
+    all.iter().rev().find(|r| {
+        r.aa && r.device.name == run.device.name
             && r.hashes.rows == run.hashes.rows
             && r.hashes.baseline == run.hashes.baseline
-    });
+    })
+}
+
+/// A run's timed rows as anchor rows, with each row's A/A half-width from `aa`.
+pub fn rows_of(run: &RunRecord, aa: Option<&RunRecord>) -> Vec<AnchorRow> {
     let mut rows = Vec::new();
     for r in run.rows.iter().filter(|r| r.ran) {
         let Some(c) = &r.candidate else { continue };
@@ -186,6 +145,53 @@ pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<Pat
             seconds: r.seconds.unwrap_or(0.0),
         });
     }
+    rows
+}
+
+/// The one run whose id starts with `id` in a task's ledger.
+pub fn find_run<'a>(all: &'a [RunRecord], task: &str, id: &str) -> Result<&'a RunRecord> {
+    let matches: Vec<&RunRecord> = all.iter().filter(|r| r.run_id.starts_with(id)).collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Error::Cli(format!("no run '{id}' in ledger/{task}.jsonl"))),
+        _ => Err(Error::Cli(format!(
+            "run id '{id}' is ambiguous in ledger/{task}.jsonl ({} runs)",
+            matches.len()
+        ))),
+    }
+}
+
+/// `kpilot accept <task> --run <id> --reason "..."`: writes the anchor of the run's card.
+pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<PathBuf> {
+    if reason.trim().is_empty() {
+        return Err(Error::Cli(
+            "accept needs --reason \"...\": say why this run is the new reference".into(),
+        ));
+    }
+    let t = crate::task::Task::load(&root.join("tasks"), task)?;
+    let all = runs(root, task)?;
+    let run = find_run(&all, task, run_id)?;
+    if run.aa {
+        return Err(Error::Cli(format!(
+            "run {} is an A/A run: accept a run of the candidate",
+            run.run_id
+        )));
+    }
+    if run.gate.correctness_failures > 0 || run.protocol_violations > 0 {
+        return Err(Error::Cli(format!(
+            "run {} failed a correctness gate: an anchor must be correct everywhere",
+            run.run_id
+        )));
+    }
+    if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {
+        return Err(Error::Cli(format!(
+            "run {} ran other rows or another baseline than the task has now: accept a run of the task as it is",
+            run.run_id
+        )));
+    }
+    let card = run.device.name.clone();
+    let aa = latest_aa(&all, run);
+    let rows = rows_of(run, aa);
     if rows.is_empty() {
         return Err(Error::Cli(format!(
             "run {} timed no row: nothing to anchor",

@@ -8,6 +8,8 @@
 //! `regress` record per task in its ledger.
 
 pub mod anchor;
+pub mod compare;
+pub mod merge;
 pub mod output;
 
 use crate::error::{exit, Error, Result};
@@ -99,7 +101,7 @@ fn samples(r: &RunRecord, row: &str) -> Option<(Vec<f64>, Vec<f64>, bool)> {
     Some((d, b, x.correct))
 }
 
-fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressRow {
+pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressRow {
     let thr = threshold(a.aa_half_width);
     let mut row = RegressRow {
         name: a.name.clone(),

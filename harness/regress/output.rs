@@ -12,7 +12,7 @@ fn pct(x: f64) -> String {
     }
 }
 
-fn row_line(r: &RegressRow) -> String {
+pub(crate) fn row_line(r: &RegressRow) -> String {
     format!(
         "| {} | {} | {:.2} | {:.2} | {} [{}, {}] | {} | ±{:.1}% | {}{} |",
         r.name,
