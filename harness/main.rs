@@ -181,6 +181,9 @@ enum Cmd {
         /// Write the markdown summary here too (e.g. "$GITHUB_STEP_SUMMARY").
         #[arg(long)]
         markdown: Option<PathBuf>,
+        /// Append "<task> <regress record id>" lines here, for `kpilot merge`.
+        #[arg(long)]
+        ids_out: Option<PathBuf>,
     },
     /// Two recorded runs of a task, row by row with the rules of `regress` (offline, no GPU):
     /// markdown for a PR description. Exit 1 when a row regressed beyond its threshold.
@@ -387,6 +390,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             shard,
             junit,
             markdown,
+            ids_out,
         } => kpilot::regress::run(&kpilot::regress::RegressOptions {
             root,
             tasks: names,
@@ -397,6 +401,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 .transpose()?,
             junit,
             markdown,
+            ids_out,
         }),
         Cmd::Compare {
             name,

@@ -31,6 +31,8 @@ pub struct RegressOptions {
     pub shard: Option<(usize, usize)>,
     pub junit: Option<PathBuf>,
     pub markdown: Option<PathBuf>,
+    /// Append "<task> <regress record id>" lines here (what `kpilot merge` takes).
+    pub ids_out: Option<PathBuf>,
 }
 
 /// Parses "i/n" (1 <= i <= n).
@@ -288,6 +290,18 @@ pub fn run(o: &RegressOptions) -> Result<i32> {
     }
     if let Some(p) = &o.junit {
         write(p, &output::junit(&records))?;
+    }
+    if let Some(p) = &o.ids_out {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::io(format!("cannot open {}", p.display()), e))?;
+        for r in &records {
+            writeln!(f, "{} {}", r.task, r.run_id)
+                .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+        }
     }
     Ok(exit_code(&records))
 }
