@@ -169,9 +169,10 @@ enum Cmd {
     Regress {
         /// Tasks (all when none is given).
         names: Vec<String>,
-        /// GPU ordinal.
-        #[arg(long, default_value_t = 0)]
-        device: i32,
+        /// GPUs of this host to spread the rows over, e.g. 0,1 (one worker per GPU; each row's
+        /// A/B stays on one GPU).
+        #[arg(long, value_delimiter = ',', default_value = "0")]
+        devices: Vec<i32>,
         /// Run only shard i of n (rows balanced by their time in the anchor), e.g. 2/4.
         #[arg(long)]
         shard: Option<String>,
@@ -386,7 +387,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         }
         Cmd::Regress {
             names,
-            device,
+            devices,
             shard,
             junit,
             markdown,
@@ -394,7 +395,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         } => kpilot::regress::run(&kpilot::regress::RegressOptions {
             root,
             tasks: names,
-            device,
+            devices,
             shard: shard
                 .as_deref()
                 .map(kpilot::regress::parse_shard)

@@ -420,6 +420,9 @@ pub struct RegressRecord {
     pub card: String,
     /// "i/n" when the invocation ran one shard.
     pub shard: Option<String>,
+    /// The GPUs the rows were spread over (absent in early records: one GPU).
+    #[serde(default)]
+    pub devices: Vec<i32>,
     /// The accepted run compared against (None: no anchor for this card).
     pub anchor_run_id: Option<String>,
     pub candidate: Option<String>,

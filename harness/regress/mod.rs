@@ -26,7 +26,8 @@ pub const AA_FACTOR: f64 = 3.0;
 pub struct RegressOptions {
     pub root: PathBuf,
     pub tasks: Vec<String>,
-    pub device: i32,
+    /// GPUs of this host to spread rows over (one worker per GPU; a row's A/B stays on one GPU).
+    pub devices: Vec<i32>,
     /// (i, n): this shard of n, 1-based.
     pub shard: Option<(usize, usize)>,
     pub junit: Option<PathBuf>,
@@ -141,26 +142,79 @@ pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressR
     row
 }
 
+/// Times `rows` of the anchor's candidate: on one GPU, or spread over `o.devices` (rows dealt by
+/// their anchored time, one worker per GPU, concurrently). Returns one record holding every
+/// timed row, the run ids made, and the worst exit code.
 fn run_rows(
     o: &RegressOptions,
     task: &str,
     a: &Anchor,
     rows: &[String],
-) -> Result<(RunRecord, i32)> {
-    run::execute(&RunOptions {
+) -> Result<(RunRecord, Vec<String>, i32)> {
+    let opts = |device: i32, rows: Vec<String>| RunOptions {
         root: o.root.clone(),
         task: task.to_string(),
         candidate: Some(a.candidate.clone()),
         seed: None,
         trials: None,
         cache: None,
-        rows: rows.to_vec(),
-        device: o.device,
+        rows,
+        device,
         json: false,
         sample_units: run::DEFAULT_SAMPLE_UNITS,
         aa: false,
         quiet: true,
-    })
+    };
+    let devices = if o.devices.is_empty() {
+        vec![0]
+    } else {
+        o.devices.clone()
+    };
+    if devices.len() == 1 {
+        let (r, code) = run::execute(&opts(devices[0], rows.to_vec()))?;
+        let id = r.run_id.clone();
+        return Ok((r, vec![id], code));
+    }
+    let mine: Vec<AnchorRow> = a
+        .rows
+        .iter()
+        .filter(|r| rows.contains(&r.name))
+        .cloned()
+        .collect();
+    let n = devices.len();
+    let parts: Vec<(i32, Vec<String>)> = devices
+        .iter()
+        .enumerate()
+        .map(|(k, &d)| (d, shard_rows(&mine, Some((k + 1, n)))))
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    let results: Vec<Result<(RunRecord, i32)>> = std::thread::scope(|s| {
+        let hs: Vec<_> = parts
+            .iter()
+            .map(|(d, r)| {
+                let o = opts(*d, r.clone());
+                s.spawn(move || run::execute(&o))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a device thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut merged: Option<RunRecord> = None;
+    let (mut ids, mut code) = (Vec::new(), exit::OK);
+    for r in results {
+        let (rec, c) = r?;
+        ids.push(rec.run_id.clone());
+        code = code.max(c);
+        match merged.as_mut() {
+            None => merged = Some(rec),
+            Some(m) => m.rows.extend(rec.rows),
+        }
+    }
+    Ok((merged.expect("at least one device ran rows"), ids, code))
 }
 
 /// One task's regress; None when there is no anchor for this card.
@@ -174,6 +228,7 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         task: task.to_string(),
         card: card.to_string(),
         shard: o.shard.map(|(i, n)| format!("{i}/{n}")),
+        devices: o.devices.clone(),
         anchor_run_id: None,
         candidate: None,
         run_ids: Vec::new(),
@@ -207,8 +262,8 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         return Ok(rec);
     }
     let seed = run::fresh_seed();
-    let (first, code) = run_rows(o, task, &a, &rows)?;
-    rec.run_ids.push(first.run_id.clone());
+    let (first, ids, code) = run_rows(o, task, &a, &rows)?;
+    rec.run_ids.extend(ids);
     let mut out: Vec<RegressRow> = a
         .rows
         .iter()
@@ -222,8 +277,8 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         .map(|r| r.name.clone())
         .collect();
     if !flagged.is_empty() {
-        let (again, _) = run_rows(o, task, &a, &flagged)?;
-        rec.rerun_ids.push(again.run_id.clone());
+        let (again, ids, _) = run_rows(o, task, &a, &flagged)?;
+        rec.rerun_ids.extend(ids);
         for r in out.iter_mut().filter(|r| flagged.contains(&r.name)) {
             let ar = a
                 .rows
@@ -267,8 +322,22 @@ pub fn run(o: &RegressOptions) -> Result<i32> {
         let task = crate::task::Task::load(&o.root.join("tasks"), t)?;
         crate::freeze::verify(&task)?;
     }
-    run::probe_arch(o.device)?;
-    let card = crate::gpu::Gpu::open(o.device)?.info.name.clone();
+    let devices = if o.devices.is_empty() {
+        vec![0]
+    } else {
+        o.devices.clone()
+    };
+    run::probe_arch(devices[0])?;
+    let card = crate::gpu::Gpu::open(devices[0])?.info.name.clone();
+    for &d in &devices[1..] {
+        let other = crate::gpu::Gpu::open(d)?.info.name.clone();
+        if other != card {
+            return Err(Error::Cli(format!(
+                "--devices: GPU {d} is a {other}, GPU {} a {card}: an anchor is per card model, so spread rows only over GPUs of one model",
+                devices[0]
+            )));
+        }
+    }
     let mut records = Vec::new();
     for t in &tasks {
         let mut rec = regress_task(o, t, &card)?;

@@ -163,6 +163,7 @@ mod tests {
             task: "fuse_scale_shift".into(),
             card: "NVIDIA H200".into(),
             shard: None,
+            devices: vec![0],
             anchor_run_id: Some("a".into()),
             candidate: Some("v1".into()),
             run_ids: vec!["x".into()],
