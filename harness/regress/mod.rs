@@ -211,7 +211,15 @@ fn run_rows(
         code = code.max(c);
         match merged.as_mut() {
             None => merged = Some(rec),
-            Some(m) => m.rows.extend(rec.rows),
+            // Every record lists every row of the task; take each device's timed ones.
+            Some(m) => {
+                for row in rec.rows.into_iter().filter(|r| r.ran) {
+                    match m.rows.iter_mut().find(|x| x.name == row.name) {
+                        Some(x) => *x = row,
+                        None => m.rows.push(row),
+                    }
+                }
+            }
         }
     }
     Ok((merged.expect("at least one device ran rows"), ids, code))
