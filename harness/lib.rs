@@ -20,6 +20,7 @@ pub mod reference;
 pub mod regress;
 pub mod report;
 pub mod run;
+pub mod run_report;
 pub mod scan;
 pub mod stats;
 pub mod symbols;

@@ -206,6 +206,16 @@ enum Cmd {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// One recorded run as markdown (card, commit, flags, per-row table with CI and % of copy
+    /// bandwidth), and with --svg a chart of each row's speedup with CI whiskers and % of copy.
+    Report {
+        name: String,
+        /// The run (a unique prefix of its id).
+        run: String,
+        /// Write the chart here (SVG).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
     /// (internal) The process `ncu` profiles: one side of one row.
     #[command(hide = true, name = "ncu-probe")]
     NcuProbe {
@@ -422,6 +432,15 @@ fn real_main(cli: Cli) -> Result<i32> {
                     .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
             }
             Ok(kpilot::regress::exit_code(all))
+        }
+        Cmd::Report { name, run, svg } => {
+            let all = kpilot::regress::anchor::runs(&root, &name)?;
+            let r = kpilot::regress::anchor::find_run(&all, &name, &run)?;
+            print!("{}", kpilot::run_report::markdown(r));
+            if let Some(p) = svg {
+                kpilot::run_report::svg(r, &p)?;
+            }
+            Ok(exit::OK)
         }
         Cmd::Ncu {
             name,
