@@ -160,6 +160,9 @@ enum Cmd {
         /// Why this run is the new reference (kept in the anchor).
         #[arg(long)]
         reason: String,
+        /// Accept a run of some rows only (--row); regress then checks just those.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// The nightly job: time each task's anchored candidate on this card and compare every row
     /// with the anchor (a regression must clear max(2%, 3x the row's A/A half-width) and be
@@ -390,8 +393,13 @@ fn real_main(cli: Cli) -> Result<i32> {
             Ok(exit::OK)
         }
         Cmd::Ledger { cmd } => kpilot::ledger_cmd::run(&root, &cmd),
-        Cmd::Accept { name, run, reason } => {
-            let p = kpilot::regress::anchor::accept(&root, &name, &run, &reason)?;
+        Cmd::Accept {
+            name,
+            run,
+            reason,
+            allow_partial,
+        } => {
+            let p = kpilot::regress::anchor::accept(&root, &name, &run, &reason, allow_partial)?;
             println!("accepted run {run} of {name}: {}", p.display());
             Ok(exit::OK)
         }

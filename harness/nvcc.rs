@@ -259,12 +259,19 @@ pub fn parse_depfile(text: &str) -> Vec<String> {
 }
 
 fn is_system(p: &Path) -> bool {
-    p.starts_with("/usr")
-        || p.components()
-            .any(|c| c.as_os_str() == "nvidia" || c.as_os_str() == "cuda")
-            && p.components().any(|c| c.as_os_str() == "include")
+    // The compiler's and the C library's headers, and a CUDA toolkit's (installed under
+    // /usr/local/cuda*, or the pip wheels' nvidia/.../include): not project files.
+    let sys = [
+        "/usr/include",
+        "/usr/lib",
+        "/usr/local/include",
+        "/usr/local/cuda",
+    ];
+    sys.iter()
+        .any(|d| p.starts_with(d) || p.to_string_lossy().starts_with(d))
+        || (p.components().any(|c| c.as_os_str() == "nvidia")
+            && p.components().any(|c| c.as_os_str() == "include"))
 }
-
 /// Hashes each dependency; paths inside the working directory become relative.
 fn hash_deps(deps: &[String]) -> Result<Vec<Include>> {
     let cwd = std::env::current_dir()

@@ -3,7 +3,7 @@
 //! missing one and a misspelt one are named before anything is loaded or timed.
 
 use crate::error::{Error, Result};
-use object::{Object, ObjectSymbol};
+use object::{Object, ObjectSymbol, SymbolKind};
 use std::path::Path;
 
 /// What a shared object exports that concerns the ABI.
@@ -27,7 +27,8 @@ pub fn exports(so: &Path) -> Result<Exports> {
     })?;
     let mut out = Exports::default();
     for sym in file.dynamic_symbols() {
-        if sym.is_undefined() || !sym.is_global() {
+        // Functions only: a data object named kp_<entry> would be called and crash.
+        if sym.is_undefined() || !sym.is_global() || sym.kind() != SymbolKind::Text {
             continue;
         }
         let Ok(name) = sym.name() else { continue };

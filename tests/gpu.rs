@@ -699,6 +699,7 @@ fn regress_reports_same_for_the_anchor_and_catches_a_slowed_candidate() {
         run,
         "--reason",
         "GPU test anchor",
+        "--allow-partial",
     ]);
     assert_eq!(
         out.status.code(),

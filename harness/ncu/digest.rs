@@ -70,6 +70,13 @@ fn max(launches: &[&Launch], metric: &str) -> f64 {
 /// Digests the launches of `calls` profiled calls of one side; `compulsory` is the row's
 /// compulsory bytes (inputs read once at their distinct size, outputs written once).
 pub fn digest(launches: &[Launch], calls: u32, compulsory: u64) -> SideDigest {
+    if launches.is_empty() {
+        return SideDigest {
+            calls,
+            bottleneck: "no kernel launch was profiled".into(),
+            ..Default::default()
+        };
+    }
     let calls = calls.max(1);
     let per_call = (launches.len() / calls as usize).max(1);
     // The last call's kernels name the call; every call is averaged for the numbers.

@@ -162,7 +162,13 @@ pub fn find_run<'a>(all: &'a [RunRecord], task: &str, id: &str) -> Result<&'a Ru
 }
 
 /// `kpilot accept <task> --run <id> --reason "..."`: writes the anchor of the run's card.
-pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<PathBuf> {
+pub fn accept(
+    root: &Path,
+    task: &str,
+    run_id: &str,
+    reason: &str,
+    allow_partial: bool,
+) -> Result<PathBuf> {
     if reason.trim().is_empty() {
         return Err(Error::Cli(
             "accept needs --reason \"...\": say why this run is the new reference".into(),
@@ -181,6 +187,20 @@ pub fn accept(root: &Path, task: &str, run_id: &str, reason: &str) -> Result<Pat
         return Err(Error::Cli(format!(
             "run {} failed a correctness gate: an anchor must be correct everywhere",
             run.run_id
+        )));
+    }
+    if !run.deviations.is_empty() {
+        return Err(Error::Cli(format!(
+            "run {} deviated from the task's settings ({}): regress times with the task's settings, so it would compare different measurements",
+            run.run_id,
+            run.deviations.join("; ")
+        )));
+    }
+    if !run.row_filter.is_empty() && !allow_partial {
+        return Err(Error::Cli(format!(
+            "run {} timed only {} row(s) (--row): accept a full run, or pass --allow-partial to anchor just those rows",
+            run.run_id,
+            run.row_filter.len()
         )));
     }
     if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {

@@ -92,11 +92,23 @@ pub fn merge(root: &Path, task: &str, ids: &[String]) -> Result<(RegressRecord, 
     .unwrap_or("ok");
     merged.status = worst.into();
     let mut missing = Vec::new();
-    if let Some(a) = anchor::load(root, &first.card, task)? {
-        for r in &a.rows {
-            if !merged.rows.iter().any(|x| x.name == r.name) {
-                missing.push(r.name.clone());
-            }
+    // Coverage is judged against the anchor the shards compared with, and nothing else.
+    let a = anchor::load(root, &first.card, task)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no anchor for {} at {}: coverage cannot be checked",
+            first.card,
+            anchor::path(root, &first.card, task).display()
+        ))
+    })?;
+    if first.anchor_run_id.as_deref() != Some(a.run_id.as_str()) {
+        return Err(Error::Usage(format!(
+            "the shards compared with anchor {:?}, the anchor now is {}: merge the shards of one nightly against the anchor they ran with",
+            first.anchor_run_id, a.run_id
+        )));
+    }
+    for r in &a.rows {
+        if !merged.rows.iter().any(|x| x.name == r.name) {
+            missing.push(r.name.clone());
         }
     }
     if !missing.is_empty() && merged.status == "ok" {

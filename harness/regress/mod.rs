@@ -94,6 +94,11 @@ pub fn verdict(lo: f64, hi: f64, thr: f64) -> &'static str {
 
 fn samples(r: &RunRecord, row: &str) -> Option<(Vec<f64>, Vec<f64>, bool)> {
     let x = r.rows.iter().find(|x| x.name == row)?;
+    if x.ran && !x.correct {
+        // Checked before the samples: a failed side has no timing, and it is INCORRECT, not
+        // missing.
+        return Some((Vec::new(), Vec::new(), false));
+    }
     let d = x.candidate.as_ref()?.device_us.as_ref()?.samples.clone();
     let b = x
         .baseline
@@ -129,6 +134,11 @@ pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressR
         }
         Some((d, b, true)) => {
             let (p, lo, hi) = crate::stats::ratio_of_medians(&a.device_us, &d, seed);
+            if !(p.is_finite() && lo.is_finite() && hi.is_finite()) {
+                row.verdict = "missing".into();
+                row.detail = "no valid timing sample in the anchor or in this run".into();
+                return row;
+            }
             row.now_us = crate::stats::median(&d);
             row.ratio = p;
             row.ci = [lo, hi];
@@ -140,6 +150,30 @@ pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressR
         }
     }
     row
+}
+
+/// Settles a row the first run flagged with the confirming rerun: a wrong or untimed row in the
+/// rerun stands (never SAME); a rerun that disagrees about the change makes the row SAME, with
+/// both numbers in the detail; a rerun that agrees confirms it.
+pub fn settle(r: &mut RegressRow, mut second: RegressRow, rerun_code: i32) {
+    if rerun_code == exit::CORRECTNESS && second.verdict != "incorrect" {
+        second.verdict = "incorrect".into();
+    }
+    r.rerun_verdict = Some(second.verdict.clone());
+    r.rerun_ratio = Some(second.ratio);
+    if matches!(second.verdict.as_str(), "incorrect" | "missing") {
+        r.detail = format!(
+            "the rerun found the row {}: {}",
+            second.verdict, second.detail
+        );
+        r.verdict = second.verdict;
+    } else if second.verdict != r.verdict {
+        r.detail = format!(
+            "first {:.4}x [{:.4}, {:.4}] said {}, the rerun {:.4}x said {}: not confirmed",
+            r.ratio, r.ci[0], r.ci[1], r.verdict, second.ratio, second.verdict
+        );
+        r.verdict = "same".into();
+    }
 }
 
 /// Times `rows` of the anchor's candidate: on one GPU, or spread over `o.devices` (rows dealt by
@@ -263,6 +297,17 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         );
         return Ok(rec);
     }
+    let cand_now = std::fs::read(t.candidate_path(&a.candidate))
+        .map(|b| crate::task::sha256_hex(&b))
+        .unwrap_or_default();
+    if cand_now != a.candidate_sha256 {
+        rec.note = format!(
+            "candidates/{}.cu changed since the anchor was accepted (sha256 {}... then, {}... now): a change below is the candidate's",
+            a.candidate,
+            &a.candidate_sha256[..12.min(a.candidate_sha256.len())],
+            &cand_now[..12.min(cand_now.len())]
+        );
+    }
     let rows = shard_rows(&a.rows, o.shard);
     if rows.is_empty() {
         rec.status = "ok".into();
@@ -285,7 +330,7 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         .map(|r| r.name.clone())
         .collect();
     if !flagged.is_empty() {
-        let (again, ids, _) = run_rows(o, task, &a, &flagged)?;
+        let (again, ids, again_code) = run_rows(o, task, &a, &flagged)?;
         rec.rerun_ids.extend(ids);
         for r in out.iter_mut().filter(|r| flagged.contains(&r.name)) {
             let ar = a
@@ -294,15 +339,7 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
                 .find(|x| x.name == r.name)
                 .expect("anchor row");
             let second = compare_row(ar, &again, seed ^ 0x5EED);
-            r.rerun_verdict = Some(second.verdict.clone());
-            r.rerun_ratio = Some(second.ratio);
-            if second.verdict != r.verdict {
-                r.detail = format!(
-                    "first {:.4}x [{:.4}, {:.4}] said {}, the rerun {:.4}x said {}: not confirmed",
-                    r.ratio, r.ci[0], r.ci[1], r.verdict, second.ratio, second.verdict
-                );
-                r.verdict = "same".into();
-            }
+            settle(r, second, again_code);
         }
     }
     let worst = if code == exit::CORRECTNESS || out.iter().any(|r| r.verdict == "incorrect") {
@@ -335,6 +372,23 @@ pub fn run(o: &RegressOptions) -> Result<i32> {
     } else {
         o.devices.clone()
     };
+    for (i, d) in devices.iter().enumerate() {
+        if *d < 0 || devices[..i].contains(d) {
+            return Err(Error::Cli(format!(
+                "--devices {}: GPU ordinals are >= 0 and each named once (two workers on one GPU would time each other)",
+                devices.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
+            )));
+        }
+    }
+    // The outputs must be writable before any GPU time is spent (and before a record is made
+    // whose verdict a failed write would then hide).
+    for p in [&o.junit, &o.markdown, &o.ids_out].into_iter().flatten() {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| Error::Cli(format!("{} cannot be written: {e}", p.display())))?;
+    }
     run::probe_arch(devices[0])?;
     let card = crate::gpu::Gpu::open(devices[0])?.info.name.clone();
     for &d in &devices[1..] {
@@ -456,6 +510,34 @@ mod tests {
         for bad in ["0/4", "5/4", "1/0", "x", "1/x"] {
             assert!(matches!(parse_shard(bad), Err(Error::Cli(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_flagged_row_stands_only_if_the_rerun_agrees_and_a_wrong_rerun_is_never_same() {
+        let row = |v: &str, ratio: f64| RegressRow {
+            name: "r".into(),
+            verdict: v.into(),
+            ratio,
+            ci: [ratio - 0.01, ratio + 0.01],
+            ..Default::default()
+        };
+        let mut r = row("regression", 1.10);
+        settle(&mut r, row("regression", 1.09), exit::PERF_GATE);
+        assert_eq!(r.verdict, "regression");
+        let mut r = row("regression", 1.10);
+        settle(&mut r, row("same", 1.005), exit::OK);
+        assert_eq!(r.verdict, "same");
+        assert!(r.detail.contains("not confirmed"));
+        let mut r = row("regression", 1.10);
+        settle(&mut r, row("incorrect", f64::NAN), exit::CORRECTNESS);
+        assert_eq!(r.verdict, "incorrect");
+        // A rerun whose run failed a correctness gate on another row still counts as wrong.
+        let mut r = row("improved", 0.9);
+        settle(&mut r, row("same", 1.0), exit::CORRECTNESS);
+        assert_eq!(r.verdict, "incorrect");
+        let mut r = row("regression", 1.10);
+        settle(&mut r, row("missing", f64::NAN), exit::OK);
+        assert_eq!(r.verdict, "missing");
     }
 
     #[test]
