@@ -18,7 +18,7 @@ pub fn compare(root: &Path, task: &str, before: &str, after: &str) -> Result<(St
     let rows: Vec<RegressRow> = then
         .iter()
         .map(|r| {
-            let mut x = super::compare_row(r, b, seed);
+            let mut x = super::compare_row(r, b, seed, 0.0);
             if matches!(x.verdict.as_str(), "regression" | "improved") {
                 x.detail = "unconfirmed (offline: no rerun)".into();
             }

@@ -109,8 +109,8 @@ fn samples(r: &RunRecord, row: &str) -> Option<(Vec<f64>, Vec<f64>, bool)> {
     Some((d, b, x.correct))
 }
 
-pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressRow {
-    let thr = threshold(a.aa_half_width);
+pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64, floor: f64) -> RegressRow {
+    let thr = threshold(a.aa_half_width).max(floor);
     let mut row = RegressRow {
         name: a.name.clone(),
         production: a.production,
@@ -147,9 +147,64 @@ pub(crate) fn compare_row(a: &AnchorRow, now: &RunRecord, seed: u64) -> RegressR
                 row.baseline_ratio =
                     crate::stats::ratio_of_medians(&a.baseline_device_us, &b, seed).0;
             }
+            with_the_baseline(&mut row);
         }
     }
     row
+}
+
+/// A card-wide shift smaller than this, seen on the baseline as much as on the candidate, is the
+/// card (another physical GPU of the model, its clocks), not a change: on the H200s lent here,
+/// small launch-bound rows of an unchanged build moved 2-2.6% together with the baseline between
+/// leases (regress 20261130T210500Z..., commit 8ae48e3).
+pub const CARD_SHIFT: f64 = 0.05;
+
+/// The baseline is timed in the same run as a control. When the candidate moved with it (their
+/// ratio within the row's threshold), the change is the card's: below CARD_SHIFT it is SAME, with
+/// both numbers in the detail; beyond it (a driver or compiler that slows everything) the
+/// verdict stands and says so.
+pub fn with_the_baseline(row: &mut RegressRow) {
+    let flagged = matches!(row.verdict.as_str(), "regression" | "improved");
+    if !(flagged && row.baseline_ratio.is_finite() && row.baseline_ratio > 0.0) {
+        return;
+    }
+    let relative = (row.ratio / row.baseline_ratio).ln().abs();
+    if relative > (1.0 + row.threshold).ln() {
+        return;
+    }
+    let (c, b) = (
+        (row.ratio - 1.0) * 100.0,
+        (row.baseline_ratio - 1.0) * 100.0,
+    );
+    if (row.baseline_ratio - 1.0).abs() < CARD_SHIFT {
+        row.detail = format!(
+            "moved with the baseline (candidate {c:+.1}%, baseline {b:+.1}%): the card, not the candidate"
+        );
+        row.verdict = "same".into();
+    } else {
+        row.detail = format!(
+            "the baseline moved as much (candidate {c:+.1}%, baseline {b:+.1}%): the card, driver or compiler changed, not the candidate's code"
+        );
+    }
+}
+
+/// The between-run floor of a row: 1.5x the largest change an earlier regress run against the
+/// same anchor measured for it, once at least three runs measured it (0 before that; the largest
+/// of five or more is dropped as a possible real change). Runs of one card drift by more than
+/// one run's A/A CI says (H200, small rows: up to about 2.5%).
+pub fn floor(history: &[RegressRecord], row: &str) -> f64 {
+    let mut seen: Vec<f64> = history
+        .iter()
+        .filter_map(|r| r.rows.iter().find(|x| x.name == row))
+        .filter(|x| x.ratio.is_finite() && x.ratio > 0.0)
+        .map(|x| x.ratio.ln().abs())
+        .collect();
+    if seen.len() < 3 {
+        return 0.0;
+    }
+    seen.sort_by(|a, b| b.total_cmp(a));
+    let top = if seen.len() >= 5 { seen[1] } else { seen[0] };
+    (1.5 * top).exp() - 1.0
 }
 
 /// Settles a row the first run flagged with the confirming rerun: a wrong or untimed row in the
@@ -315,13 +370,19 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
         return Ok(rec);
     }
     let seed = run::fresh_seed();
+    // Earlier regress runs against this anchor: how far an unchanged candidate moves between
+    // runs on this card (the A/A floor is within one run only).
+    let history: Vec<RegressRecord> = merge::regress_records(&o.root, task)?
+        .into_iter()
+        .filter(|r| r.anchor_run_id.as_deref() == Some(a.run_id.as_str()) && r.card == card)
+        .collect();
     let (first, ids, code) = run_rows(o, task, &a, &rows)?;
     rec.run_ids.extend(ids);
     let mut out: Vec<RegressRow> = a
         .rows
         .iter()
         .filter(|r| rows.contains(&r.name))
-        .map(|r| compare_row(r, &first, seed))
+        .map(|r| compare_row(r, &first, seed, floor(&history, &r.name)))
         .collect();
     // A change is only called after a fresh worker process, timing just those rows again, agrees.
     let flagged: Vec<String> = out
@@ -338,7 +399,7 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
                 .iter()
                 .find(|x| x.name == r.name)
                 .expect("anchor row");
-            let second = compare_row(ar, &again, seed ^ 0x5EED);
+            let second = compare_row(ar, &again, seed ^ 0x5EED, floor(&history, &ar.name));
             settle(r, second, again_code);
         }
     }
@@ -538,6 +599,77 @@ mod tests {
         let mut r = row("regression", 1.10);
         settle(&mut r, row("missing", f64::NAN), exit::OK);
         assert_eq!(r.verdict, "missing");
+    }
+
+    #[test]
+    fn the_between_run_floor_needs_three_runs_and_drops_one_outlier_of_five() {
+        let rec = |ratio: f64| RegressRecord {
+            schema: 1,
+            run_id: String::new(),
+            time_utc: String::new(),
+            task: String::new(),
+            card: String::new(),
+            shard: None,
+            devices: vec![],
+            anchor_run_id: None,
+            candidate: None,
+            run_ids: vec![],
+            rerun_ids: vec![],
+            status: "ok".into(),
+            note: String::new(),
+            rows: vec![RegressRow {
+                name: "r".into(),
+                ratio,
+                ..Default::default()
+            }],
+            git: crate::record::GitInfo {
+                commit: None,
+                dirty: None,
+                changed: None,
+                source: String::new(),
+                kpilot_sha256: None,
+            },
+        };
+        assert_eq!(floor(&[rec(0.98), rec(1.01)], "r"), 0.0);
+        let f = floor(&[rec(0.98), rec(1.01), rec(0.99)], "r");
+        assert!(
+            (f - ((1.5 * (1.0f64 / 0.98).ln()).exp() - 1.0)).abs() < 1e-12,
+            "{f}"
+        );
+        let five = [rec(0.98), rec(1.01), rec(0.99), rec(1.0), rec(1.2)];
+        assert!(floor(&five, "r") < 0.04, "the outlier is dropped");
+        assert_eq!(floor(&five, "other"), 0.0);
+    }
+
+    #[test]
+    fn a_change_shared_with_the_baseline_is_the_cards_unless_it_is_large() {
+        let row = |ratio: f64, base: f64| RegressRow {
+            name: "r".into(),
+            verdict: verdict(ratio - 0.002, ratio + 0.002, 0.02).into(),
+            ratio,
+            baseline_ratio: base,
+            threshold: 0.02,
+            ..Default::default()
+        };
+        // Measured on the H200: both sides 2.3% faster on another lease.
+        let mut r = row(0.9773, 0.9770);
+        assert_eq!(r.verdict, "improved");
+        with_the_baseline(&mut r);
+        assert_eq!(r.verdict, "same");
+        assert!(r.detail.contains("the card, not the candidate"));
+        // The candidate alone slowed down: a regression.
+        let mut r = row(1.10, 1.0);
+        with_the_baseline(&mut r);
+        assert_eq!(r.verdict, "regression");
+        // Everything 10% slower (a driver): the regression stands, and says why.
+        let mut r = row(1.10, 1.10);
+        with_the_baseline(&mut r);
+        assert_eq!(r.verdict, "regression");
+        assert!(r.detail.contains("driver or compiler"));
+        // No baseline samples: nothing to compare with.
+        let mut r = row(1.10, f64::NAN);
+        with_the_baseline(&mut r);
+        assert_eq!(r.verdict, "regression");
     }
 
     #[test]
