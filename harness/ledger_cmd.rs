@@ -15,7 +15,7 @@ pub enum LedgerCmd {
     List {
         /// Task name (ledger/<TASK>.jsonl).
         task: String,
-        /// Only records of this kind: run, fidelity or freeze.
+        /// Only records of this kind: run, fidelity, freeze, ncu or regress.
         #[arg(long)]
         kind: Option<String>,
         /// One JSON object per record (the summary), as a JSON array.
@@ -272,9 +272,9 @@ fn pass_text(p: Option<bool>) -> &'static str {
 }
 
 fn list(root: &Path, task: &str, kind: Option<&str>, json: bool) -> Result<()> {
-    if let Some(k) = kind.filter(|k| !["run", "fidelity", "freeze"].contains(k)) {
+    if let Some(k) = kind.filter(|k| !["run", "fidelity", "freeze", "ncu", "regress"].contains(k)) {
         return Err(Error::Usage(format!(
-            "--kind {k}: expected run, fidelity or freeze"
+            "--kind {k}: expected run, fidelity, freeze, ncu or regress"
         )));
     }
     let (_, lines) = load(root, task)?;
