@@ -35,6 +35,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum CandidateCmd {
+    /// Copy an implementation to candidates/<name>.cu (never overwriting), its parent named in a
+    /// header line.
+    New {
+        task: String,
+        name: String,
+        /// "baseline" or a candidate's name.
+        #[arg(long)]
+        from: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Build, check and time the baseline against a candidate on every row; record the run.
     Task {
@@ -218,6 +231,12 @@ enum Cmd {
         /// Write the chart here (SVG).
         #[arg(long)]
         svg: Option<PathBuf>,
+    },
+    /// Candidate files: `candidate new <task> <name> --from <baseline|candidate>` starts a new
+    /// candidate from an existing implementation, with a header naming its parent.
+    Candidate {
+        #[command(subcommand)]
+        cmd: CandidateCmd,
     },
     /// (internal) The process `ncu` profiles: one side of one row.
     #[command(hide = true, name = "ncu-probe")]
@@ -448,6 +467,16 @@ fn real_main(cli: Cli) -> Result<i32> {
             if let Some(p) = svg {
                 kpilot::run_report::svg(r, &p)?;
             }
+            Ok(exit::OK)
+        }
+        Cmd::Candidate {
+            cmd: CandidateCmd::New { task, name, from },
+        } => {
+            let p = kpilot::candidate_cmd::new(&root, &task, &name, &from)?;
+            println!(
+                "wrote {} (from {from}); build it with `kpilot build {task}`",
+                p.display()
+            );
             Ok(exit::OK)
         }
         Cmd::Ncu {

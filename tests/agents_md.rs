@@ -1,0 +1,120 @@
+//! AGENTS.md is short and true: every `kpilot <command>` it names exists, and so does every path.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn every_command_and_file_agents_md_names_exists() {
+    let text = std::fs::read_to_string(repo().join("AGENTS.md")).unwrap();
+    assert!(text.lines().count() < 60, "keep it short");
+    let mut named = 0;
+    for part in text.split("`kpilot ").skip(1) {
+        let cmd: Vec<&str> = part.split('`').next().unwrap().split_whitespace().collect();
+        let sub: Vec<&str> = cmd
+            .iter()
+            .take_while(|w| !w.starts_with('<') && !w.starts_with('-'))
+            .copied()
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+            .args(&sub)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`kpilot {}` does not exist",
+            sub.join(" ")
+        );
+        let help = String::from_utf8_lossy(&out.stdout);
+        for flag in cmd.iter().filter(|w| w.starts_with("--")) {
+            assert!(
+                help.contains(flag),
+                "`kpilot {}` has no {flag}",
+                sub.join(" ")
+            );
+        }
+        named += 1;
+    }
+    assert!(named >= 8, "{named}");
+    for path in ["kernels/README.md", "tasks", "ncu"] {
+        assert!(repo().join(path).exists(), "{path}");
+    }
+}
+
+#[test]
+fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
+    let d = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &std::path::Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(repo().join(from)).unwrap().flatten() {
+            if e.path().is_file() {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    };
+    let t = d.path().join("tasks/causal_conv3d_cat_pad");
+    copy("tasks/causal_conv3d_cat_pad", &t);
+    copy(
+        "tasks/causal_conv3d_cat_pad/candidates",
+        &t.join("candidates"),
+    );
+    let kp = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kpilot"))
+            .arg("--root")
+            .arg(d.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = kp(&[
+        "candidate",
+        "new",
+        "causal_conv3d_cat_pad",
+        "v9",
+        "--from",
+        "v1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(t.join("candidates/v9.cu")).unwrap();
+    let parent = kpilot::candidate_cmd::parent_of(&text).unwrap();
+    let v1 = std::fs::read(t.join("candidates/v1.cu")).unwrap();
+    assert_eq!(parent, ("v1".to_string(), kpilot::task::sha256_hex(&v1)));
+    assert!(text.ends_with(&String::from_utf8_lossy(&v1).to_string()));
+    // Never overwrites, and names what is wrong.
+    let out = kp(&[
+        "candidate",
+        "new",
+        "causal_conv3d_cat_pad",
+        "v9",
+        "--from",
+        "baseline",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never overwritten"));
+    let out = kp(&[
+        "candidate",
+        "new",
+        "causal_conv3d_cat_pad",
+        "v10",
+        "--from",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    let out = kp(&[
+        "candidate",
+        "new",
+        "causal_conv3d_cat_pad",
+        "../x",
+        "--from",
+        "v1",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+}
