@@ -59,6 +59,8 @@ pub mod exit {
     pub const INTERNAL: i32 = 6;
     /// The command line: an unknown option, subcommand, task, candidate or row, a bad value.
     pub const USAGE: i32 = 7;
+    /// A `--quick` run that was correct: it is never gate evidence, whatever the numbers.
+    pub const QUICK: i32 = 8;
 }
 
 impl Error {

@@ -518,6 +518,8 @@ pub fn record(
         deviations: Vec::new(),
         fidelity: None,
         scan_allowed: Vec::new(),
+        quick: false,
+        parent: None,
     }
 }
 

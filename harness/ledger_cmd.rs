@@ -45,6 +45,9 @@ pub enum LedgerCmd {
     },
     /// Print the JSON Schema of a ledger line (generated from the record types; ledger/schema.json).
     Schema,
+    /// The tree of a task's candidates (parents from the header `kpilot candidate new` writes),
+    /// each with its best full-run headline per card.
+    Lineage { task: String },
 }
 
 /// One line of a ledger: its number (1-based), the JSON as stored, and the typed record.
@@ -639,7 +642,75 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
         LedgerCmd::List { task, kind, json } => list(root, task, kind.as_deref(), *json)?,
         LedgerCmd::Show { task, run_id, json } => show(root, task, run_id, *json)?,
         LedgerCmd::Best { task, card, json } => best(root, task, card.as_deref(), *json)?,
+        LedgerCmd::Lineage { task } => print!("{}", lineage(root, task)?),
         LedgerCmd::Schema => print!("{}", crate::record::schema_json()),
     }
     Ok(exit::OK)
+}
+
+/// The candidates of a task as a tree (the baseline at the root; a candidate without a parent
+/// header hangs from the root too), each with its best full-run headline per card.
+pub fn lineage(root: &Path, task: &str) -> Result<String> {
+    let t = crate::task::Task::load(&root.join("tasks"), task)?;
+    let (_, lines) = load(root, task)?;
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    for c in t.candidates() {
+        let text = std::fs::read_to_string(t.candidate_path(&c)).unwrap_or_default();
+        let p = crate::candidate_cmd::parent_of(&text)
+            .map(|(n, _)| n)
+            .unwrap_or_else(|| "baseline".into());
+        parent.insert(c, p);
+    }
+    let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by: BTreeMap<(String, String), (f64, String)> = BTreeMap::new();
+    for l in &lines {
+        let Record::Run(r) = &l.record else { continue };
+        let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
+            continue;
+        };
+        if !r.is_full_evidence() || r.hashes.baseline != t.hashes.baseline {
+            continue;
+        }
+        let k = (r.candidate.clone(), r.device.name.clone());
+        if by.get(&k).is_none_or(|b| g > b.0) {
+            by.insert(k, (g, r.run_id.clone()));
+        }
+    }
+    for ((c, card), (g, id)) in by {
+        best.entry(c)
+            .or_default()
+            .push(format!("{card} {g:.4}x ({id})"));
+    }
+    let mut out = format!("{task}: baseline\n");
+    fn walk(
+        node: &str,
+        depth: usize,
+        parent: &BTreeMap<String, String>,
+        best: &BTreeMap<String, Vec<String>>,
+        out: &mut String,
+        seen: &mut Vec<String>,
+    ) {
+        for (c, p) in parent.iter().filter(|(_, p)| p.as_str() == node) {
+            if seen.contains(c) {
+                continue;
+            }
+            seen.push(c.clone());
+            let runs = best
+                .get(c)
+                .map(|v| v.join("; "))
+                .unwrap_or_else(|| "no full run of the current baseline".into());
+            out.push_str(&format!("{}- {c}: {runs}\n", "  ".repeat(depth + 1)));
+            let _ = p;
+            walk(c, depth + 1, parent, best, out, seen);
+        }
+    }
+    let mut seen = Vec::new();
+    walk("baseline", 0, &parent, &best, &mut out, &mut seen);
+    // Parents that are no longer files: their children hang from the root, marked.
+    for (c, p) in &parent {
+        if !seen.contains(c) {
+            out.push_str(&format!("  - {c} (parent {p} is gone)\n"));
+        }
+    }
+    Ok(out)
 }

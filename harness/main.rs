@@ -15,6 +15,7 @@ Exit codes (one meaning each):
   5  nvcc failed to build the baseline, a candidate or the support kernels
   6  a bug in kpilot, or an I/O failure
   7  the command line: unknown option or subcommand, bad value, unknown task, candidate or row
+  8  a --quick run that was correct everywhere (never gate evidence)
 `fidelity` exits 0 when every gated production row is within 5% of upstream, 1 on a miss (or a
 partial run), 2 when either side's output fails the reference; `check` exits 1 when the fidelity
 rule fails (no complete fidelity record of the current baseline, or an unexplained miss).
@@ -82,6 +83,10 @@ enum Cmd {
         /// noise floor. Recorded as candidate `baseline-aa`; it must fail the performance gate (exit 1).
         #[arg(long)]
         aa: bool,
+        /// The fast inner loop: production rows only, the minimum trials; recorded with
+        /// `quick: true`, never gate evidence (exit 8 when correct, 2 when not).
+        #[arg(long)]
+        quick: bool,
     },
     /// Time the pinned upstream release itself against the task's baseline on this GPU, the same
     /// way, check both against the float64 reference, and record a `fidelity` record.
@@ -280,6 +285,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             json,
             sample_units,
             aa,
+            quick,
         } => run::run(&RunOptions {
             root,
             task: name,
@@ -293,6 +299,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             sample_units,
             aa,
             quiet: false,
+            quick,
         }),
         Cmd::Fidelity {
             name,

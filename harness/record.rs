@@ -146,12 +146,18 @@ pub struct RunRecord {
     /// The `[[scan.allow]]` exceptions this candidate used (absent in early records).
     #[serde(default)]
     pub scan_allowed: Vec<ScanAllow>,
+    /// A `--quick` run (production rows, minimum trials): never gate evidence.
+    #[serde(default)]
+    pub quick: bool,
+    /// The candidate's parent, from the header `kpilot candidate new` writes (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl RunRecord {
     /// Evidence for the gate: a full run (no --row), not A/A, with no deviation.
     pub fn is_full_evidence(&self) -> bool {
-        self.row_filter.is_empty() && !self.aa && self.deviations.is_empty()
+        self.row_filter.is_empty() && !self.aa && !self.quick && self.deviations.is_empty()
     }
 }
 

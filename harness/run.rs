@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub aa: bool,
     /// Print nothing (neither table nor JSON): a caller such as `regress` reads the record.
     pub quiet: bool,
+    /// Production rows only, the minimum trials; never gate evidence.
+    pub quick: bool,
 }
 
 /// What the worker reported, gathered over restarts.
@@ -232,6 +234,9 @@ fn deviations(task: &Task, opts: &RunOptions, trials: u32, cache: &str) -> Vec<S
     d
 }
 
+/// The fewest timed trials a run may have (and what --quick uses).
+pub const MIN_TRIALS: u32 = 7;
+
 /// The candidate name an A/A run records: the baseline against a separately loaded copy of itself.
 pub const AA_CANDIDATE: &str = "baseline-aa";
 
@@ -285,6 +290,17 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         .filter(|r| r.runs())
         .map(|r| r.index)
         .collect();
+    if opts.quick {
+        if !opts.rows.is_empty() {
+            return Err(Error::Cli(
+                "--quick runs the production rows: it takes no --row".into(),
+            ));
+        }
+        chosen.retain(|&i| {
+            task.rows[i].kind == crate::task::rows::RowKind::Production
+                && task.rows[i].duplicate_of.is_none()
+        });
+    }
     if !opts.rows.is_empty() {
         for want in &opts.rows {
             if !task.rows.iter().any(|r| &r.name == want) {
@@ -297,8 +313,12 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         chosen.retain(|&i| opts.rows.contains(&task.rows[i].name));
     }
     // Every option is checked before anything touches the GPU or nvcc.
-    let trials = opts.trials.unwrap_or(task.spec.timing.trials);
-    if trials < 7 {
+    let trials = if opts.quick {
+        opts.trials.unwrap_or(MIN_TRIALS)
+    } else {
+        opts.trials.unwrap_or(task.spec.timing.trials)
+    };
+    if trials < MIN_TRIALS {
         return Err(Error::Cli(format!(
             "--trials {trials}: at least 7 trials are required"
         )));
@@ -410,6 +430,18 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         why_not: fidelity.as_ref().err().cloned(),
     });
     record.scan_allowed = scan_allowed;
+    record.quick = opts.quick;
+    record.parent = std::fs::read_to_string(&cand_path)
+        .ok()
+        .and_then(|s| crate::candidate_cmd::parent_of(&s))
+        .map(|(name, sha)| format!("{name} (sha256 {sha})"));
+    if opts.quick {
+        record.gate.pass = false;
+        record.gate.reasons.insert(
+            0,
+            "a --quick run (production rows, minimum trials): never gate evidence".into(),
+        );
+    }
     let run_id = record.run_id.clone();
     let kept = record.clone();
     let record = crate::record::Record::Run(Box::new(record));
@@ -418,6 +450,9 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         .join("ledger")
         .join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &record)?;
+    if opts.quick && !opts.quiet {
+        eprintln!("QUICK RUN: production rows only, {trials} trials; not gate evidence (exit 8 when correct)");
+    }
     if opts.quiet {
     } else if opts.json {
         println!(
@@ -436,6 +471,8 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     }
     let code = if judged.correctness_failures > 0 || collected.protocol_violations > 0 {
         exit::CORRECTNESS
+    } else if opts.quick {
+        exit::QUICK
     } else if !judged.gate_pass {
         exit::PERF_GATE
     } else {
@@ -832,6 +869,7 @@ mod tests {
             sample_units,
             aa: false,
             quiet: false,
+            quick: false,
         }
     }
 

@@ -62,6 +62,12 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
         "tasks/causal_conv3d_cat_pad/candidates",
         &t.join("candidates"),
     );
+    std::fs::create_dir_all(d.path().join("ledger")).unwrap();
+    std::fs::copy(
+        repo().join("ledger/causal_conv3d_cat_pad.jsonl"),
+        d.path().join("ledger/causal_conv3d_cat_pad.jsonl"),
+    )
+    .unwrap();
     let kp = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_kpilot"))
             .arg("--root")
@@ -88,6 +94,16 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
     let v1 = std::fs::read(t.join("candidates/v1.cu")).unwrap();
     assert_eq!(parent, ("v1".to_string(), kpilot::task::sha256_hex(&v1)));
     assert!(text.ends_with(&String::from_utf8_lossy(&v1).to_string()));
+    // The tree puts v9 under v1.
+    let out = kp(&["ledger", "lineage", "causal_conv3d_cat_pad"]);
+    let tree = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (i1, i9) = (tree.find("- v1:").unwrap(), tree.find("- v9:").unwrap());
+    assert!(i9 > i1, "{tree}");
+    let v9_line = tree.lines().find(|l| l.contains("- v9:")).unwrap();
+    assert!(
+        v9_line.starts_with("    - v9"),
+        "v9 is indented under v1: {tree}"
+    );
     // Never overwrites, and names what is wrong.
     let out = kp(&[
         "candidate",

@@ -176,3 +176,15 @@ fn check_refuses_a_default_candidate_that_does_not_exist() {
         "{err}"
     );
 }
+
+#[test]
+fn quick_takes_no_row_and_is_checked_before_the_gpu() {
+    let (code, err) = code_and_stderr(&kp(
+        &repo(),
+        &["task", "fuse_scale_shift", "--quick", "--row", "x"],
+    ));
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("--quick"), "{err}");
+    let help = kp(&repo(), &["--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("8  a --quick run"));
+}

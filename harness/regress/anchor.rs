@@ -189,6 +189,12 @@ pub fn accept(
             run.run_id
         )));
     }
+    if run.quick {
+        return Err(Error::Cli(format!(
+            "run {} is a --quick run: accept a full run",
+            run.run_id
+        )));
+    }
     if !run.deviations.is_empty() {
         return Err(Error::Cli(format!(
             "run {} deviated from the task's settings ({}): regress times with the task's settings, so it would compare different measurements",

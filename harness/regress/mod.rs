@@ -253,6 +253,7 @@ fn run_rows(
         sample_units: run::DEFAULT_SAMPLE_UNITS,
         aa: false,
         quiet: true,
+        quick: false,
     };
     let devices = if o.devices.is_empty() {
         vec![0]
