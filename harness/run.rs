@@ -343,6 +343,12 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
             eprintln!("{s}");
         }
     };
+    if opts.quick && !opts.quiet {
+        // The first line says it, whatever else is printed (the table or --json).
+        eprintln!(
+            "QUICK RUN: production rows only, {trials} trials; not gate evidence (exit 8 when correct)"
+        );
+    }
     say(&format!(
         "kpilot: task {} — baseline vs {cand_name}, {} row(s)",
         task.name(),
@@ -450,9 +456,6 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         .join("ledger")
         .join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &record)?;
-    if opts.quick && !opts.quiet {
-        eprintln!("QUICK RUN: production rows only, {trials} trials; not gate evidence (exit 8 when correct)");
-    }
     if opts.quiet {
     } else if opts.json {
         println!(
@@ -461,6 +464,9 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         );
     } else {
         let mut out = std::io::stdout().lock();
+        if opts.quick {
+            let _ = writeln!(out, "QUICK RUN (not gate evidence)");
+        }
         let _ = write!(
             out,
             "{}",
