@@ -1,6 +1,7 @@
 //! kpilot: a harness for optimizing GPU kernels one task at a time. See README.md.
 
 pub mod abi;
+pub mod brief;
 pub mod candidate_cmd;
 pub mod check;
 pub mod dtype;

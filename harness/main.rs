@@ -243,6 +243,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CandidateCmd,
     },
+    /// Everything an agent needs to write a candidate, in one document (versioned schema): entry
+    /// points and ABI, rows with speed of light on the latest run's card, tolerances, gate, the
+    /// rules, the best candidate per card, ncu bottlenecks. Markdown, or JSON with --json.
+    Brief {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// (internal) The process `ncu` profiles: one side of one row.
     #[command(hide = true, name = "ncu-probe")]
     NcuProbe {
@@ -484,6 +492,18 @@ fn real_main(cli: Cli) -> Result<i32> {
                 "wrote {} (from {from}); build it with `kpilot build {task}`",
                 p.display()
             );
+            Ok(exit::OK)
+        }
+        Cmd::Brief { name, json } => {
+            let b = kpilot::brief::build(&root, &name)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                print!("{}", kpilot::brief::markdown(&b));
+            }
             Ok(exit::OK)
         }
         Cmd::Ncu {

@@ -57,6 +57,19 @@ const RULES: &[Rule] = &[
     Rule { names: &["clock64", "clock", "__globaltimer", "globaltimer", "get_sreg_globaltimer", "get_sreg_clock", "get_sreg_clock64", "time", "gettimeofday", "clock_gettime", "steady_clock", "system_clock", "high_resolution_clock", "__rdtsc", "__rdtscp", "rdtsc"], why: "reads a clock: timing is the harness's; a kernel that watches time can tell when it is measured" },
 ];
 
+/// The scan's rules, for `kpilot brief`: (call names, why they have no place in a candidate).
+pub fn rules() -> Vec<(Vec<String>, String)> {
+    RULES
+        .iter()
+        .map(|r| {
+            (
+                r.names.iter().map(|n| n.to_string()).collect(),
+                r.why.to_string(),
+            )
+        })
+        .collect()
+}
+
 fn matches(rule_name: &str, ident: &str) -> bool {
     match rule_name.strip_suffix('*') {
         Some(prefix) => ident.starts_with(prefix),

@@ -134,3 +134,43 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
     ]);
     assert_eq!(out.status.code(), Some(7));
 }
+
+#[test]
+fn brief_has_the_abi_the_rows_production_first_and_the_rules() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+        .current_dir(repo())
+        .args(["brief", "causal_conv3d_cat_pad", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(b["brief_schema"], 1);
+    assert!(b["abi"]["symbols"][0]
+        .as_str()
+        .unwrap()
+        .contains("kp_fused_causal_conv3d_cat_pad"));
+    let rows = b["rows"].as_array().unwrap();
+    let first_other = rows.iter().position(|r| r["kind"] != "production").unwrap();
+    assert!(rows[..first_other]
+        .iter()
+        .all(|r| r["kind"] == "production"));
+    assert!(rows[first_other..]
+        .iter()
+        .all(|r| r["kind"] != "production"));
+    assert!(rows[0]["speed_of_light_us"].as_f64().unwrap() > 0.0);
+    assert!(b["rules"].as_array().unwrap().len() >= 8);
+    let md = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+        .current_dir(repo())
+        .args(["brief", "causal_conv3d_cat_pad"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("## Rules") && md.contains("cudaDeviceSynchronize"),
+        "{md}"
+    );
+}
