@@ -287,6 +287,12 @@ fn an_answer_copied_from_another_buffer_set_fails_the_tolerance_gate() {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn output_right_only_where_units_might_be_checked_fails_the_tolerance_gate() {
+    assert_caught("right_only_at_the_ends", &[SMALL], SMALL, "tolerance");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn one_wrong_launch_in_29_fails_the_tolerance_gate() {
     assert_caught("wrong_on_one_launch_in_29", &[SMALL], SMALL, "tolerance");
 }
