@@ -690,7 +690,7 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
         out: &mut String,
         seen: &mut Vec<String>,
     ) {
-        for (c, p) in parent.iter().filter(|(_, p)| p.as_str() == node) {
+        for (c, _) in parent.iter().filter(|(_, p)| p.as_str() == node) {
             if seen.contains(c) {
                 continue;
             }
@@ -700,7 +700,6 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
                 .map(|v| v.join("; "))
                 .unwrap_or_else(|| "no full run of the current baseline".into());
             out.push_str(&format!("{}- {c}: {runs}\n", "  ".repeat(depth + 1)));
-            let _ = p;
             walk(c, depth + 1, parent, best, out, seen);
         }
     }

@@ -248,10 +248,7 @@ pub fn parse_depfile(text: &str) -> Vec<String> {
             if !out.contains(&w) {
                 out.push(w);
             }
-        } else if let Some(rest) = w.strip_suffix(':') {
-            in_deps = true;
-            let _ = rest;
-        } else if w == ":" {
+        } else if w.ends_with(':') {
             in_deps = true;
         }
     }

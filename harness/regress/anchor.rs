@@ -81,23 +81,30 @@ pub fn load(root: &Path, card: &str, task: &str) -> Result<Option<Anchor>> {
     })
 }
 
-/// Every run record of a task's ledger.
-pub fn runs(root: &Path, task: &str) -> Result<Vec<RunRecord>> {
+/// Every record of a task's ledger, typed; a line that is not one is named by file and line.
+pub fn records(root: &Path, task: &str) -> Result<Vec<Record>> {
     let p = root.join("ledger").join(format!("{task}.jsonl"));
     let text = std::fs::read_to_string(&p)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-    let mut v = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        if l.trim().is_empty() {
-            continue;
-        }
-        let r: Record = serde_json::from_str(l)
-            .map_err(|e| Error::input(&p, i + 1, format!("not a ledger record: {e}")))?;
-        if let Record::Run(r) = r {
-            v.push(*r);
-        }
-    }
-    Ok(v)
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| Error::input(&p, i + 1, format!("not a ledger record: {e}")))
+        })
+        .collect()
+}
+
+/// Every run record of a task's ledger.
+pub fn runs(root: &Path, task: &str) -> Result<Vec<RunRecord>> {
+    Ok(records(root, task)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Run(r) => Some(*r),
+            _ => None,
+        })
+        .collect())
 }
 
 fn half_width(c: &crate::stats::Comparison) -> f64 {

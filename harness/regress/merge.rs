@@ -8,21 +8,13 @@ use crate::record::{Record, RegressRecord};
 use std::path::Path;
 
 pub fn regress_records(root: &Path, task: &str) -> Result<Vec<RegressRecord>> {
-    let p = root.join("ledger").join(format!("{task}.jsonl"));
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-    let mut v = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        if l.trim().is_empty() {
-            continue;
-        }
-        let r: Record = serde_json::from_str(l)
-            .map_err(|e| Error::input(&p, i + 1, format!("not a ledger record: {e}")))?;
-        if let Record::Regress(r) = r {
-            v.push(*r);
-        }
-    }
-    Ok(v)
+    Ok(anchor::records(root, task)?
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Regress(r) => Some(*r),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The merged record (rows of every shard, status the worst) and what is missing.
