@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Times candidates on a GPU machine without Rust (binaries built elsewhere and carried, see
+# scripts/stage_gpu_bins.sh), one full `kpilot task` run each, plus optional Nsight Compute
+# digests. Arguments, in order:
+#   TASK:CANDIDATE          a full run (the gate's evidence)
+#   TASK:CANDIDATE:quick    a --quick run (exit 8, never evidence)
+#   TASK:aa                 an A/A run of the task's baseline
+#   ncu:TASK:ROW:CANDIDATE  an ncu digest of one row, both sides
+# Logs, ledgers and digests land in $OUT/results.tgz. The copy there has no .git: pass
+# KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY) so the ledger records which commit ran.
+set -u
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/kpilot-out}; res=/tmp/kpilot-res; rm -rf "$res"; mkdir -p "$out" "$res"
+export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
+b=target/release/kpilot
+say() { echo "$*" | tee -a "$res/summary.txt"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv > "$res/machine.txt" 2>&1
+say "card: $(sed -n 2p "$res/machine.txt")"
+n=0
+for spec in "$@"; do
+  n=$((n + 1))
+  IFS=: read -r a1 a2 a3 a4 <<< "$spec"
+  if [ "$a1" = ncu ]; then
+    log="$res/$n-ncu-$a2-$a4.txt"; timeout 240 "$b" ncu "$a2" --row "$a3" --candidate "$a4" > "$log" 2>&1
+  elif [ "$a2" = aa ]; then
+    log="$res/$n-aa-$a1.txt"; "$b" task "$a1" --aa > "$log" 2>&1
+  elif [ "${a3:-}" = quick ]; then
+    log="$res/$n-quick-$a1-$a2.txt"; "$b" task "$a1" --candidate "$a2" --quick > "$log" 2>&1
+  else
+    log="$res/$n-$a1-$a2.txt"; "$b" task "$a1" --candidate "$a2" > "$log" 2>&1
+  fi
+  rc=$?
+  say "$spec: exit $rc; $(grep -m1 -E '^headline|run [0-9]{8}T' "$log" | head -c 200)"
+done
+cp ledger/*.jsonl "$res/"
+cp -r ncu "$res/"
+tar czf "$out/results.tgz" -C "$res" .
+cat "$res/summary.txt"
