@@ -185,20 +185,91 @@ pub fn compare_units<'b>(
     label: &str,
     unit_bytes: &(dyn Fn(usize, usize) -> &'b [u8] + Sync),
 ) -> Check {
+    compare_units_sides(
+        row,
+        reference,
+        seed,
+        descs,
+        units,
+        tol,
+        poison,
+        label,
+        1,
+        &|_, k, w| unit_bytes(k, w),
+    )
+    .pop()
+    .unwrap_or_default()
+}
+
+/// `compare` of several sides' outputs of the same inputs (the correctness trial's baseline and
+/// candidate, under one seed) against one computation of the reference: the same elements
+/// compared and the same result per side as `compare` on each, for one reference pass.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_sides(
+    row: &Row,
+    reference: &dyn Reference,
+    seed: u64,
+    written: &[Vec<(&TensorDesc, &[u8])>],
+    units: &[usize],
+    tol: &(dyn Fn(DType) -> Tolerance + Sync),
+    poison: u32,
+) -> Vec<Check> {
+    let Some(first) = written.first() else {
+        return Vec::new();
+    };
+    let total = reference.units(row);
+    let descs: Vec<&TensorDesc> = first.iter().map(|w| w.0).collect();
+    compare_units_sides(
+        row,
+        reference,
+        seed,
+        &descs,
+        units,
+        tol,
+        poison,
+        "",
+        written.len(),
+        &|side, k, w| {
+            let (desc, bytes) = written[side][w];
+            let len = desc.numel() as usize / total * desc.dtype.size();
+            &bytes[units[k] * len..(units[k] + 1) * len]
+        },
+    )
+}
+
+/// The one loop behind `compare_units` and `compare_sides`: per unit, the reference once, then
+/// every side's bytes of that unit (`unit_bytes(side, k, w)`).
+#[allow(clippy::too_many_arguments)]
+fn compare_units_sides<'b>(
+    row: &Row,
+    reference: &dyn Reference,
+    seed: u64,
+    descs: &[&TensorDesc],
+    units: &[usize],
+    tol: &(dyn Fn(DType) -> Tolerance + Sync),
+    poison: u32,
+    label: &str,
+    sides: usize,
+    unit_bytes: &(dyn Fn(usize, usize, usize) -> &'b [u8] + Sync),
+) -> Vec<Check> {
     if units.is_empty() {
-        return Check::default();
+        return vec![Check::default(); sides];
     }
     let total = reference.units(row);
     let inputs = Inputs::new(row, seed);
+    let merge = |a: Vec<Check>, b: Vec<Check>| -> Vec<Check> {
+        a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect()
+    };
     (0..units.len())
         .into_par_iter()
         .fold(
-            || (Check::default(), vec![Vec::new(); descs.len()]),
-            |(mut k, mut bufs), ki| {
+            || (vec![Check::default(); sides], vec![Vec::new(); descs.len()]),
+            |(mut ks, mut bufs), ki| {
                 let u = units[ki];
                 reference.compute(row, &inputs, u, &mut bufs);
+                for (side, k) in ks.iter_mut().enumerate() {
                 for (w, desc) in descs.iter().enumerate() {
-                    let bytes = unit_bytes(ki, w);
+                    let bytes = unit_bytes(side, ki, w);
                     let dt = desc.dtype;
                     let t = tol(dt);
                     let pbits = pattern_bits(poison, dt);
@@ -229,11 +300,12 @@ pub fn compare_units<'b>(
                         }
                     }
                 }
-                (k, bufs)
+                }
+                (ks, bufs)
             },
         )
-        .map(|(k, _)| k)
-        .reduce(Check::default, Check::merge)
+        .map(|(ks, _)| ks)
+        .reduce(|| vec![Check::default(); sides], merge)
 }
 
 #[cfg(test)]
@@ -290,5 +362,43 @@ mod tests {
         assert_eq!(a, pick_units(1000, Some(10), 5));
         assert_eq!(pick_units(5, Some(10), 5), vec![0, 1, 2, 3, 4]);
         assert_eq!(pick_units(3, None, 0), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn one_reference_pass_for_two_sides_gives_each_side_its_own_compare() {
+        let task = crate::task::Task::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
+            "fuse_scale_shift",
+        )
+        .unwrap();
+        let row = task
+            .rows
+            .iter()
+            .find(|r| r.name.starts_with("qwen_fss_S19_"))
+            .unwrap();
+        let rf = crate::reference::lookup(&task.spec.entries[row.entry].reference).unwrap();
+        let w = crate::reference::written(row);
+        let t = row.tensors[w[0]].as_ref().unwrap();
+        let len = (t.numel() * t.dtype.size() as u64) as usize;
+        // A side of zeros, and one of bytes that decode to assorted values, NaN and poison.
+        let a = vec![0u8; len];
+        let b: Vec<u8> = (0..len).map(|i| (i * 7919 % 251) as u8).collect();
+        let units: Vec<usize> = (0..rf.units(row)).collect();
+        let tol = |_| Tolerance {
+            atol: 0.01,
+            rtol: 0.01,
+        };
+        let one = |bytes: &[u8]| compare(row, rf, 5, &[(t, bytes)], &units, &tol, POISON[0]);
+        let both = compare_sides(
+            row,
+            rf,
+            5,
+            &[vec![(t, &a[..])], vec![(t, &b[..])]],
+            &units,
+            &tol,
+            POISON[0],
+        );
+        assert_eq!(both, vec![one(&a), one(&b)]);
+        assert!(both[0].compared > 0 && both[1].mismatches > 0, "{both:?}");
     }
 }

@@ -53,6 +53,9 @@ impl Gpu {
                     .into(),
             ));
         }
+        // nvidia-smi starts NVML before it answers (tens to hundreds of ms): it runs while the driver starts
+        // and the context is created, and is read at the end (still the state at the start).
+        let smi = std::thread::spawn(move || smi_query(ordinal));
         ck("cuInit", result::init())?;
         let count = ck("cuDeviceGetCount", result::device::get_count())?;
         if count == 0 {
@@ -113,7 +116,7 @@ impl Gpu {
             driver_version: format!("{}.{}", drv / 1000, (drv % 1000) / 10),
             sm_clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE),
             mem_clock_khz: attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
-            smi: smi_query(ordinal),
+            smi: smi.join().ok().flatten(),
         };
         Ok(Gpu {
             dev,
@@ -355,6 +358,11 @@ impl Pinned {
         assert!(len <= self.len, "pinned staging buffer too small");
         // SAFETY: ptr is a live allocation of self.len bytes, uniquely borrowed.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, len) }
+    }
+    pub fn as_slice(&self, len: usize) -> &[u8] {
+        assert!(len <= self.len, "pinned staging buffer too small");
+        // SAFETY: ptr is a live allocation of self.len bytes.
+        unsafe { std::slice::from_raw_parts(self.ptr, len) }
     }
     pub fn len(&self) -> usize {
         self.len

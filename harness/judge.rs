@@ -441,6 +441,7 @@ pub fn record(
                 pct_of_copy_bandwidth: j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
                 impossible_bandwidth: j.impossible,
                 seconds: r.map(|r| r.seconds),
+                phases: r.map(|r| r.phases.clone()).unwrap_or_default(),
             }
         })
         .collect();
@@ -520,6 +521,7 @@ pub fn record(
         scan_allowed: Vec::new(),
         quick: false,
         parent: None,
+        phases: Vec::new(),
     }
 }
 

@@ -57,6 +57,9 @@ pub enum Event {
         tbps: f64,
         bytes: u64,
         method: String,
+        /// Wall time of the measurement in the worker (allocation and fill included).
+        #[serde(default)]
+        seconds: f64,
     },
     RowStart {
         row: usize,
@@ -149,4 +152,7 @@ pub struct RowResult {
     #[serde(default)]
     pub output_tail: Vec<String>,
     pub seconds: f64,
+    /// Where `seconds` went (allocation, correctness trial, reference, calibration, ...).
+    #[serde(default)]
+    pub phases: Vec<crate::record::Phase>,
 }

@@ -152,6 +152,30 @@ pub struct RunRecord {
     /// The candidate's parent, from the header `kpilot candidate new` writes (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Where the run's wall time went, in order (absent in early records): what `kpilot` did
+    /// before and after the worker, and what the parent saw of the worker (start, copy
+    /// bandwidth, rows, exit). The rows' own phases are in each row's `phases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
+}
+
+/// One phase of a run or of a row and its wall time by the host clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    pub seconds: f64,
+}
+
+/// Adds `seconds` to phase `name` (appended the first time: the order is the order first seen).
+pub fn add_phase(phases: &mut Vec<Phase>, name: &str, seconds: f64) {
+    match phases.iter_mut().find(|p| p.name == name) {
+        Some(p) => p.seconds += seconds,
+        None => phases.push(Phase {
+            name: name.to_string(),
+            seconds,
+        }),
+    }
 }
 
 impl RunRecord {
@@ -281,6 +305,9 @@ pub struct RunRow {
     pub pct_of_copy_bandwidth: Option<f64>,
     pub impossible_bandwidth: bool,
     pub seconds: Option<f64>,
+    /// Where the row's `seconds` went, in the worker's order (absent in early records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
 }
 
 /// One side (baseline or candidate) of one row.

@@ -45,6 +45,9 @@ pub struct Collected {
     pub worker_restarts: u32,
     /// Messages on the result channel that broke the protocol (each failed its row).
     pub protocol_violations: u32,
+    /// What the parent saw of the workers' wall time, summed over restarts: start (process,
+    /// driver, context), setup (task and kernel libraries loaded), copy bandwidth, rows, exit.
+    pub phases: Vec<crate::record::Phase>,
 }
 
 /// The compute capability of GPU `ordinal`, without creating a context.
@@ -330,6 +333,13 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     if cache != "cold" && cache != "warm" {
         return Err(Error::Cli(format!("--cache {cache}: use cold or warm")));
     }
+    let mut phases = Vec::new();
+    let mut mark = Instant::now();
+    let mut lap = |name: &str, phases: &mut Vec<crate::record::Phase>| {
+        crate::record::add_phase(phases, name, mark.elapsed().as_secs_f64());
+        mark = Instant::now();
+    };
+    lap("load_and_scan", &mut phases);
     let arch = match task.spec.build.arch.as_str() {
         "native" => probe_arch(opts.device)?,
         explicit => {
@@ -354,6 +364,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         task.name(),
         chosen.len()
     ));
+    lap("probe_gpu", &mut phases);
     let mut built = build_all(&opts.root, &task, &cand_name, &cand_path, arch, &say)?;
     if opts.aa {
         // The same bytes under another file name: dlopen loads a second, separate copy, so the
@@ -391,7 +402,10 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         measure_copy: true,
         sample_units: opts.sample_units,
     };
+    lap("build", &mut phases);
     let collected = drive(&task, plan, quiet)?;
+    phases.extend(collected.phases.iter().cloned());
+    lap("", &mut Vec::new()); // the workers' time is in their phases
     let Some(device) = collected.device.clone() else {
         let why = collected
             .rows
@@ -414,6 +428,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         judged.reasons.push(format!("not gate evidence: {why}"));
         judged.gate_pass = false;
     }
+    lap("judge", &mut phases);
     let mut record = judge::record(
         &task,
         &built,
@@ -430,6 +445,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         &opts.root,
     );
     record.deviations = deviations;
+    record.phases = phases;
     record.fidelity = Some(crate::record::FidelityStanding {
         card: device.name.clone(),
         run_id: fidelity.as_ref().ok().cloned(),
@@ -692,6 +708,9 @@ fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
         // Until a worker has reported it: a worker that died first leaves it to the next.
         p.measure_copy = got.copy_tbps.is_none();
         protocol.restart();
+        let mut mark = Instant::now();
+        // The phase the worker is in, by the events seen so far; closed at each event.
+        let mut phase = "worker_start";
         let (mut child, reader) = spawn_worker(&p, &protocol.secret)?;
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -717,6 +736,25 @@ fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
                             break Some(format!("protocol violation on the result channel: {why}; the worker was killed"));
                         }
                     };
+                    // (the phase that ends here, the next one, the copy's own seconds)
+                    let closes = match &ev {
+                        Event::Device { .. } => Some(("worker_setup", 0.0)),
+                        // The worker's own measure of the copy; the rest was setup.
+                        Event::CopyBandwidth { seconds, .. } => Some(("worker_setup", *seconds)),
+                        Event::RowStart { .. } if phase != "rows" => Some(("rows", 0.0)),
+                        Event::Row { .. } => Some(("rows", 0.0)),
+                        _ => None,
+                    };
+                    if let Some((next, copy_s)) = closes {
+                        let now = Instant::now();
+                        let s = (now - mark).as_secs_f64();
+                        crate::record::add_phase(&mut got.phases, phase, (s - copy_s).max(0.0));
+                        if copy_s > 0.0 {
+                            crate::record::add_phase(&mut got.phases, "copy_bandwidth", copy_s);
+                        }
+                        phase = next;
+                        mark = now;
+                    }
                     match ev {
                         Event::Device { info } => got.device = Some(info),
                         Event::CopyBandwidth { tbps, method, .. } => {
@@ -773,6 +811,13 @@ fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
         let _ = child.wait();
         let _ = out_thread.join();
         let _ = err_thread.join();
+        // After the last row: the worker's exit (buffers, context and process torn down).
+        let name = if phase == "rows" && failure.is_none() {
+            "worker_exit"
+        } else {
+            phase
+        };
+        crate::record::add_phase(&mut got.phases, name, mark.elapsed().as_secs_f64());
         if let Some(why) = failure {
             let tail: Vec<String> = printed
                 .lock()
@@ -908,7 +953,8 @@ mod tests {
                     Event::CopyBandwidth {
                         tbps: 4.0,
                         bytes: 1,
-                        method: String::new()
+                        method: String::new(),
+                        seconds: 0.0
                     }
                 ),
                 Some(5)
@@ -942,6 +988,7 @@ mod tests {
                     tbps: 4.0,
                     bytes: 1,
                     method: String::new(),
+                    seconds: 0.0,
                 },
             ),
             Some(1),
@@ -955,7 +1002,8 @@ mod tests {
                     Event::CopyBandwidth {
                         tbps: 9.0,
                         bytes: 1,
-                        method: String::new()
+                        method: String::new(),
+                        seconds: 0.0
                     }
                 ),
                 Some(1)

@@ -174,3 +174,46 @@ fn brief_has_the_abi_the_rows_production_first_and_the_rules() {
         "{md}"
     );
 }
+
+/// docs/brief-<task>.md is `kpilot brief <task>` as committed (regenerate: `for t in $(ls tasks);
+/// do target/release/kpilot brief $t > docs/brief-$t.md; done`). The ledger moves the numbers, so
+/// only what the binary fixes is compared: the first line and the section headings.
+#[test]
+fn every_task_has_its_brief_under_docs_from_this_binary() {
+    let headings = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("## "))
+            .map(str::to_string)
+            .collect()
+    };
+    let tasks = kpilot::task::names(&repo()).unwrap();
+    assert!(tasks.len() >= 3, "{tasks:?}");
+    for task in tasks {
+        let path = repo().join(format!("docs/brief-{task}.md"));
+        let doc = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (kpilot brief {task} > it)", path.display()));
+        let out = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+            .current_dir(repo())
+            .args(["brief", &task])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let now = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            doc.lines().next(),
+            now.lines().next(),
+            "{}: regenerate with kpilot brief {task}",
+            path.display()
+        );
+        assert_eq!(
+            headings(&doc),
+            headings(&now),
+            "{}: regenerate with kpilot brief {task}",
+            path.display()
+        );
+    }
+}

@@ -111,8 +111,9 @@ fn run(plan: &Plan) -> Result<()> {
         Implementation::load(&plan.candidate_so, &names, "candidate")?,
     ];
     if plan.measure_copy {
+        let t0 = Instant::now();
         let (tbps, bytes) = copy_bandwidth(&gpu, &support)?;
-        emit(&Event::CopyBandwidth { tbps, bytes, method: format!("cuMemcpyDtoDAsync of {} MiB, 10 copies between events, (read+write bytes)/time, median of 5", bytes >> 20) });
+        emit(&Event::CopyBandwidth { tbps, bytes, method: format!("cuMemcpyDtoDAsync of {} MiB, 10 copies between events, (read+write bytes)/time, median of 5", bytes >> 20), seconds: t0.elapsed().as_secs_f64() });
     }
     for &r in &plan.rows {
         let row = task
@@ -184,6 +185,74 @@ fn copy_bandwidth(gpu: &Gpu, support: &Support) -> Result<(f64, u64)> {
     Ok((crate::stats::median(&samples), bytes as u64))
 }
 
+thread_local! {
+    /// Pinned staging buffers kept from row to row (the worker runs rows on one thread):
+    /// page-locking hundreds of MB per row and freeing them again costs more than the copies.
+    static PINNED: std::cell::RefCell<Vec<Pinned>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A pinned buffer of at least `len` bytes: the smallest kept one that fits, else a new one
+/// (rounded up, so rows of nearly equal size share it; the largest kept one that is too small
+/// is freed, so the pool holds about one buffer per staged tensor of the largest row).
+fn take_pinned(len: usize) -> Result<Pinned> {
+    PINNED.with(|p| {
+        let mut p = p.borrow_mut();
+        if let Some(i) = (0..p.len())
+            .filter(|&i| p[i].len() >= len)
+            .min_by_key(|&i| p[i].len())
+        {
+            return Ok(p.swap_remove(i));
+        }
+        if let Some(i) = (0..p.len()).max_by_key(|&i| p[i].len()) {
+            drop(p.swap_remove(i));
+        }
+        const MIB: usize = 1 << 20;
+        let round = if len >= 64 * MIB {
+            len.div_ceil(64 * MIB) * 64 * MIB
+        } else {
+            len.next_power_of_two().max(64 << 10)
+        };
+        Pinned::new(round)
+    })
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        let staged = std::mem::take(&mut self.staging)
+            .into_iter()
+            .chain(std::mem::take(&mut self.staging_other));
+        PINNED.with(|p| p.borrow_mut().extend(staged.map(|(_, b)| b)));
+    }
+}
+
+/// One side's correctness call, read back: the scan, the guards, the inputs.
+struct TrialOutput {
+    scan: Check,
+    guard_fail: Option<String>,
+    changed: Vec<String>,
+}
+
+/// Wall time per phase of a row, by the host clock (`RowResult::phases`).
+struct Laps {
+    mark: Instant,
+    phases: Vec<crate::record::Phase>,
+}
+
+impl Laps {
+    fn new() -> Laps {
+        Laps {
+            mark: Instant::now(),
+            phases: Vec::new(),
+        }
+    }
+    /// Charges the time since the last lap to `name`.
+    fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        crate::record::add_phase(&mut self.phases, name, (now - self.mark).as_secs_f64());
+        self.mark = now;
+    }
+}
+
 struct TensorBuf {
     _buf: DeviceBuffer,
     base: u64,
@@ -207,6 +276,9 @@ struct Buffers {
     calls: [Vec<kp_call>; 2],
     /// Host staging for each written tensor (declared index, buffer).
     staging: Vec<(usize, Pinned)>,
+    /// The same for the candidate in the correctness trial: both sides' outputs are held at
+    /// once, so the reference is computed once for the two.
+    staging_other: Vec<(usize, Pinned)>,
     /// Device u64 for checksums.
     sum: DeviceBuffer,
 }
@@ -273,20 +345,28 @@ impl<'a> RowRunner<'a> {
             sets.push(self.alloc_set()?);
         }
         let calls = [0, 1].map(|_| sets.iter().map(|s| self.make_call(s)).collect::<Vec<_>>());
-        let mut staging = Vec::new();
-        for (i, t) in self.row.tensors.iter().enumerate() {
-            if let Some(t) = t.as_ref().filter(|t| t.role != Role::Input) {
-                staging.push((
-                    i,
-                    Pinned::new((t.storage_elems() * t.dtype.size() as u64) as usize)?,
-                ));
+        let staging = |side: usize| -> Result<Vec<(usize, Pinned)>> {
+            let mut v = Vec::new();
+            if side == 1 && self.row.kind == RowKind::Rejection {
+                return Ok(v); // a refusal is checked in the first staging only
             }
-        }
+            for (i, t) in self.row.tensors.iter().enumerate() {
+                if let Some(t) = t.as_ref().filter(|t| t.role != Role::Input) {
+                    v.push((
+                        i,
+                        take_pinned((t.storage_elems() * t.dtype.size() as u64) as usize)?,
+                    ));
+                }
+            }
+            Ok(v)
+        };
+        let (staging, staging_other) = (staging(0)?, staging(1)?);
         let sum = self.gpu.alloc(8)?;
         Ok(Buffers {
             sets,
             calls,
             staging,
+            staging_other,
             sum,
         })
     }
@@ -445,41 +525,71 @@ impl<'a> RowRunner<'a> {
         Ok(v)
     }
 
-    /// The correctness call's check of set 0: every output element scanned for poison and
-    /// NaN/Inf, guards, inputs, and the reference on every unit.
-    fn verify(
+    /// The correctness call's output, read back (set 0, into side `s`'s staging): every output
+    /// element scanned for poison and NaN/Inf, guards and inputs checked. The reference
+    /// comparison of every unit follows for both sides at once (`judge_trial`).
+    fn collect(
         &self,
         b: &mut Buffers,
-        seed: u64,
+        s: usize,
         pattern: u32,
         expect_inputs: &[(usize, u64)],
         side: &mut SideResult,
-    ) -> Result<()> {
+    ) -> Result<TrialOutput> {
         let set = 0;
         // Outputs are read only after all work of the context ended, and work still running once
         // the call's own stream was done is that side's failure.
         let waited = self.gpu.drain()?;
         lingered(side, waited, "the correctness call");
-        let mut check = Check::default();
-        for (i, stage) in b.staging.iter_mut() {
+        let mut scan = Check::default();
+        let staging = if s == 0 {
+            &mut b.staging
+        } else {
+            &mut b.staging_other
+        };
+        for (i, stage) in staging.iter_mut() {
             let t = self.row.tensors[*i]
                 .as_ref()
                 .expect("staged tensors are present");
             let buf = b.sets[set][*i].as_ref().expect("present");
             let bytes = stage.as_mut_slice(buf.data_bytes as usize);
             self.gpu.download(buf.data, bytes)?;
-            check = check.merge(check::scan(t, bytes, pattern));
+            scan = scan.merge(check::scan(t, bytes, pattern));
         }
         let guard_fail = self.guards(b, set)?;
+        let changed = self.changed(&self.checksums(b, set)?, expect_inputs);
+        Ok(TrialOutput {
+            scan,
+            guard_fail,
+            changed,
+        })
+    }
+
+    /// Every unit of the sides that returned ok compared with one pass of the float64 reference,
+    /// then each side's gates: written, finite, tolerance, guards, inputs unchanged.
+    fn judge_trial(
+        &self,
+        b: &mut Buffers,
+        seed: u64,
+        pattern: u32,
+        collected: [Option<TrialOutput>; 2],
+        sides: &mut [SideResult; 2],
+    ) -> Result<()> {
         let reference = self.reference();
         let units: Vec<usize> = (0..reference.units(self.row)).collect();
-        let written: Vec<(&crate::task::TensorDesc, &[u8])> = b
-            .staging
-            .iter_mut()
-            .map(|(i, stage)| {
-                let t = self.row.tensors[*i].as_ref().expect("present");
-                let len = b.sets[set][*i].as_ref().expect("present").data_bytes as usize;
-                (t, &*stage.as_mut_slice(len))
+        let present: Vec<usize> = (0..2).filter(|&s| collected[s].is_some()).collect();
+        let written: Vec<Vec<(&crate::task::TensorDesc, &[u8])>> = present
+            .iter()
+            .map(|&s| {
+                let staging = if s == 0 { &b.staging } else { &b.staging_other };
+                staging
+                    .iter()
+                    .map(|(i, stage)| {
+                        let t = self.row.tensors[*i].as_ref().expect("present");
+                        let len = b.sets[0][*i].as_ref().expect("present").data_bytes as usize;
+                        (t, stage.as_slice(len))
+                    })
+                    .collect()
             })
             .collect();
         let tol = |d| {
@@ -490,45 +600,52 @@ impl<'a> RowRunner<'a> {
                     rtol: 0.0,
                 })
         };
-        check = check.merge(check::compare(
-            self.row, reference, seed, &written, &units, &tol, pattern,
-        ));
-        let changed = self.changed(&self.checksums(b, set)?, expect_inputs);
-        side.gate(
-            "written",
-            check.unwritten == 0,
-            format!(
-                "{} element(s) still hold poison{}",
-                check.unwritten,
-                first(&check)
-            ),
-        );
-        side.gate(
-            "finite",
-            check.nonfinite == 0,
-            format!("{} NaN/Inf element(s){}", check.nonfinite, first(&check)),
-        );
-        side.gate(
-            "tolerance",
-            check.mismatches == 0,
-            format!(
-                "{} of {} compared element(s) outside tolerance{}",
-                check.mismatches,
-                check.compared,
-                first(&check)
-            ),
-        );
-        side.gate(
-            "guards",
-            guard_fail.is_none(),
-            guard_fail.unwrap_or_default(),
-        );
-        side.gate(
-            "inputs_unchanged",
-            changed.is_empty(),
-            format!("input(s) modified: {}", changed.join(", ")),
-        );
-        side.check = check;
+        let compared =
+            check::compare_sides(self.row, reference, seed, &written, &units, &tol, pattern);
+        for (c, (s, found)) in compared.into_iter().zip(
+            collected
+                .into_iter()
+                .enumerate()
+                .filter_map(|(s, f)| f.map(|f| (s, f))),
+        ) {
+            let side = &mut sides[s];
+            let check = found.scan.merge(c);
+            side.gate(
+                "written",
+                check.unwritten == 0,
+                format!(
+                    "{} element(s) still hold poison{}",
+                    check.unwritten,
+                    first(&check)
+                ),
+            );
+            side.gate(
+                "finite",
+                check.nonfinite == 0,
+                format!("{} NaN/Inf element(s){}", check.nonfinite, first(&check)),
+            );
+            side.gate(
+                "tolerance",
+                check.mismatches == 0,
+                format!(
+                    "{} of {} compared element(s) outside tolerance{}",
+                    check.mismatches,
+                    check.compared,
+                    first(&check)
+                ),
+            );
+            side.gate(
+                "guards",
+                found.guard_fail.is_none(),
+                found.guard_fail.unwrap_or_default(),
+            );
+            side.gate(
+                "inputs_unchanged",
+                found.changed.is_empty(),
+                format!("input(s) modified: {}", found.changed.join(", ")),
+            );
+            side.check = check;
+        }
         Ok(())
     }
 
@@ -625,10 +742,13 @@ impl<'a> RowRunner<'a> {
             name: row.name.clone(),
             ..Default::default()
         };
+        let mut laps = Laps::new();
         let mut b = self.allocate()?;
+        laps.lap("allocate");
         let entry = row.entry;
         let stream = self.stream();
         let mut sides = [SideResult::default(), SideResult::default()];
+        let mut outputs: [Option<TrialOutput>; 2] = [None, None];
 
         // Correctness trial: every unit compared, on both sides.
         let seed0 = trial_seed(self.plan.seed, row.index, 0);
@@ -677,11 +797,19 @@ impl<'a> RowRunner<'a> {
                 "the implementation reported no dispatch path",
             );
             if status == Status::Ok {
-                self.verify(&mut b, seed0, POISON[0], &inputs0, &mut sides[s])?;
+                outputs[s] = Some(self.collect(&mut b, s, POISON[0], &inputs0, &mut sides[s])?);
             }
+        }
+        laps.lap("correctness_trial");
+        if row.kind != RowKind::Rejection {
+            self.judge_trial(&mut b, seed0, POISON[0], outputs, &mut sides)?;
+            laps.lap("correctness_reference");
         }
         if row.kind == RowKind::Rejection || !sides.iter().all(|s| s.passed()) {
             [res.baseline, res.candidate] = sides;
+            drop(b);
+            laps.lap("release");
+            res.phases = laps.phases;
             return Ok(res);
         }
 
@@ -703,6 +831,7 @@ impl<'a> RowRunner<'a> {
             per_launch = per_launch.max(best);
         }
         self.gpu.check_async("calibration")?;
+        laps.lap("calibration");
         let mut n = ((self.plan.min_sample_ms * 1e3 / per_launch.max(1e-3)).ceil() as usize)
             .clamp(1, 20_000);
         let has_inout = row.tensors.iter().flatten().any(|t| t.role == Role::Inout);
@@ -733,12 +862,14 @@ impl<'a> RowRunner<'a> {
         };
         let mut checks = self.set_checks(&b, n.min(nsets), timed_sample)?;
         res.units_per_set = checks.units_per_set as u32;
+        laps.lap("timing_setup");
 
         for t in 0..self.plan.trials {
             let seed = trial_seed(self.plan.seed, row.index, t + 1);
             res.trial_seeds.push(seed);
             self.fill(&b, seed)?;
             self.expect_inputs(&mut checks)?;
+            laps.lap("trial_fill");
             let pattern = POISON[(t % 2) as usize];
             let order = if t % 2 == 0 { [0, 1] } else { [1, 0] };
             for &s in &order {
@@ -761,7 +892,9 @@ impl<'a> RowRunner<'a> {
                     self.sides[s].side
                 ))?;
                 sides[s].device_us.push(ms * 1e3 / n as f64);
+                laps.lap("graph_samples");
                 self.check_sets(&mut checks, &b, seed, pattern, &mut sides[s])?;
+                laps.lap("sample_checks");
             }
             for &s in &order {
                 self.progress(format!(
@@ -791,10 +924,15 @@ impl<'a> RowRunner<'a> {
                     format!("an eager timed call returned a non-zero status ({bad})"),
                 );
                 sides[s].eager_us.push(ms * 1e3 / n as f64);
+                laps.lap("eager_samples");
                 self.check_sets(&mut checks, &b, seed, pattern, &mut sides[s])?;
+                laps.lap("sample_checks");
             }
         }
         [res.baseline, res.candidate] = sides;
+        drop((graphs, checks, b));
+        laps.lap("release");
+        res.phases = laps.phases;
         Ok(res)
     }
 
