@@ -25,6 +25,11 @@ pub struct Plan {
     pub measure_copy: bool,
     /// Units compared with the reference after each timed sample (all units in the correctness trial).
     pub sample_units: usize,
+    /// Units of the correctness call compared with the reference: `None` every unit (a full
+    /// run); `Some(n)` n units drawn from the OS generator after the call, the first and last
+    /// among them (a `--quick` run, never gate evidence).
+    #[serde(default)]
+    pub trial_units: Option<usize>,
 }
 
 /// What the parent hands its worker on stdin, read in full before any kernel library is loaded

@@ -576,7 +576,12 @@ impl<'a> RowRunner<'a> {
         sides: &mut [SideResult; 2],
     ) -> Result<()> {
         let reference = self.reference();
-        let units: Vec<usize> = (0..reference.units(self.row)).collect();
+        // Every unit, or (--quick) a sample drawn now, after both calls returned.
+        let units = check::pick_units(
+            reference.units(self.row),
+            self.plan.trial_units,
+            rand::random(),
+        );
         let present: Vec<usize> = (0..2).filter(|&s| collected[s].is_some()).collect();
         let written: Vec<Vec<(&crate::task::TensorDesc, &[u8])>> = present
             .iter()

@@ -72,6 +72,7 @@ pub fn run(p: &Probe) -> Result<()> {
         device: p.device,
         measure_copy: false,
         sample_units: 0,
+        trial_units: None,
     };
     let runner = RowRunner {
         gpu: &gpu,
