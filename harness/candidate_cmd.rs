@@ -58,11 +58,17 @@ pub fn new(root: &Path, task: &str, name: &str, from: &str) -> Result<PathBuf> {
 }
 
 /// The parent a candidate's header names (`new` wrote it), if any: (name, sha256).
-pub fn parent_of(source: &str) -> Option<(String, String)> {
+pub fn parent_of(source: &str) -> Option<(String, Option<String>)> {
     let line = source.lines().next()?.strip_prefix(PARENT_TAG)?.trim();
-    let (name, rest) = line.split_once(' ')?;
-    let sha = rest.strip_prefix("sha256 ")?.trim();
-    Some((name.to_string(), sha.to_string()))
+    let mut words = line.split_whitespace();
+    let name = words.next()?.to_string();
+    // `candidate new` writes `<name> sha256 <hex>`; a header written by hand may name only the
+    // parent.
+    let sha = match (words.next(), words.next()) {
+        (Some("sha256"), Some(hex)) => Some(hex.to_string()),
+        _ => None,
+    };
+    Some((name, sha))
 }
 
 #[cfg(test)]
@@ -73,7 +79,11 @@ mod tests {
     fn the_header_names_the_parent() {
         assert_eq!(
             parent_of("// kpilot-parent: v1 sha256 abc\n// x\n"),
-            Some(("v1".into(), "abc".into()))
+            Some(("v1".into(), Some("abc".into())))
+        );
+        assert_eq!(
+            parent_of("// kpilot-parent: v4\n// x\n"),
+            Some(("v4".into(), None))
         );
         assert_eq!(parent_of("// plain\n"), None);
     }

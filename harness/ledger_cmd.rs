@@ -661,6 +661,23 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             .unwrap_or_else(|| "baseline".into());
         parent.insert(c, p);
     }
+    // Candidates recorded in the ledger whose files have left the tree (dropped versions): their
+    // parent from the record, marked.
+    let mut gone: Vec<String> = Vec::new();
+    for l in &lines {
+        let Record::Run(r) = &l.record else { continue };
+        if r.candidate == crate::run::AA_CANDIDATE || parent.contains_key(&r.candidate) {
+            continue;
+        }
+        let p = r
+            .parent
+            .as_deref()
+            .and_then(|p| p.split_whitespace().next())
+            .unwrap_or("baseline")
+            .to_string();
+        parent.insert(r.candidate.clone(), p);
+        gone.push(r.candidate.clone());
+    }
     let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut by: BTreeMap<(String, String), (f64, String)> = BTreeMap::new();
     for l in &lines {
@@ -687,6 +704,7 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
         depth: usize,
         parent: &BTreeMap<String, String>,
         best: &BTreeMap<String, Vec<String>>,
+        gone: &[String],
         out: &mut String,
         seen: &mut Vec<String>,
     ) {
@@ -699,12 +717,17 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
                 .get(c)
                 .map(|v| v.join("; "))
                 .unwrap_or_else(|| "no full run of the current baseline".into());
-            out.push_str(&format!("{}- {c}: {runs}\n", "  ".repeat(depth + 1)));
-            walk(c, depth + 1, parent, best, out, seen);
+            let mark = if gone.contains(c) {
+                " (file removed)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("{}- {c}{mark}: {runs}\n", "  ".repeat(depth + 1)));
+            walk(c, depth + 1, parent, best, gone, out, seen);
         }
     }
     let mut seen = Vec::new();
-    walk("baseline", 0, &parent, &best, &mut out, &mut seen);
+    walk("baseline", 0, &parent, &best, &gone, &mut out, &mut seen);
     // Parents that are no longer files: their children hang from the root, marked.
     for (c, p) in &parent {
         if !seen.contains(c) {

@@ -462,7 +462,10 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     record.parent = std::fs::read_to_string(&cand_path)
         .ok()
         .and_then(|s| crate::candidate_cmd::parent_of(&s))
-        .map(|(name, sha)| format!("{name} (sha256 {sha})"));
+        .map(|(name, sha)| match sha {
+            Some(sha) => format!("{name} (sha256 {sha})"),
+            None => name,
+        });
     if opts.quick {
         record.gate.pass = false;
         record.gate.reasons.insert(

@@ -92,7 +92,10 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
     let text = std::fs::read_to_string(t.join("candidates/v9.cu")).unwrap();
     let parent = kpilot::candidate_cmd::parent_of(&text).unwrap();
     let v1 = std::fs::read(t.join("candidates/v1.cu")).unwrap();
-    assert_eq!(parent, ("v1".to_string(), kpilot::task::sha256_hex(&v1)));
+    assert_eq!(
+        parent,
+        ("v1".to_string(), Some(kpilot::task::sha256_hex(&v1)))
+    );
     assert!(text.ends_with(&String::from_utf8_lossy(&v1).to_string()));
     // The tree puts v9 under v1.
     let out = kp(&["ledger", "lineage", "causal_conv3d_cat_pad"]);
@@ -133,6 +136,19 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
         "v1",
     ]);
     assert_eq!(out.status.code(), Some(7));
+    // A dropped version (its file removed, its runs recorded) stays in the tree, under the
+    // parent its run recorded, marked.
+    std::fs::remove_file(t.join("candidates/v3a.cu")).unwrap();
+    let out = kp(&["ledger", "lineage", "causal_conv3d_cat_pad"]);
+    let tree = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = tree
+        .lines()
+        .find(|l| l.contains("- v3a"))
+        .unwrap_or_else(|| panic!("{tree}"));
+    assert!(
+        line.starts_with("    - v3a (file removed): NVIDIA H200"),
+        "{tree}"
+    );
 }
 
 #[test]
