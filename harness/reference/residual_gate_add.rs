@@ -99,7 +99,8 @@ impl Reference for ResidualGateAdd {
         let r = inp.desc(RESIDUAL).expect("validated");
         let shape = r.shape.clone();
         let rs = broadcast_strides(r, &shape).expect("validated");
-        let us = broadcast_strides(inp.desc(UPDATE).expect("validated"), &shape).expect("validated");
+        let us =
+            broadcast_strides(inp.desc(UPDATE).expect("validated"), &shape).expect("validated");
         let gs = broadcast_strides(inp.desc(GATE).expect("validated"), &shape).expect("validated");
         let d = hidden(row);
         let rank = shape.len();
