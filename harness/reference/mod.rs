@@ -5,6 +5,7 @@
 mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
 mod qknorm_rope;
+mod residual_gate_add;
 
 use crate::dtype::DType;
 use crate::inputs::{stream_key, Dist};
@@ -33,6 +34,7 @@ static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 =
     fuse_scale_shift::LnSelect01 { residual: true };
 static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
+static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
@@ -46,6 +48,7 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
     ),
     ("qknorm_rope", &QKNORM_ROPE),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
+    ("residual_gate_add", &RESIDUAL_GATE_ADD),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {
