@@ -534,13 +534,10 @@ impl<'a> RowRunner<'a> {
         s: usize,
         pattern: u32,
         expect_inputs: &[(usize, u64)],
-        side: &mut SideResult,
     ) -> Result<TrialOutput> {
         let set = 0;
-        // Outputs are read only after all work of the context ended, and work still running once
-        // the call's own stream was done is that side's failure.
-        let waited = self.gpu.drain()?;
-        lingered(side, waited, "the correctness call");
+        // The context was drained right after the call (the trial loop), so the outputs are
+        // complete when read.
         let mut scan = Check::default();
         let staging = if s == 0 {
             &mut b.staging
@@ -781,6 +778,11 @@ impl<'a> RowRunner<'a> {
                 row.name,
                 self.sides[s].side
             ))?;
+            // Work still running once the call's own stream was done is this side's failure,
+            // whatever the call returned, and none of it may reach the other side's call (the
+            // candidate runs first).
+            let waited = self.gpu.drain()?;
+            lingered(&mut sides[s], waited, "the correctness call");
             let status = Status::from_code(code);
             sides[s].status = status_name(status);
             sides[s].path = b.calls[s][0].path_str();
@@ -804,7 +806,7 @@ impl<'a> RowRunner<'a> {
                 "the implementation reported no dispatch path",
             );
             if status == Status::Ok {
-                outputs[s] = Some(self.collect(&mut b, s, POISON[0], &inputs0, &mut sides[s])?);
+                outputs[s] = Some(self.collect(&mut b, s, POISON[0], &inputs0)?);
             }
         }
         laps.lap("correctness_trial");
