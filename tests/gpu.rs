@@ -112,7 +112,9 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
         + "\n[[scan.allow]]\ncandidate = \"prints_a_forged_result\"\ncall = \"printf\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"writes_to_the_result_channel\"\ncall = \"write\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
-        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
+        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(
         repo().join("tests/fixtures/wrap.h"),
@@ -611,6 +613,29 @@ fn work_left_running_fails_its_side_and_not_the_other() {
     assert!(
         r["candidate"]["lingering_us"].as_f64().unwrap() > 1000.0,
         "{r}"
+    );
+    assert!(
+        r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,
+        "{r}"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn work_left_running_by_a_refusal_is_charged_to_the_candidate_not_the_baseline_after_it() {
+    require_gpu();
+    let (code, v) = run_fixture("refuses_and_leaves_work_running", &[SMALL]);
+    assert_eq!(code, 2, "a refused production row is a correctness failure");
+    let r = row(&v, SMALL);
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains("candidate: idle_after gate failed")
+            && problems.contains("still running"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("baseline:"),
+        "the baseline runs after the candidate's drained call and passes: {problems}"
     );
     assert!(
         r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,
