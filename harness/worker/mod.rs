@@ -474,6 +474,23 @@ impl<'a> RowRunner<'a> {
         Ok(())
     }
 
+    /// Restores the guard bands of set `set` (the correctness trial's set 0) before a side's
+    /// call, so damage found after the call is that call's and never the other side's leftover
+    /// (the candidate's call comes first).
+    fn restore_guards(&self, b: &Buffers, set: usize) -> Result<()> {
+        for (i, t) in self.row.tensors.iter().enumerate() {
+            if let (Some(t), Some(buf)) = (t, &b.sets[set][i]) {
+                if t.role != Role::Input {
+                    for at in [buf.base, buf.data + buf.data_bytes] {
+                        self.support
+                            .fill_pattern(at, GUARD_BYTES as u64, GUARD, self.stream())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Poison in every output of every set; fresh values in in-place tensors.
     fn prepare(&self, b: &Buffers, pattern: u32, seed: u64) -> Result<()> {
         let has_inout = self
@@ -764,6 +781,7 @@ impl<'a> RowRunner<'a> {
             self.progress(format!("correctness trial, {}", self.sides[s].side));
             self.fill(&b, seed0)?;
             let inputs0 = self.checksums(&b, 0)?;
+            self.restore_guards(&b, 0)?;
             self.prepare(&b, POISON[0], seed0)?;
             // For a refusal, in-place tensors must come back untouched as well.
             let before = if row.kind == RowKind::Rejection {
