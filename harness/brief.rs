@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-/// The brief's JSON schema version: 2 added `best[].in_tree` (dropped versions are listed, marked).
-pub const BRIEF_SCHEMA: u32 = 2;
+/// The brief's JSON schema version: 2 added `best[].in_tree` (dropped versions are listed,
+/// marked); 3 added each row's % of the stream reference (`best[].rows[4]`).
+pub const BRIEF_SCHEMA: u32 = 3;
 
 #[derive(Serialize)]
 pub struct Brief {
@@ -73,9 +74,13 @@ pub struct Best {
     pub in_tree: bool,
     pub run_id: String,
     pub headline: f64,
-    /// (row, speedup over the baseline, verdict, % of copy bandwidth)
-    pub rows: Vec<(String, f64, String, Option<f64>)>,
+    /// (row, speedup over the baseline, verdict, % of copy bandwidth, % of the stream
+    /// reference: the time a plain kernel moving the row's bytes takes / the candidate's)
+    pub rows: Vec<BestRow>,
 }
+
+/// One production row of a best run: (row, speedup, verdict, % of copy, % of stream).
+pub type BestRow = (String, f64, String, Option<f64>, Option<f64>);
 
 pub fn build(root: &Path, task: &str) -> Result<Brief> {
     let t = Task::load(&root.join("tasks"), task)?;
@@ -232,6 +237,7 @@ pub fn build(root: &Path, task: &str) -> Result<Brief> {
                             d.speedup,
                             d.verdict.as_str().to_string(),
                             x.pct_of_copy_bandwidth,
+                            x.pct_of_stream,
                         ))
                     })
                     .collect(),
@@ -333,9 +339,11 @@ pub fn markdown(b: &Brief) -> String {
             x.run_id,
             x.rows
                 .iter()
-                .map(|(n, sp, v, p)| format!(
-                    "{n} {sp:.3}x {v}{}",
-                    p.map(|p| format!(" {p:.0}% of copy")).unwrap_or_default()
+                .map(|(n, sp, v, p, st)| format!(
+                    "{n} {sp:.3}x {v}{}{}",
+                    p.map(|p| format!(" {p:.0}% of copy")).unwrap_or_default(),
+                    st.map(|p| format!(", {p:.0}% of stream"))
+                        .unwrap_or_default()
                 ))
                 .collect::<Vec<_>>()
                 .join("; ")

@@ -439,6 +439,15 @@ pub fn record(
                 speedup: j.device.as_ref().map(|c| c.speedup),
                 verdict: j.device.as_ref().map(|c| c.verdict),
                 pct_of_copy_bandwidth: j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
+                stream_us: r
+                    .filter(|r| !r.stream_us.is_empty())
+                    .map(|r| crate::stats::median(&r.stream_us)),
+                pct_of_stream: r
+                    .filter(|r| !r.stream_us.is_empty() && !r.candidate.device_us.is_empty())
+                    .map(|r| {
+                        100.0 * crate::stats::median(&r.stream_us)
+                            / crate::stats::median(&r.candidate.device_us)
+                    }),
                 impossible_bandwidth: j.impossible,
                 seconds: r.map(|r| r.seconds),
                 phases: r.map(|r| r.phases.clone()).unwrap_or_default(),

@@ -73,6 +73,21 @@ pub struct KpsRange {
     pub elem_size: u32,
 }
 
+/// One region of `kps_stream`: `n_vec` 16-byte vectors from `ptr` (16-byte aligned).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KpsStreamRegion {
+    pub ptr: u64,
+    pub n_vec: u64,
+    pub read: u32,
+    pub write: u32,
+}
+
+/// The most regions one `kps_stream` launch takes (KPS_STREAM_MAX_REGIONS).
+pub const KPS_STREAM_MAX_REGIONS: usize = 16;
+
+type StreamFn = unsafe extern "C" fn(*const KpsStreamRegion, u32, *mut c_void) -> i32;
+
 pub const KPS_SCAN: u32 = 0;
 pub const KPS_NOT_BYTE: u32 = 1;
 pub const KPS_CHECKSUM: u32 = 2;
@@ -85,6 +100,7 @@ pub struct Support {
     fill_pattern: FillPattern,
     checksum: Checksum,
     batch: Batch,
+    stream: StreamFn,
 }
 
 impl Support {
@@ -104,12 +120,16 @@ impl Support {
             let batch = *lib
                 .get::<Batch>(b"kps_batch")
                 .map_err(|e| Error::Internal(format!("support: {e}")))?;
+            let stream = *lib
+                .get::<StreamFn>(b"kps_stream")
+                .map_err(|e| Error::Internal(format!("support: {e}")))?;
             Ok(Support {
                 _lib: lib,
                 fill_random,
                 fill_pattern,
                 checksum,
                 batch,
+                stream,
             })
         }
     }
@@ -191,6 +211,22 @@ impl Support {
                 gather as *mut u8,
                 stream.0,
             )
+        })
+    }
+
+    /// One launch of the stream reference: every region's vectors read and/or written once
+    /// (kernels/README.md, `kps_stream`). `regions` lives on the host.
+    pub fn stream(&self, regions: &[KpsStreamRegion], stream: Stream) -> Result<()> {
+        if regions.len() > KPS_STREAM_MAX_REGIONS {
+            return Err(Error::Internal(format!(
+                "kps_stream takes at most {KPS_STREAM_MAX_REGIONS} regions, got {}",
+                regions.len()
+            )));
+        }
+        // SAFETY: every region is a live, 16-byte aligned device range of n_vec vectors; the
+        // descriptors are read on the host before the call returns.
+        Self::ok("kps_stream", unsafe {
+            (self.stream)(regions.as_ptr(), regions.len() as u32, stream.0)
         })
     }
 }

@@ -156,6 +156,11 @@ pub struct RowResult {
     /// code may print; nothing printed there is ever read as a result). Filled by the parent.
     #[serde(default)]
     pub output_tail: Vec<String>,
+    /// Per-launch device time (µs, one value per trial) of the stream reference: a plain kernel
+    /// reading the row's inputs and writing its outputs once, over the same buffer sets and
+    /// launches (`kps_stream`). Empty when the row was not timed.
+    #[serde(default)]
+    pub stream_us: Vec<f64>,
     pub seconds: f64,
     /// Where `seconds` went (allocation, correctness trial, reference, calibration, ...).
     #[serde(default)]

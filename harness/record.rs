@@ -303,6 +303,17 @@ pub struct RunRow {
     pub speedup: Option<f64>,
     pub verdict: Option<Verdict>,
     pub pct_of_copy_bandwidth: Option<f64>,
+    /// Median per-launch device time (µs) of the stream reference: a plain kernel (one 16-byte
+    /// vector a thread, streaming loads and stores) reading this row's inputs and writing its
+    /// outputs once, over the same buffer sets, launch count and cache state as the sides, in
+    /// the same worker. The row's practical limit at its size and read/write mix; absent in
+    /// early records and for rows that were not timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_us: Option<f64>,
+    /// stream_us / the candidate's median device time, in percent: how close the candidate is
+    /// to that limit (above 100 when it beats the plain stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pct_of_stream: Option<f64>,
     pub impossible_bandwidth: bool,
     pub seconds: Option<f64>,
     /// Where the row's `seconds` went, in the worker's order (absent in early records).

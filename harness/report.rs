@@ -33,7 +33,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
         .min(64);
     let _ = writeln!(
         s,
-        "{:<w$}  {:<4} {:>9} {:>10} {:>10} {:>6} {:>6}  {:<24} {:<7} {:>7}",
+        "{:<w$}  {:<4} {:>9} {:>10} {:>10} {:>6} {:>6} {:>6}  {:<24} {:<7} {:>7}",
         "row",
         "kind",
         "MB",
@@ -41,6 +41,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
         "cand us",
         "TB/s",
         "%copy",
+        "%strm",
         "speedup [95% CI]",
         "verdict",
         "eager"
@@ -72,9 +73,18 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
             ),
         };
         let pct = rj.cand_tbps.zip(copy).map(|(t, c)| 100.0 * t / c);
+        let stream_us = got
+            .rows
+            .iter()
+            .find(|r| r.row == rj.row)
+            .filter(|r| !r.stream_us.is_empty())
+            .map(|r| crate::stats::median(&r.stream_us));
+        let pct_stream = stream_us
+            .zip(rj.cand_device_us)
+            .map(|(st, c)| 100.0 * st / c);
         let _ = writeln!(
             s,
-            "{:<w$}  {:<4} {:>9.2} {:>10} {:>10} {:>6} {:>6}  {:<24} {:<7} {:>7}{}",
+            "{:<w$}  {:<4} {:>9.2} {:>10} {:>10} {:>6} {:>6} {:>6}  {:<24} {:<7} {:>7}{}",
             name,
             kind,
             row.bytes as f64 / 1e6,
@@ -82,6 +92,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
             opt(rj.cand_device_us, 2),
             opt(rj.cand_tbps, 2),
             opt(pct, 1),
+            opt(pct_stream, 1),
             speed,
             verdict,
             rj.eager
@@ -101,7 +112,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
             }
         );
     }
-    let _ = writeln!(s, "\nus = median device time per launch (CUDA graph replay); eager = speedup of launch-inclusive time; TB/s and %copy for the candidate");
+    let _ = writeln!(s, "\nus = median device time per launch (CUDA graph replay); eager = speedup of launch-inclusive time; TB/s and %copy for the candidate; %strm = the stream reference's time (a plain kernel moving the row's bytes over the same buffers) / the candidate's");
     let _ = writeln!(
         s,
         "headline (geomean over {} production rows): device {}  eager {}",

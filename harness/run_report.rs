@@ -47,7 +47,7 @@ pub fn markdown(r: &RunRecord) -> String {
         },
         if r.gate.pass { "PASS" } else { "FAIL" }
     );
-    s += "| row | kind | baseline µs | candidate µs | speedup [95% CI] | verdict | % of copy |\n|---|---|---|---|---|---|---|\n";
+    s += "| row | kind | baseline µs | candidate µs | speedup [95% CI] | verdict | % of copy | % of stream |\n|---|---|---|---|---|---|---|---|\n";
     for x in &r.rows {
         let med = |side: &Option<crate::record::SideRecord>| {
             side.as_ref()
@@ -63,7 +63,7 @@ pub fn markdown(r: &RunRecord) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {sp} | {} | {} |",
+            "| {} | {} | {} | {} | {sp} | {} | {} | {} |",
             x.name,
             if x.production { "prod" } else { "reg" },
             med(&x.baseline),
@@ -73,6 +73,9 @@ pub fn markdown(r: &RunRecord) -> String {
                 .map(|d| d.verdict.as_str())
                 .unwrap_or(if x.ran { "-" } else { "not run" }),
             x.pct_of_copy_bandwidth
+                .map(|p| format!("{p:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            x.pct_of_stream
                 .map(|p| format!("{p:.1}"))
                 .unwrap_or_else(|| "-".into())
         );

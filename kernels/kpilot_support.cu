@@ -28,6 +28,13 @@ struct kps_range {
     uint32_t kind, elem_size;
 };
 
+// One region of kps_stream: n_vec 16-byte vectors from ptr (16-byte aligned), read and/or written.
+struct kps_stream_region {
+    uint64_t ptr, n_vec;
+    uint32_t read, write;
+};
+enum : uint32_t { KPS_STREAM_MAX_REGIONS = 16 };
+
 namespace {
 
 constexpr int kThreads = 256;
@@ -287,6 +294,33 @@ __global__ void __launch_bounds__(kThreads) batch_kernel(const kps_range* __rest
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// kps_stream: the row's stream reference (a plain copy-like kernel moving the row's bytes)
+// ---------------------------------------------------------------------------------------------
+
+struct StreamArgs {
+    uint64_t ptr[KPS_STREAM_MAX_REGIONS];
+    uint64_t end[KPS_STREAM_MAX_REGIONS];  // exclusive prefix ends, in vectors
+    uint32_t flags[KPS_STREAM_MAX_REGIONS];  // bit 0 read, bit 1 write
+    uint32_t n;
+};
+
+// One 16-byte vector a thread, flat over the regions in order; streaming (.cs) loads and stores;
+// a region both read and written gets back what was read (in-place tensors keep their values).
+__global__ void __launch_bounds__(kThreads) stream_kernel(StreamArgs a) {
+    const uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    uint32_t k = 0;
+    uint64_t start = 0;
+    while (k < a.n && i >= a.end[k]) start = a.end[k++];
+    if (k >= a.n) return;
+    const uint64_t p = a.ptr[k] + 16 * (i - start);
+    uint32_t x = 0, y = 0, z = 0, w = 0;
+    if (a.flags[k] & 1u)
+        asm volatile("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(x), "=r"(y), "=r"(z), "=r"(w) : "l"(p));
+    if (a.flags[k] & 2u)
+        asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(x), "r"(y), "r"(z), "r"(w) : "memory");
+}
+
 }  // namespace
 
 extern "C" {
@@ -359,6 +393,26 @@ int32_t kps_batch(const kps_range* ranges_dev, uint32_t n_ranges, uint64_t max_r
     const uint32_t by = n_ranges < 65535u ? n_ranges : 65535u;
     batch_kernel<<<dim3(static_cast<unsigned>(bx), by), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
         ranges_dev, n_ranges, pattern, out_dev, gather_dev);
+    return launch_status();
+}
+
+int32_t kps_stream(const kps_stream_region* regions, uint32_t n_regions, void* stream) {
+    if (n_regions == 0) return KP_OK;
+    if (regions == nullptr || n_regions > KPS_STREAM_MAX_REGIONS) return KP_INVALID;
+    StreamArgs a{};
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < n_regions; ++k) {
+        if ((regions[k].ptr & 15) != 0 || (regions[k].n_vec != 0 && regions[k].ptr == 0)) return KP_INVALID;
+        a.ptr[a.n] = regions[k].ptr;
+        total += regions[k].n_vec;
+        a.end[a.n] = total;
+        a.flags[a.n] = (regions[k].read ? 1u : 0u) | (regions[k].write ? 2u : 0u);
+        ++a.n;
+    }
+    const uint64_t blocks = (total + kThreads - 1) / kThreads;
+    if (blocks == 0) return KP_OK;
+    if (blocks > 0x7FFFFFFFull) return KP_INVALID;
+    stream_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
     return launch_status();
 }
 

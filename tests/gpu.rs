@@ -98,6 +98,78 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
     }
 }
 
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn the_stream_reference_reads_and_writes_exactly_its_regions() {
+    use kpilot::library::KpsStreamRegion;
+    let gpu = require_gpu();
+    let nvcc = Nvcc::find(&repo()).expect("nvcc");
+    let arch = kpilot::run::probe_arch(0).expect("arch");
+    let inc = repo().join("kernels");
+    let flags = nvcc.flag_line(&["-O3".into(), "-std=c++17".into()], &arch, &inc);
+    let built = nvcc
+        .build(
+            &repo().join("kernels/kpilot_support.cu"),
+            &flags,
+            &inc,
+            &repo().join(".kpilot-cache/build"),
+        )
+        .expect("build support");
+    let support = Support::load(&built.so).expect("load support");
+    let st = kpilot::library::Stream(gpu.stream as *mut _);
+    let len = 1 << 20;
+    let (a, b) = (gpu.alloc(len).unwrap(), gpu.alloc(len).unwrap());
+    support
+        .fill_pattern(a.ptr, len as u64, 0x5A5A_1234, st)
+        .unwrap();
+    support
+        .fill_pattern(b.ptr, len as u64, 0x0F0F_7777, st)
+        .unwrap();
+    let mut before = vec![0u8; len];
+    gpu.download(a.ptr, &mut before).unwrap();
+    // a: read and written (in place) over its first half; b: written over 1000 vectors after 16
+    // bytes. What lies outside the regions is untouched; the written-only region holds zeros.
+    let regions = [
+        KpsStreamRegion {
+            ptr: a.ptr,
+            n_vec: (len / 32) as u64,
+            read: 1,
+            write: 1,
+        },
+        KpsStreamRegion {
+            ptr: b.ptr + 16,
+            n_vec: 1000,
+            read: 0,
+            write: 1,
+        },
+    ];
+    support.stream(&regions, st).unwrap();
+    let (mut ga, mut gb) = (vec![0u8; len], vec![0u8; len]);
+    gpu.download(a.ptr, &mut ga).unwrap();
+    gpu.download(b.ptr, &mut gb).unwrap();
+    assert!(
+        ga == before,
+        "an in-place region keeps its bytes, and nothing past it changes"
+    );
+    assert!(
+        gb[16..16 + 16_000].iter().all(|&x| x == 0),
+        "the written region"
+    );
+    assert!(
+        gb[..16] != [0u8; 16] && gb[16 + 16_000..16 + 16_032] != [0u8; 32],
+        "outside it"
+    );
+    // What it refuses: more than 16 regions, a misaligned one.
+    assert!(support.stream(&[regions[0]; 17], st).is_err());
+    let odd = KpsStreamRegion {
+        ptr: a.ptr + 8,
+        n_vec: 1,
+        read: 1,
+        write: 0,
+    };
+    assert!(support.stream(&[odd], st).is_err());
+}
+
 /// A scratch repository root: kernels/, the task with one extra candidate, and a short watchdog.
 fn scratch_root(fixture: &str) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -274,6 +346,12 @@ fn the_unbroken_fixture_passes_every_gate() {
     assert_eq!(small["cold"], true, "{small}");
     // Every set is compared after every sample, at least one unit in each.
     assert!(small["units_per_set"].as_u64().unwrap() >= 1, "{small}");
+    // The stream reference ran on the row's buffers and is set against the candidate's time.
+    let stream_us = small["stream_us"].as_f64().expect("stream_us recorded");
+    let pct = small["pct_of_stream"]
+        .as_f64()
+        .expect("pct_of_stream recorded");
+    assert!(stream_us > 0.0 && pct > 0.0, "{small}");
     assert_eq!(
         code, 1,
         "correct everywhere, but a partial run cannot pass the gate"

@@ -8,7 +8,7 @@ use crate::check::{self, Check, GUARD, GUARD_BYTES, POISON};
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceBuffer, Gpu, Graph, Pinned};
 use crate::inputs::{set_seed, trial_seed};
-use crate::library::{Implementation, Stream, Support};
+use crate::library::{Implementation, KpsStreamRegion, Stream, Support, KPS_STREAM_MAX_REGIONS};
 use crate::protocol::{Envelope, Event, Hello, Plan, RowResult, SideResult};
 use crate::reference::{self, Reference};
 use crate::task::rows::RowKind;
@@ -956,11 +956,86 @@ impl<'a> RowRunner<'a> {
                 laps.lap("sample_checks");
             }
         }
+        // The stream reference: a plain kernel moving this row's compulsory bytes over the same
+        // buffer sets, launches and cache state, after every check (it overwrites outputs).
+        self.progress("stream reference");
+        res.stream_us = self.stream_reference(&b, n, (&e0, &e1))?;
+        laps.lap("stream_reference");
         [res.baseline, res.candidate] = sides;
         drop((graphs, checks, b));
         laps.lap("release");
         res.phases = laps.phases;
         Ok(res)
+    }
+
+    /// The stream regions of one buffer set: each input read at the size the row's bytes count
+    /// it (its distinct or gathered size), each output written, each in-place tensor read and
+    /// written, in 16-byte vectors (a tensor's last partial vector is left out). None when the
+    /// row has more tensors than one launch takes.
+    fn stream_regions(&self, set: &[Option<TensorBuf>]) -> Option<Vec<KpsStreamRegion>> {
+        let mut v = Vec::new();
+        for (i, (t, buf)) in self.row.tensors.iter().zip(set).enumerate() {
+            let (Some(t), Some(buf)) = (t, buf) else {
+                continue;
+            };
+            let size = t.dtype.size() as u64;
+            let bytes = match t.role {
+                Role::Input => self
+                    .reference()
+                    .gathered_bytes(self.row, i)
+                    .unwrap_or(t.distinct_elems() * size),
+                Role::Output | Role::Inout => t.numel() * size,
+            }
+            .min(buf.data_bytes);
+            if bytes < 16 || buf.data % 16 != 0 {
+                continue;
+            }
+            v.push(KpsStreamRegion {
+                ptr: buf.data,
+                n_vec: bytes / 16,
+                read: u32::from(t.role != Role::Output),
+                write: u32::from(t.role != Role::Input),
+            });
+        }
+        (!v.is_empty() && v.len() <= KPS_STREAM_MAX_REGIONS).then_some(v)
+    }
+
+    /// Per-launch device time (µs) of the stream reference, one value per trial: `n` launches
+    /// rotating through the buffer sets, captured into a graph like the sides' samples.
+    fn stream_reference(
+        &self,
+        b: &Buffers,
+        n: usize,
+        (e0, e1): (&crate::gpu::Event, &crate::gpu::Event),
+    ) -> Result<Vec<f64>> {
+        let Some(regions) = b
+            .sets
+            .iter()
+            .map(|s| self.stream_regions(s))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(Vec::new());
+        };
+        let stream = self.stream();
+        self.gpu.begin_capture()?;
+        for i in 0..n {
+            if let Err(e) = self.support.stream(&regions[i % regions.len()], stream) {
+                self.gpu.abort_capture();
+                return Err(e);
+            }
+        }
+        let g = self.gpu.end_capture()?;
+        self.gpu.launch_graph(&g)?; // warm-up, excluded
+        let mut us = Vec::new();
+        for _ in 0..self.plan.trials {
+            self.gpu.drain()?;
+            self.gpu.record(e0)?;
+            self.gpu.launch_graph(&g)?;
+            self.gpu.record(e1)?;
+            us.push(self.gpu.elapsed_ms(e0, e1)? * 1e3 / n as f64);
+        }
+        self.gpu.check_async("stream reference")?;
+        Ok(us)
     }
 
     /// Captures `n` launches of one side, rotating through the buffer sets, into a graph.
