@@ -300,25 +300,31 @@ __global__ void __launch_bounds__(kThreads) batch_kernel(const kps_range* __rest
 
 struct StreamArgs {
     uint64_t ptr[KPS_STREAM_MAX_REGIONS];
-    uint64_t end[KPS_STREAM_MAX_REGIONS];  // exclusive prefix ends, in vectors
+    uint64_t n_vec[KPS_STREAM_MAX_REGIONS];
     uint32_t flags[KPS_STREAM_MAX_REGIONS];  // bit 0 read, bit 1 write
     uint32_t n;
 };
 
-// One 16-byte vector a thread, flat over the regions in order; streaming (.cs) loads and stores;
-// a region both read and written gets back what was read (in-place tensors keep their values).
+// Fused like an elementwise kernel: thread j handles vector j of every region that long, in
+// region order, with streaming (.cs) loads and stores; a written region gets the XOR of what the
+// thread read so far (a region both read and written: its own value back, so in-place tensors
+// keep theirs). Loads and stores are volatile asm: none is elided or reordered.
 __global__ void __launch_bounds__(kThreads) stream_kernel(StreamArgs a) {
-    const uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    uint32_t k = 0;
-    uint64_t start = 0;
-    while (k < a.n && i >= a.end[k]) start = a.end[k++];
-    if (k >= a.n) return;
-    const uint64_t p = a.ptr[k] + 16 * (i - start);
-    uint32_t x = 0, y = 0, z = 0, w = 0;
-    if (a.flags[k] & 1u)
-        asm volatile("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(x), "=r"(y), "=r"(z), "=r"(w) : "l"(p));
-    if (a.flags[k] & 2u)
-        asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(x), "r"(y), "r"(z), "r"(w) : "memory");
+    const uint64_t j = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    uint32_t ax = 0, ay = 0, az = 0, aw = 0;
+#pragma unroll
+    for (uint32_t k = 0; k < KPS_STREAM_MAX_REGIONS; ++k) {
+        if (k >= a.n) break;
+        if (j >= a.n_vec[k]) continue;
+        const uint64_t p = a.ptr[k] + 16 * j;
+        uint32_t x = ax, y = ay, z = az, w = aw;
+        if (a.flags[k] & 1u) {
+            asm volatile("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(x), "=r"(y), "=r"(z), "=r"(w) : "l"(p));
+            ax ^= x, ay ^= y, az ^= z, aw ^= w;
+        }
+        if (a.flags[k] & 2u)
+            asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(x), "r"(y), "r"(z), "r"(w) : "memory");
+    }
 }
 
 }  // namespace
@@ -400,16 +406,16 @@ int32_t kps_stream(const kps_stream_region* regions, uint32_t n_regions, void* s
     if (n_regions == 0) return KP_OK;
     if (regions == nullptr || n_regions > KPS_STREAM_MAX_REGIONS) return KP_INVALID;
     StreamArgs a{};
-    uint64_t total = 0;
+    uint64_t longest = 0;
     for (uint32_t k = 0; k < n_regions; ++k) {
         if ((regions[k].ptr & 15) != 0 || (regions[k].n_vec != 0 && regions[k].ptr == 0)) return KP_INVALID;
-        a.ptr[a.n] = regions[k].ptr;
-        total += regions[k].n_vec;
-        a.end[a.n] = total;
-        a.flags[a.n] = (regions[k].read ? 1u : 0u) | (regions[k].write ? 2u : 0u);
-        ++a.n;
+        a.ptr[k] = regions[k].ptr;
+        a.n_vec[k] = regions[k].n_vec;
+        a.flags[k] = (regions[k].read ? 1u : 0u) | (regions[k].write ? 2u : 0u);
+        if (regions[k].n_vec > longest) longest = regions[k].n_vec;
     }
-    const uint64_t blocks = (total + kThreads - 1) / kThreads;
+    a.n = n_regions;
+    const uint64_t blocks = (longest + kThreads - 1) / kThreads;
     if (blocks == 0) return KP_OK;
     if (blocks > 0x7FFFFFFFull) return KP_INVALID;
     stream_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
