@@ -96,8 +96,8 @@ __device__ __forceinline__ uint4 pack_vec(const uint32_t (&e)[16 / ES]) {
 }
 
 // Zero-fills out[0, count): scalar head up to the first 16-byte boundary, 16-byte body, scalar tail.
-template <int ES>
-__device__ __forceinline__ void zero_fill(typename ElemT<ES>::type* out, int32_t count) {
+template <int ES, int NT>
+__device__ __forceinline__ void zero_fill_t(typename ElemT<ES>::type* out, int32_t count) {
     using E = typename ElemT<ES>::type;
     constexpr int VEC = 16 / ES;
     const int32_t opre = static_cast<int32_t>((reinterpret_cast<uintptr_t>(out) & 15) / ES);
@@ -105,10 +105,15 @@ __device__ __forceinline__ void zero_fill(typename ElemT<ES>::type* out, int32_t
     const int32_t nvec = (count - head) / VEC;
     const int32_t tail0 = head + nvec * VEC;
     uint4* ov = reinterpret_cast<uint4*>(out + head);
-    for (int32_t v = threadIdx.x; v < nvec; v += kThreads) ov[v] = make_uint4(0u, 0u, 0u, 0u);
+    for (int32_t v = threadIdx.x; v < nvec; v += NT) ov[v] = make_uint4(0u, 0u, 0u, 0u);
     const int32_t t = threadIdx.x;
     if (t < head) out[t] = E(0);
     else if (t >= VEC && t - VEC < count - tail0) out[tail0 + t - VEC] = E(0);
+}
+
+template <int ES>
+__device__ __forceinline__ void zero_fill(typename ElemT<ES>::type* out, int32_t count) {
+    zero_fill_t<ES, kThreads>(out, count);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,23 +281,26 @@ __global__ void __launch_bounds__(kThreads, 8) cat_pad_band_kernel(BandArgs a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Image kernel (v4, "img_smem_u<UNIT>"): 2-byte elements, packed source (H, W), W even, every
-// staged unit aligned. A CTA owns a band of output rows of one plane and builds, in shared
-// memory, the band's output image itself: image element m = band output element e + phi,
-// source row words at a word offset fixed per row, the pad columns of neighbouring rows (one
-// 2*wl-element gap between rows) and the pad rows as zero words. Because W_out is even and
-// wl == wr, every source word lands on a whole image word (no shifting while staging), and the
-// whole band is then one constant shift of the image: aligned output vector j is the funnel
-// shift by 16 * (wl & 1) bits of image words 4(j + k0) .. 4(j + k0) + 4 - one LDS.128, one
-// LDS.32, four SHF and one STG.128, with no branch, no division and no pad test a vector.
-// Index decoding is once per CTA; staging needs one fast division a unit (its row).
+// Image kernel (v4, "img_smem_u<UNIT>_t<threads>_b<band bytes>"): 2-byte elements, packed source
+// (H, W), W even, every staged unit aligned. A CTA owns a band of output rows of one plane and
+// builds, in shared memory, the band's output image itself: image element m = band output
+// element e + phi, each source row's words at a word offset fixed per row, the pad columns
+// between neighbouring rows (one gap of wl words) and the pad rows as zero words. Because W_out
+// is even and wl == wr, every source word lands on a whole image word (no shifting while
+// staging), and the whole band is then one constant shift of the image: aligned output vector j
+// is the funnel shift by 16 * (wl & 1) bits of image words 4(j + k0) .. 4(j + k0) + 4 - one
+// LDS.128, one LDS.32, four SHF and one STG.128, with no branch, no division and no pad test.
+// The grid is (band, t_out, n * C), so a CTA decodes nothing but n and c; every thread stages up
+// to kImgPer units (one fast division each: the unit's row) and writes up to kImgPer vectors,
+// all loads issued before the first shared-memory store.
 // ---------------------------------------------------------------------------------------------
 
-constexpr int kImgThreads = 256;
-constexpr int kImgBandBytes = 8192;                             // output bytes per band, at most (the knob)
+constexpr int kImgThreads = 128;                                // threads per CTA (a knob)
+constexpr int kImgBandBytes = 8192;                             // output bytes per band, at most (a knob)
+constexpr int kImgPer = kImgBandBytes / 16 / kImgThreads;       // output vectors (and 16-byte units) a thread
 constexpr int kImgWords = kImgBandBytes / 4 + 8;                // image words: (count + phi) / 2 + 2 <= this
-constexpr int kImgOutPer = (kImgBandBytes / 16 + kImgThreads - 1) / kImgThreads;  // output vectors a thread
-static_assert(kImgBandBytes % (16 * kImgThreads) == 0, "whole output vectors per thread");
+constexpr int kImgMinBlocks = 2048 / kImgThreads;               // full occupancy: 32 registers
+static_assert(kImgPer * 16 * kImgThreads == kImgBandBytes, "whole output vectors per thread");
 
 struct ImgArgs {
     const void* x;
@@ -302,11 +310,11 @@ struct ImgArgs {
     int64_t cs_n, cs_c, cs_t;  // of cache_x
     int32_t H, W, cache_t, H_out, W_out, dpad, ht, wl, rows;
     int32_t ur;                // staging units per source row: W * 2 / UNIT
-    FastDiv f_tout, f_c, f_ur;
+    FastDiv f_c, f_ur;
 };
 
 template <int UNIT>  // bytes per staging load: 16, 8 or 4
-__global__ void __launch_bounds__(kImgThreads, 8) cat_pad_img_kernel(ImgArgs a) {
+__global__ void __launch_bounds__(kImgThreads, kImgMinBlocks) cat_pad_img_kernel(ImgArgs a) {
     using E = uint16_t;
     constexpr int U = UNIT / 4;                                   // words per unit
     constexpr int kLdPer = kImgBandBytes / UNIT / kImgThreads;    // units a thread, at most
@@ -315,23 +323,23 @@ __global__ void __launch_bounds__(kImgThreads, 8) cat_pad_img_kernel(ImgArgs a) 
     __shared__ __align__(16) uint32_t img[kImgWords];
 
     const int32_t tid = static_cast<int32_t>(threadIdx.x);
-    const uint32_t plane = blockIdx.x;
-    const int32_t band = static_cast<int32_t>(blockIdx.y);
-    const uint32_t nc = fdiv(plane, a.f_tout);
-    const int32_t t_o = static_cast<int32_t>(plane - nc * a.f_tout.d);
+    const int32_t band = static_cast<int32_t>(blockIdx.x);
+    const int32_t t_o = static_cast<int32_t>(blockIdx.y);
+    const uint32_t nc = blockIdx.z;
     const uint32_t n = fdiv(nc, a.f_c);
     const int32_t c = static_cast<int32_t>(nc - n * a.f_c.d);
 
     const int32_t b0 = band * a.rows;
     const int32_t b1 = min(b0 + a.rows, a.H_out);
     const int32_t count = (b1 - b0) * a.W_out;
-    E* out = static_cast<E*>(a.out) + (static_cast<int64_t>(plane) * a.H_out + b0) * a.W_out;
+    const int64_t plane = static_cast<int64_t>(nc) * gridDim.y + t_o;
+    E* out = static_cast<E*>(a.out) + (plane * a.H_out + b0) * a.W_out;
 
     const int32_t s = t_o - a.dpad;
     const int32_t h_lo = max(b0 - a.ht, 0);
     const int32_t h_hi = min(b1 - a.ht, a.H);
     if (s < 0 || h_lo >= h_hi) {  // uniform per CTA
-        zero_fill<2>(out, count);
+        zero_fill_t<2, kImgThreads>(out, count);
         return;
     }
     const E* srce;
@@ -342,7 +350,16 @@ __global__ void __launch_bounds__(kImgThreads, 8) cat_pad_img_kernel(ImgArgs a) 
         srce = static_cast<const E*>(a.x) + static_cast<int64_t>(n) * a.xs_n + static_cast<int64_t>(c) * a.xs_c +
                static_cast<int64_t>(s - a.cache_t) * a.xs_t;
     }
-    const UT* src = reinterpret_cast<const UT*>(srce + static_cast<int64_t>(h_lo) * a.W);  // UNIT-aligned
+    // This thread's first unit; unit i of the thread is src[i * kImgThreads] (UNIT-aligned).
+    const UT* src = reinterpret_cast<const UT*>(srce + static_cast<int64_t>(h_lo) * a.W) + tid;
+    const int32_t nr = h_hi - h_lo;
+    const int32_t nunits = nr * a.ur;
+
+    // ---- every load first.
+    UT r[kLdPer];
+#pragma unroll
+    for (int i = 0; i < kLdPer; ++i)
+        if (tid + i * kImgThreads < nunits) r[i] = __ldg(src + i * kImgThreads);
 
     // Output geometry: scalar head [0, head), nvec aligned vectors, scalar tail [tail0, count).
     const int32_t opre = static_cast<int32_t>((reinterpret_cast<uintptr_t>(out) & 15) >> 1);  // even
@@ -354,31 +371,30 @@ __global__ void __launch_bounds__(kImgThreads, 8) cat_pad_img_kernel(ImgArgs a) 
     const int32_t k0 = (head + phi - sigma) >> 3;   // 0 or 1
     const int32_t pitch = a.W_out >> 1;             // image words per output row
     const int32_t wh = a.W >> 1;                    // words per source row
-    const int32_t nr = h_hi - h_lo;
     const int32_t rb0 = ((h_lo + a.ht - b0) * a.W_out + a.wl + phi) >> 1;  // image word of source row 0
     const int32_t tw = ((count + phi) >> 1) + 2;    // image words read
 
-    // ---- stage: every load first, then the zero words, then the data words.
-    const int32_t nunits = nr * a.ur;
-    UT r[kLdPer];
-#pragma unroll
-    for (int i = 0; i < kLdPer; ++i) {
-        const int32_t k = tid + i * kImgThreads;
-        if (k < nunits) r[i] = __ldg(src + k);
-    }
-    for (int32_t w = tid; w < rb0; w += kImgThreads) img[w] = 0u;                    // top pads, phi
+    // ---- zero words: top pads (and phi), bottom pads, the gap between each two source rows.
+    for (int32_t w = tid; w < rb0; w += kImgThreads) img[w] = 0u;
     const int32_t sfx0 = rb0 + (nr - 1) * pitch + wh;
-    for (int32_t w = sfx0 + tid; w < tw; w += kImgThreads) img[w] = 0u;              // bottom pads
-    for (int32_t sr = tid; sr < nr - 1; sr += kImgThreads) {                          // row gaps
-        const int32_t g = rb0 + sr * pitch + wh;
-        for (int32_t q = 0; q < a.wl; ++q) img[g + q] = 0u;
+    for (int32_t w = sfx0 + tid; w < tw; w += kImgThreads) img[w] = 0u;
+    if (a.wl == 1) {
+        for (int32_t sr = tid; sr < nr - 1; sr += kImgThreads) img[rb0 + sr * pitch + wh] = 0u;
+    } else {
+        for (int32_t sr = tid; sr < nr - 1; sr += kImgThreads) {
+            const int32_t g = rb0 + sr * pitch + wh;
+            for (int32_t q = 0; q < a.wl; ++q) img[g + q] = 0u;
+        }
     }
+
+    // ---- data words: unit k (row sr = k / ur) to image words rb0 + k * U + sr * wl (pitch - wh == wl).
+    uint32_t* dimg = img + rb0 + tid * U;
 #pragma unroll
     for (int i = 0; i < kLdPer; ++i) {
         const int32_t k = tid + i * kImgThreads;
         if (k < nunits) {
             const int32_t sr = static_cast<int32_t>(fdiv(static_cast<uint32_t>(k), a.f_ur));
-            uint32_t* d = img + (rb0 + k * U + sr * a.wl);  // pitch - wh == wl
+            uint32_t* d = dimg + (i * kImgThreads * U + sr * a.wl);
             if constexpr (U == 4) {
                 d[0] = r[i].x; d[1] = r[i].y; d[2] = r[i].z; d[3] = r[i].w;
             } else if constexpr (U == 2) {
@@ -392,17 +408,16 @@ __global__ void __launch_bounds__(kImgThreads, 8) cat_pad_img_kernel(ImgArgs a) 
 
     // ---- write: every aligned vector is the same funnel shift of five image words.
     const uint32_t sh = static_cast<uint32_t>(sigma) * 16u;
-    const uint4* img4 = reinterpret_cast<const uint4*>(img) + k0;
-    const uint32_t* img1 = img + 4 * k0 + 4;
-    uint4* ov = reinterpret_cast<uint4*>(out + head);
+    const uint4* img4 = reinterpret_cast<const uint4*>(img) + k0 + tid;
+    const uint32_t* img1 = img + 4 * (k0 + tid) + 4;
+    uint4* ov = reinterpret_cast<uint4*>(out + head) + tid;
 #pragma unroll
-    for (int i = 0; i < kImgOutPer; ++i) {
-        const int32_t j = tid + i * kImgThreads;
-        if (j < nvec) {
-            const uint4 p = img4[j];
-            const uint32_t p4 = img1[4 * j];
-            ov[j] = make_uint4(__funnelshift_r(p.x, p.y, sh), __funnelshift_r(p.y, p.z, sh),
-                               __funnelshift_r(p.z, p.w, sh), __funnelshift_r(p.w, p4, sh));
+    for (int i = 0; i < kImgPer; ++i) {
+        if (tid + i * kImgThreads < nvec) {
+            const uint4 p = img4[i * kImgThreads];
+            const uint32_t p4 = img1[4 * i * kImgThreads];
+            ov[i * kImgThreads] = make_uint4(__funnelshift_r(p.x, p.y, sh), __funnelshift_r(p.y, p.z, sh),
+                                             __funnelshift_r(p.z, p.w, sh), __funnelshift_r(p.w, p4, sh));
         }
     }
     int32_t e = -1;
@@ -613,7 +628,7 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
     int img_unit = 0;
     if (es == 2 && W >= 2 && W % 2 == 0 && H >= 1 && inner_packed(xs, H, W) &&
         (!has_cache || inner_packed(cs, H, W)) && ptr_aligned(out.data, 4) && W_out * es <= kImgBandBytes &&
-        N * C * T_out <= kDimMax) {
+        N * C <= 65535 && T_out <= 65535) {
         for (int unit = 16; unit >= 4 && img_unit == 0; unit /= 2) {
             const int64_t ue = unit / es;  // elements per unit
             bool ok = W % ue == 0 && ptr_aligned(x.data, unit) && xs[0] % ue == 0 && xs[1] % ue == 0 && xs[2] % ue == 0;
@@ -628,7 +643,7 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
         irows = (H_out + ibands - 1) / ibands;  // balance the bands of a plane
         if (ibands <= 65535) {
             char ipath[KP_PATH_LEN];
-            snprintf(ipath, sizeof ipath, "img_smem_u%d_b%d", img_unit, kImgBandBytes);
+            snprintf(ipath, sizeof ipath, "img_smem_u%d_t%d_b%d", img_unit, kImgThreads, kImgBandBytes);
             set_path(call, ipath);
             if (total == 0) return KP_OK;
             ImgArgs a{};
@@ -647,10 +662,9 @@ int32_t kp_fused_causal_conv3d_cat_pad(kp_call* call, void* stream) {
             a.wl = static_cast<int32_t>(wl);
             a.rows = static_cast<int32_t>(irows);
             a.ur = static_cast<int32_t>(W * es / img_unit);
-            a.f_tout = make_fastdiv(static_cast<uint32_t>(T_out));
             a.f_c = make_fastdiv(static_cast<uint32_t>(C));
             a.f_ur = make_fastdiv(static_cast<uint32_t>(a.ur));
-            const dim3 grid(static_cast<unsigned>(N * C * T_out), static_cast<unsigned>(ibands));
+            const dim3 grid(static_cast<unsigned>(ibands), static_cast<unsigned>(T_out), static_cast<unsigned>(N * C));
             if (img_unit == 16) cat_pad_img_kernel<16><<<grid, kImgThreads, 0, st>>>(a);
             else if (img_unit == 8) cat_pad_img_kernel<8><<<grid, kImgThreads, 0, st>>>(a);
             else cat_pad_img_kernel<4><<<grid, kImgThreads, 0, st>>>(a);
