@@ -144,9 +144,7 @@ fn reference_refuses_what_upstream_refuses_and_accepts_the_rest() {
                     r.name
                 );
             }
-            _ => rf
-                .validate(r)
-                .unwrap_or_else(|e| panic!("{}: {e}", r.name)),
+            _ => rf.validate(r).unwrap_or_else(|e| panic!("{}: {e}", r.name)),
         }
     }
 }
@@ -198,7 +196,9 @@ fn standard_reads_cos_as_upstream_does() {
     // [S, D/2]: cos[s, j].
     cos_offsets("std_fp16_b1_s512_h8_d64", |s, j| s * 32 + j);
     // Full width, interleaved: cos[..., ::2] -> cos[s, 2j].
-    cos_offsets("std_fullwidth_interleaved_s256_h8_d128", |s, j| s * 128 + 2 * j);
+    cos_offsets("std_fullwidth_interleaved_s256_h8_d128", |s, j| {
+        s * 128 + 2 * j
+    });
     // Full width, not interleaved: the first D/2 columns, cos[s, j] with row stride D.
     cos_offsets("std_fullwidth_plain_s256_h8_d128", |s, j| s * 128 + j);
     // Half width, interleaved: no subsampling.
@@ -276,7 +276,8 @@ fn ltx_reads_cos_through_its_strides() {
         // [B, H, S, half] = [2, 1, 16, 8], a permuted view: strides (128, 8, 8, 1).
         (
             "ltx_h1_b2_s16_half8",
-            Box::new(|b: i64, _h: i64, t: i64| b * 128 + t * 8) as Box<dyn Fn(i64, i64, i64) -> i64>,
+            Box::new(|b: i64, _h: i64, t: i64| b * 128 + t * 8)
+                as Box<dyn Fn(i64, i64, i64) -> i64>,
         ),
         // [3, 5, 37, 24] permuted: strides (37*5*24, 24, 5*24, 1); offsets stay below 256 for
         // the units read (bf16 holds them exactly).

@@ -107,6 +107,54 @@ struct alignas(sizeof(T) * V) Vec {
     T v[V];
 };
 
+// Vector loads and stores through a plain integer type of the vector's size, so that nvcc emits
+// one access of that width (a struct store may be split into 2-byte stores).
+template <int B> struct Raw;
+template <> struct Raw<2> { using type = uint16_t; };
+template <> struct Raw<4> { using type = uint32_t; };
+template <> struct Raw<8> { using type = uint2; };
+template <> struct Raw<16> { using type = uint4; };
+
+template <typename VT, typename T>
+__device__ __forceinline__ VT load_vec(const T* p) {
+    using R = typename Raw<sizeof(VT)>::type;
+    const R r = *reinterpret_cast<const R*>(p);
+    VT v;
+    memcpy(&v, &r, sizeof(VT));
+    return v;
+}
+
+__device__ __forceinline__ uint32_t bits_of(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+__device__ __forceinline__ uint32_t bits_of(__half v) { return __half_as_ushort(v); }
+__device__ __forceinline__ uint32_t bits_of(float v) { return __float_as_uint(v); }
+
+// The vector packed into 32-bit words (two 16-bit elements a word, low one first) and stored as
+// one access: a struct or memcpy store of 16-bit elements is split into 2-byte stores by nvcc.
+template <typename VT, typename T>
+__device__ __forceinline__ void store_vec(T* p, const VT& v) {
+    constexpr int kBytes = sizeof(VT);
+    constexpr int kElems = kBytes / sizeof(T);
+    if constexpr (kBytes == 2) {
+        *reinterpret_cast<uint16_t*>(p) = static_cast<uint16_t>(bits_of(v.v[0]));
+    } else {
+        uint32_t w[kBytes / 4];
+#pragma unroll
+        for (int i = 0; i < kBytes / 4; ++i) {
+            if constexpr (sizeof(T) == 4) {
+                w[i] = bits_of(v.v[i]);
+            } else {
+                w[i] = bits_of(v.v[2 * i]) | (bits_of(v.v[2 * i + 1]) << 16);
+            }
+        }
+        static_assert(kElems >= 1, "elements");
+        if constexpr (kBytes == 4) *reinterpret_cast<uint32_t*>(p) = w[0];
+        // One 64-bit integer: a uint2 store at a runtime offset is split into two 4-byte stores.
+        if constexpr (kBytes == 8)
+            *reinterpret_cast<unsigned long long*>(p) = static_cast<unsigned long long>(w[0]) | (static_cast<unsigned long long>(w[1]) << 32);
+        if constexpr (kBytes == 16) *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Standard RoPE: _rotary_embedding_kernel, grid (B*S, cdiv(H, BH)), NW warps.
 
@@ -123,71 +171,52 @@ struct StdArgs {
 template <typename T, typename C, int BH, int BW, int NW>
 __global__ void __launch_bounds__(NW * 32) std_rope_kernel(StdArgs a) {
     using L = Layout2D<BH, BW, 1, NW>;  // fastest dim: heads (order [0, 1])
+    // Every config has one head per thread and lanes covering the head block exactly.
+    static_assert(L::RepF == 1 && L::CovF == BH, "one head per thread");
     const int bt = blockIdx.x;
-    const int hb = blockIdx.y;
     const int token = bt % a.num_tokens;
     const int tid = threadIdx.x;
-    const C* cos_row = static_cast<const C*>(a.cos) + token * a.s_cos_row;
-    const C* sin_row = static_cast<const C*>(a.sin) + token * a.s_sin_row;
-    const T* x_bt = static_cast<const T*>(a.x) + bt * a.s_x_bt;
-    T* o_bt = static_cast<T*>(a.out) + bt * a.s_out_bt;
+    const int head = blockIdx.y * BH + L::f0(tid);
+    const int col = L::l0(tid) % BW;      // first column of this thread in the tile
+    const bool own = L::l0(tid) < BW;     // false: a replica lane (CovL > BW), loads only
+    const bool hmask = head < a.num_heads;
+    // Base pointers, advanced by one tile width per step as Triton's loop does.
+    const C* cp = static_cast<const C*>(a.cos) + token * a.s_cos_row + col * a.s_cos_col;
+    const C* sp = static_cast<const C*>(a.sin) + token * a.s_sin_row + col * a.s_sin_col;
+    const T* xp = static_cast<const T*>(a.x) + bt * a.s_x_bt + head * a.s_x_head + 2 * col;
+    T* op = static_cast<T*>(a.out) + bt * a.s_out_bt + head * a.s_out_head + 2 * col;
+    const int cstep = L::CovL * a.s_cos_col, sstep = L::CovL * a.s_sin_col;
 
-    int h[L::RepF];
-    bool hmask[L::RepF], hown[L::RepF];
-#pragma unroll
-    for (int r = 0; r < L::RepF; ++r) {
-        const int p = L::f0(tid) + r * L::CovF;
-        h[r] = hb * BH + p % BH;
-        hown[r] = p < BH;
-        hmask[r] = h[r] < a.num_heads;
-    }
-    int jt[L::RepL];
-    bool jown[L::RepL];
-#pragma unroll
-    for (int r = 0; r < L::RepL; ++r) {
-        const int p = L::l0(tid) + r * L::CovL;
-        jt[r] = p % BW;
-        jown[r] = p < BW;
-    }
-
-    for (int start = 0; start < a.half; start += BW) {
+#pragma unroll 1  // Triton's loop is not unrolled
+    for (int start = col; start < a.half + col; start += BW) {
         float c[L::RepL], s[L::RepL];
         bool jm[L::RepL];
 #pragma unroll
         for (int r = 0; r < L::RepL; ++r) {
-            const int j = start + jt[r];
-            jm[r] = j < a.half;
-            c[r] = jm[r] ? to_f(cos_row[j * a.s_cos_col]) : 0.0f;
+            jm[r] = start + r * L::CovL < a.half;
+            c[r] = jm[r] ? to_f(cp[r * cstep]) : 0.0f;
         }
+#pragma unroll
+        for (int r = 0; r < L::RepL; ++r) s[r] = jm[r] ? to_f(sp[r * sstep]) : 0.0f;
+        T x1[L::RepL], x2[L::RepL];
+#pragma unroll
+        for (int r = 0; r < L::RepL; ++r) x1[r] = (hmask && jm[r]) ? xp[2 * r * L::CovL] : from_f<T>(0.0f);
+#pragma unroll
+        for (int r = 0; r < L::RepL; ++r) x2[r] = (hmask && jm[r]) ? xp[2 * r * L::CovL + 1] : from_f<T>(0.0f);
 #pragma unroll
         for (int r = 0; r < L::RepL; ++r) {
-            const int j = start + jt[r];
-            s[r] = jm[r] ? to_f(sin_row[j * a.s_sin_col]) : 0.0f;
-        }
-        T x1[L::RepF][L::RepL], x2[L::RepF][L::RepL];
-#pragma unroll
-        for (int i = 0; i < L::RepF; ++i)
-#pragma unroll
-            for (int r = 0; r < L::RepL; ++r)
-                x1[i][r] = (hmask[i] && jm[r]) ? x_bt[h[i] * a.s_x_head + 2 * (start + jt[r])] : from_f<T>(0.0f);
-#pragma unroll
-        for (int i = 0; i < L::RepF; ++i)
-#pragma unroll
-            for (int r = 0; r < L::RepL; ++r)
-                x2[i][r] = (hmask[i] && jm[r]) ? x_bt[h[i] * a.s_x_head + 2 * (start + jt[r]) + 1] : from_f<T>(0.0f);
-#pragma unroll
-        for (int i = 0; i < L::RepF; ++i)
-#pragma unroll
-            for (int r = 0; r < L::RepL; ++r) {
-                const float f1 = to_f(x1[i][r]), f2 = to_f(x2[i][r]);
-                const float o1 = __fmaf_rn(__fsub_rn(0.0f, f2), s[r], __fmul_rn(f1, c[r]));
-                const float o2 = __fmaf_rn(f1, s[r], __fmul_rn(f2, c[r]));
-                if (hmask[i] && jm[r] && hown[i] && jown[r]) {
-                    T* o = o_bt + h[i] * a.s_out_head + 2 * (start + jt[r]);
-                    o[0] = from_f<T>(o1);
-                    o[1] = from_f<T>(o2);
-                }
+            const float f1 = to_f(x1[r]), f2 = to_f(x2[r]);
+            const float o1 = __fmaf_rn(__fsub_rn(0.0f, f2), s[r], __fmul_rn(f1, c[r]));
+            const float o2 = __fmaf_rn(f1, s[r], __fmul_rn(f2, c[r]));
+            if (hmask && jm[r] && own) {
+                op[2 * r * L::CovL] = from_f<T>(o1);
+                op[2 * r * L::CovL + 1] = from_f<T>(o2);
             }
+        }
+        cp += BW * a.s_cos_col;
+        sp += BW * a.s_sin_col;
+        xp += 2 * BW;
+        op += 2 * BW;
     }
 }
 
@@ -236,10 +265,10 @@ __global__ void __launch_bounds__(NW * 32) ltx_rope_kernel(LtxArgs a) {
             const bool m = hm && off < a.half;
             VT xa, xbv, cv, sv;
             if (m) {
-                xa = *reinterpret_cast<const VT*>(x + xb + off);
-                xbv = *reinterpret_cast<const VT*>(x + xb + a.half + off);
-                cv = *reinterpret_cast<const VT*>(cs + cbase + off);
-                sv = *reinterpret_cast<const VT*>(sn + sbase + off);
+                xa = load_vec<VT>(x + xb + off);
+                xbv = load_vec<VT>(x + xb + a.half + off);
+                cv = load_vec<VT>(cs + cbase + off);
+                sv = load_vec<VT>(sn + sbase + off);
             } else {
 #pragma unroll
                 for (int v = 0; v < V; ++v) xa.v[v] = xbv.v[v] = cv.v[v] = sv.v[v] = from_f<T>(0.0f);
@@ -254,8 +283,8 @@ __global__ void __launch_bounds__(NW * 32) ltx_rope_kernel(LtxArgs a) {
                 ob.v[v] = from_f<T>(__fmaf_rn(to_f(xa.v[v]), fs, pb));
             }
             if (m && own) {
-                *reinterpret_cast<VT*>(out + xb + off) = oa;
-                *reinterpret_cast<VT*>(out + xb + a.half + off) = ob;
+                store_vec(out + xb + off, oa);
+                store_vec(out + xb + a.half + off, ob);
             }
         }
     }
