@@ -1,4 +1,4 @@
-// kpilot-parent: baseline sha256 a3606d5538a104ce28c7133ff8bc98ce90629b12a4fd928b212f0f385af276f1
+// kpilot-parent: baseline sha256 62097924b442d55f7a3503c222f84028e02ade09d485b4e67116a22d748f7a76
 // Candidate v1 for tasks/rotary_embedding, started from the baseline. What changes and why:
 //   * Both upstream kernels move 2-byte (standard) or 4/8-byte (LTX-2) pieces per thread with one
 //     short-lived CTA per token: the standard kernel's x loads are 2-byte with stride 2 (half of
@@ -326,14 +326,14 @@ int next_pow2(int64_t v) {
 }
 
 // The config upstream's autotuner keeps for (num_heads, head_size): unknown until an H200 runs it
-// (the fidelity adapter prints it). The guess: the widest tile whose head block divides H without
-// masking, (8, 64, 8) for the production HunyuanVideo key (24, 128). See NOTES.md.
+// (the fidelity adapter prints it). The guess, from the L1 cost of each layout (NOTES.md): a warp
+// instruction touches one 128-byte line per head it spans (heads are the fastest lane dim, a head's
+// pairs sit 4 bytes apart), so (8, 64, w8) and the two 4-head configs need 2.5x and 1.3-1.5x more
+// L1 wavefronts than DRAM cycles for the same bytes; (2, 32, w2) touches 2 lines per instruction
+// and is DRAM-bound without (1, 32, w2)'s replicated second warp. (2, 32, w2) for H > 1.
 int std_config(int64_t heads, int64_t head_size) {
     (void)head_size;
-    if (heads % 8 == 0) return 4;
-    if (heads % 4 == 0) return 3;
-    if (heads % 2 == 0) return 1;
-    return 0;
+    return heads > 1 ? 1 : 0;
 }
 
 struct StdCfg {
