@@ -523,7 +523,12 @@ int32_t kp_apply_ltx2_split_rotary_emb(kp_call* call, void* stream_ptr) {
     // Strides of size-1 dims do not matter; Triton specializes the others as constexprs.
     const int64_t strides[6] = {B > 1 ? cs.stride[0] : 0, H > 1 ? cs.stride[1] : 0, S > 1 ? cs.stride[2] : 0,
                                 B > 1 ? sn.stride[0] : 0, H > 1 ? sn.stride[1] : 0, S > 1 ? sn.stride[2] : 0};
-    const int v = ltx_vec(dt, bh, bhalf, nw, half, strides, 6);
+    int v = ltx_vec(dt, bh, bhalf, nw, half, strides, 6);
+    // Triton also specializes on pointer alignment (divisibility by 16 bytes): a view starting
+    // off a vector boundary gets narrower accesses (here: refused unless that tile exists).
+    const int esz = dt == KP_F32 ? 4 : 2;
+    for (const void* p : {x.data, cs.data, sn.data, out.data})
+        while (v > 1 && (reinterpret_cast<uintptr_t>(p) % (static_cast<uintptr_t>(v) * esz)) != 0) v /= 2;
 
     LtxArgs a{};
     a.out = out.data;

@@ -1,4 +1,4 @@
-// kpilot-parent: baseline sha256 62097924b442d55f7a3503c222f84028e02ade09d485b4e67116a22d748f7a76
+// kpilot-parent: baseline sha256 dda1dc87fbf981b10c98ef075d14b547dd6ca0e3f19f045f284fec6f802f43e6
 // Candidate v1 for tasks/rotary_embedding, started from the baseline. What changes and why:
 //   * Both upstream kernels move 2-byte (standard) or 4/8-byte (LTX-2) pieces per thread with one
 //     short-lived CTA per token: the standard kernel's x loads are 2-byte with stride 2 (half of
@@ -626,7 +626,12 @@ int32_t kp_apply_ltx2_split_rotary_emb(kp_call* call, void* stream_ptr) {
     // Strides of size-1 dims do not matter; Triton specializes the others as constexprs.
     const int64_t strides[6] = {B > 1 ? cs.stride[0] : 0, H > 1 ? cs.stride[1] : 0, S > 1 ? cs.stride[2] : 0,
                                 B > 1 ? sn.stride[0] : 0, H > 1 ? sn.stride[1] : 0, S > 1 ? sn.stride[2] : 0};
-    const int v = ltx_vec(dt, bh, bhalf, nw, half, strides, 6);
+    int v = ltx_vec(dt, bh, bhalf, nw, half, strides, 6);
+    // Triton also specializes on pointer alignment (divisibility by 16 bytes): a view starting
+    // off a vector boundary gets narrower accesses (here: refused unless that tile exists).
+    const int esz = dt == KP_F32 ? 4 : 2;
+    for (const void* p : {x.data, cs.data, sn.data, out.data})
+        while (v > 1 && (reinterpret_cast<uintptr_t>(p) % (static_cast<uintptr_t>(v) * esz)) != 0) v /= 2;
 
     LtxArgs a{};
     a.out = out.data;
