@@ -6,6 +6,7 @@ mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
 mod qknorm_rope;
 mod residual_gate_add;
+mod rotary_embedding;
 
 use crate::dtype::DType;
 use crate::inputs::{stream_key, Dist};
@@ -35,6 +36,8 @@ static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 =
 static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
 static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
+static ROTARY_EMBEDDING: rotary_embedding::StdRope = rotary_embedding::StdRope;
+static LTX2_SPLIT_ROTARY_EMB: rotary_embedding::Ltx2SplitRope = rotary_embedding::Ltx2SplitRope;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
@@ -49,6 +52,8 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("qknorm_rope", &QKNORM_ROPE),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
     ("residual_gate_add", &RESIDUAL_GATE_ADD),
+    ("rotary_embedding", &ROTARY_EMBEDDING),
+    ("ltx2_split_rotary_emb", &LTX2_SPLIT_ROTARY_EMB),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {
