@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-pub const BRIEF_SCHEMA: u32 = 1;
+/// The brief's JSON schema version: 2 added `best[].in_tree` (dropped versions are listed, marked).
+pub const BRIEF_SCHEMA: u32 = 2;
 
 #[derive(Serialize)]
 pub struct Brief {
@@ -67,6 +68,9 @@ pub struct BriefRow {
 pub struct Best {
     pub card: String,
     pub candidate: String,
+    /// Whether `tasks/<task>/candidates/<candidate>.cu` exists now: a dropped version keeps its
+    /// runs in the ledger after its file left the tree (its source is in git history).
+    pub in_tree: bool,
     pub run_id: String,
     pub headline: f64,
     /// (row, speedup over the baseline, verdict, % of copy bandwidth)
@@ -213,6 +217,7 @@ pub fn build(root: &Path, task: &str) -> Result<Brief> {
             .into_iter()
             .map(|((card, cand), r)| Best {
                 card,
+                in_tree: t.candidate_path(&cand).exists(),
                 candidate: cand,
                 run_id: r.run_id.clone(),
                 headline: r.headline.device_geomean.unwrap_or(f64::NAN),
@@ -316,8 +321,13 @@ pub fn markdown(b: &Brief) -> String {
     for x in &b.best {
         let _ = writeln!(
             s,
-            "- {} on {}: {:.4}x (run {}); production rows: {}",
+            "- {}{} on {}: {:.4}x (run {}); production rows: {}",
             x.candidate,
+            if x.in_tree {
+                ""
+            } else {
+                " (file removed; its source is in git history)"
+            },
             x.card,
             x.headline,
             x.run_id,

@@ -19,6 +19,13 @@ pub fn new(root: &Path, task: &str, name: &str, from: &str) -> Result<PathBuf> {
             dest.display()
         )));
     }
+    // A name the ledger already knows belongs to that version (perhaps dropped, its file
+    // removed): a new file under it would inherit its results in `lineage`, `best` and `brief`.
+    if let Some(run) = crate::ledger_cmd::recorded_run_of(root, task, name)? {
+        return Err(Error::Cli(format!(
+            "{name} names a version already in ledger/{task}.jsonl (run {run}), its file perhaps removed: a new candidate takes a name of its own"
+        )));
+    }
     let src = if from == "baseline" {
         t.baseline_path.clone()
     } else {

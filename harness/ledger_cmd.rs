@@ -131,6 +131,16 @@ fn load(root: &Path, task: &str) -> Result<(PathBuf, Vec<Line>)> {
     Ok((path, lines))
 }
 
+/// The first run recorded for `candidate` in the task's ledger (its run id), if any: a name the
+/// ledger knows stays that version's, also after its file left the tree.
+pub fn recorded_run_of(root: &Path, task: &str, candidate: &str) -> Result<Option<String>> {
+    let (_, lines) = load(root, task)?;
+    Ok(lines.iter().find_map(|l| match &l.record {
+        Record::Run(r) if r.candidate == candidate => Some(r.run_id.clone()),
+        _ => None,
+    }))
+}
+
 fn short(commit: Option<&str>) -> String {
     commit
         .map(|c| c.chars().take(7).collect())
@@ -662,11 +672,12 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
         parent.insert(c, p);
     }
     // Candidates recorded in the ledger whose files have left the tree (dropped versions): their
-    // parent from the record, marked.
+    // parent from their latest record, marked.
+    let files: Vec<String> = parent.keys().cloned().collect();
     let mut gone: Vec<String> = Vec::new();
     for l in &lines {
         let Record::Run(r) = &l.record else { continue };
-        if r.candidate == crate::run::AA_CANDIDATE || parent.contains_key(&r.candidate) {
+        if r.candidate == crate::run::AA_CANDIDATE || files.contains(&r.candidate) {
             continue;
         }
         let p = r
@@ -676,7 +687,9 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             .unwrap_or("baseline")
             .to_string();
         parent.insert(r.candidate.clone(), p);
-        gone.push(r.candidate.clone());
+        if !gone.contains(&r.candidate) {
+            gone.push(r.candidate.clone());
+        }
     }
     let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut by: BTreeMap<(String, String), (f64, String)> = BTreeMap::new();
@@ -728,11 +741,29 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
     }
     let mut seen = Vec::new();
     walk("baseline", 0, &parent, &best, &gone, &mut out, &mut seen);
-    // Parents that are no longer files: their children hang from the root, marked.
-    for (c, p) in &parent {
-        if !seen.contains(c) {
-            out.push_str(&format!("  - {c} (parent {p} is gone)\n"));
+    // Parents neither in the tree nor in the ledger: their children hang from the root, marked,
+    // each with its runs and its own children.
+    let orphans: Vec<(String, String)> = parent
+        .iter()
+        .filter(|(c, p)| !seen.contains(c) && !parent.contains_key(p.as_str()))
+        .map(|(c, p)| (c.clone(), p.clone()))
+        .collect();
+    for (c, p) in orphans {
+        if seen.contains(&c) {
+            continue;
         }
+        seen.push(c.clone());
+        let runs = best
+            .get(&c)
+            .map(|v| v.join("; "))
+            .unwrap_or_else(|| "no full run of the current baseline".into());
+        let mark = if gone.contains(&c) {
+            " (file removed)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  - {c}{mark} (parent {p} is gone): {runs}\n"));
+        walk(&c, 1, &parent, &best, &gone, &mut out, &mut seen);
     }
     Ok(out)
 }

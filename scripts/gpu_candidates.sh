@@ -6,17 +6,17 @@
 #   TASK:CANDIDATE:quick    a --quick run (exit 8, never evidence)
 #   TASK:aa                 an A/A run of the task's baseline
 #   ncu:TASK:ROW:CANDIDATE  an ncu digest of one row, both sides
-# Logs, ledgers and digests land in $OUT/results.tgz. The copy there has no .git: pass
+# Logs, ledgers and digests land in $OUT/results.tgz; the exit status is the worst of the runs'. The copy there has no .git: pass
 # KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY) so the ledger records which commit ran.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 7
 out=${OUT:-/tmp/kpilot-out}; res=/tmp/kpilot-res; rm -rf "$res"; mkdir -p "$out" "$res"
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
 b=target/release/kpilot
 say() { echo "$*" | tee -a "$res/summary.txt"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv > "$res/machine.txt" 2>&1
 say "card: $(sed -n 2p "$res/machine.txt")"
-n=0
+n=0; worst=0
 for spec in "$@"; do
   n=$((n + 1))
   IFS=: read -r a1 a2 a3 a4 <<< "$spec"
@@ -29,10 +29,12 @@ for spec in "$@"; do
   else
     log="$res/$n-$a1-$a2.txt"; "$b" task "$a1" --candidate "$a2" > "$log" 2>&1
   fi
-  rc=$?
+  rc=$?; [ "$rc" -gt "$worst" ] && worst=$rc
   say "$spec: exit $rc; $(grep -m1 -E '^headline|run [0-9]{8}T' "$log" | head -c 200)"
 done
 cp ledger/*.jsonl "$res/"
 cp -r ncu "$res/"
 tar czf "$out/results.tgz" -C "$res" .
 cat "$res/summary.txt"
+# The worst exit code of the runs (kpilot --help): 0 only when every run passed its gate.
+exit "$worst"

@@ -75,7 +75,7 @@ fn one_iteration_without_a_gpu_stops_after_the_build_with_exit_4() {
     let d = scratch();
     let out = agent_loop(
         d.path(),
-        &[TASK, "loop1", "--from", "v1"],
+        &[TASK, "iter_a", "--from", "v1"],
         Some("printf '// edited by the EDIT hook\\n' >>"),
     );
     let all = text(&out);
@@ -95,17 +95,17 @@ fn one_iteration_without_a_gpu_stops_after_the_build_with_exit_4() {
     );
     assert!(!stdout.contains("full:"), "{all}");
     // The brief, saved as JSON.
-    let dir = d.path().join(".agent-loop").join(TASK).join("loop1");
+    let dir = d.path().join(".agent-loop").join(TASK).join("iter_a");
     let brief: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("brief.json")).unwrap()).unwrap();
     assert_eq!(brief["task"], TASK);
-    assert_eq!(brief["brief_schema"], 1);
+    assert_eq!(brief["brief_schema"], kpilot::brief::BRIEF_SCHEMA);
     // The candidate: the parent's header, the parent's body, then the edit.
     let file = d
         .path()
         .join("tasks")
         .join(TASK)
-        .join("candidates/loop1.cu");
+        .join("candidates/iter_a.cu");
     let src = std::fs::read_to_string(&file).unwrap();
     let v1 = std::fs::read(d.path().join("tasks").join(TASK).join("candidates/v1.cu")).unwrap();
     assert_eq!(

@@ -136,19 +136,42 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
         "v1",
     ]);
     assert_eq!(out.status.code(), Some(7));
-    // A dropped version (its file removed, its runs recorded) stays in the tree, under the
-    // parent its run recorded, marked.
-    std::fs::remove_file(t.join("candidates/v3a.cu")).unwrap();
+    // A name the ledger knows is refused even where its file is gone (v3a was dropped): a new
+    // file under it would inherit the old version's results.
+    assert!(!t.join("candidates/v3a.cu").exists());
+    let out = kp(&[
+        "candidate",
+        "new",
+        "causal_conv3d_cat_pad",
+        "v3a",
+        "--from",
+        "v1",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already in ledger/"));
+    // Dropped versions (files removed, runs recorded) stay in the tree, marked, under the
+    // parent their runs recorded; children of a removed file stay under it.
+    std::fs::remove_file(t.join("candidates/v1.cu")).unwrap();
     let out = kp(&["ledger", "lineage", "causal_conv3d_cat_pad"]);
     let tree = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = tree
-        .lines()
-        .find(|l| l.contains("- v3a"))
-        .unwrap_or_else(|| panic!("{tree}"));
+    let line = |name: &str| {
+        tree.lines()
+            .find(|l| {
+                l.trim_start().starts_with(&format!("- {name} "))
+                    || l.trim_start().starts_with(&format!("- {name}:"))
+            })
+            .unwrap_or_else(|| panic!("{name} missing: {tree}"))
+            .to_string()
+    };
     assert!(
-        line.starts_with("    - v3a (file removed): NVIDIA H200"),
+        line("v1").starts_with("  - v1 (file removed): NVIDIA H200"),
         "{tree}"
     );
+    assert!(
+        line("v3a").starts_with("    - v3a (file removed): NVIDIA H200"),
+        "{tree}"
+    );
+    assert!(line("v9").starts_with("    - v9:"), "{tree}");
 }
 
 #[test]
@@ -164,7 +187,7 @@ fn brief_has_the_abi_the_rows_production_first_and_the_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
     let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(b["brief_schema"], 1);
+    assert_eq!(b["brief_schema"], kpilot::brief::BRIEF_SCHEMA);
     assert!(b["abi"]["symbols"][0]
         .as_str()
         .unwrap()

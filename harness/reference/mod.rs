@@ -6,6 +6,7 @@ mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
 mod norm_infer;
 mod qknorm_rope;
+mod residual_gate_add;
 
 use crate::dtype::DType;
 use crate::inputs::{stream_key, Dist};
@@ -36,6 +37,7 @@ static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
 static NORM_INFER: norm_infer::NormInfer = norm_infer::NormInfer;
 static ONE_PASS_RMS: norm_infer::OnePassRms = norm_infer::OnePassRms;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
+static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
@@ -51,6 +53,7 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("norm_infer", &NORM_INFER),
     ("triton_one_pass_rms_norm", &ONE_PASS_RMS),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
+    ("residual_gate_add", &RESIDUAL_GATE_ADD),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {

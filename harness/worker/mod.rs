@@ -758,9 +758,11 @@ impl<'a> RowRunner<'a> {
         // Correctness trial: every unit compared, on both sides.
         let seed0 = trial_seed(self.plan.seed, row.index, 0);
         res.trial_seeds.push(seed0);
-        // Both sides in turn; `s` indexes the implementations, the calls and the results alike.
-        #[allow(clippy::needless_range_loop)]
-        for s in 0..2 {
+        // Both sides in turn, the candidate first: its output is read back before the trusted
+        // baseline runs, and no candidate code runs between the baseline's read-back and the
+        // comparison, so a candidate cannot touch the baseline's staged output. `s` indexes the
+        // implementations, the calls and the results alike.
+        for s in [1, 0] {
             // Stages name the side, so a hang is pinned on the side that was running.
             self.progress(format!("correctness trial, {}", self.sides[s].side));
             self.fill(&b, seed0)?;
