@@ -712,6 +712,25 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             .push(format!("{card} {g:.4}x ({id})"));
     }
     let mut out = format!("{task}: baseline\n");
+    /// One candidate's line of the tree: its name, marks, and best runs per card.
+    fn node_line(
+        c: &str,
+        note: &str,
+        depth: usize,
+        best: &BTreeMap<String, Vec<String>>,
+        gone: &[String],
+    ) -> String {
+        let runs = best
+            .get(c)
+            .map(|v| v.join("; "))
+            .unwrap_or_else(|| "no full run of the current baseline".into());
+        let mark = if gone.iter().any(|g| g == c) {
+            " (file removed)"
+        } else {
+            ""
+        };
+        format!("{}- {c}{mark}{note}: {runs}\n", "  ".repeat(depth + 1))
+    }
     fn walk(
         node: &str,
         depth: usize,
@@ -726,16 +745,7 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
                 continue;
             }
             seen.push(c.clone());
-            let runs = best
-                .get(c)
-                .map(|v| v.join("; "))
-                .unwrap_or_else(|| "no full run of the current baseline".into());
-            let mark = if gone.contains(c) {
-                " (file removed)"
-            } else {
-                ""
-            };
-            out.push_str(&format!("{}- {c}{mark}: {runs}\n", "  ".repeat(depth + 1)));
+            out.push_str(&node_line(c, "", depth, best, gone));
             walk(c, depth + 1, parent, best, gone, out, seen);
         }
     }
@@ -753,16 +763,13 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             continue;
         }
         seen.push(c.clone());
-        let runs = best
-            .get(&c)
-            .map(|v| v.join("; "))
-            .unwrap_or_else(|| "no full run of the current baseline".into());
-        let mark = if gone.contains(&c) {
-            " (file removed)"
-        } else {
-            ""
-        };
-        out.push_str(&format!("  - {c}{mark} (parent {p} is gone): {runs}\n"));
+        out.push_str(&node_line(
+            &c,
+            &format!(" (parent {p} is gone)"),
+            0,
+            &best,
+            &gone,
+        ));
         walk(&c, 1, &parent, &best, &gone, &mut out, &mut seen);
     }
     Ok(out)

@@ -112,7 +112,9 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
         + "\n[[scan.allow]]\ncandidate = \"prints_a_forged_result\"\ncall = \"printf\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"writes_to_the_result_channel\"\ncall = \"write\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
-        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
+        + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(
         repo().join("tests/fixtures/wrap.h"),
@@ -165,6 +167,15 @@ const REJECT: &str = "rej_fss_shape_mismatch_shift";
 const OTHER: &str = "reg_fss_tiny_L1_C17_bf16";
 
 fn run_fixture(fixture: &str, rows: &[&str]) -> (i32, Value) {
+    let mut args = vec!["--trials", "7"];
+    for r in rows {
+        args.extend(["--row", r]);
+    }
+    run_fixture_with(fixture, &args)
+}
+
+/// `kpilot task fuse_scale_shift --candidate <fixture> --json --seed 7 <args>` in a scratch root.
+fn run_fixture_with(fixture: &str, args: &[&str]) -> (i32, Value) {
     let d = scratch_root(fixture);
     let mut cmd = Command::new(kpilot_bin());
     cmd.env("KPILOT_CACHE_DIR", repo().join(".kpilot-cache/build"))
@@ -175,15 +186,11 @@ fn run_fixture(fixture: &str, rows: &[&str]) -> (i32, Value) {
             "fuse_scale_shift",
             "--candidate",
             fixture,
-            "--trials",
-            "7",
             "--json",
             "--seed",
             "7",
-        ]);
-    for r in rows {
-        cmd.args(["--row", r]);
-    }
+        ])
+        .args(args);
     let out = cmd.output().expect("run kpilot");
     let code = out.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -289,6 +296,26 @@ fn an_answer_copied_from_another_buffer_set_fails_the_tolerance_gate() {
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn output_right_only_where_units_might_be_checked_fails_the_tolerance_gate() {
     assert_caught("right_only_at_the_ends", &[SMALL], SMALL, "tolerance");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_quick_run_compares_drawn_units_not_only_the_ends() {
+    require_gpu();
+    let (code, v) = run_fixture_with("wrong_but_the_ends_of_every_call", &["--quick"]);
+    assert_eq!(
+        code, 2,
+        "a --quick run that finds a wrong output exits 2, not 8"
+    );
+    assert_eq!(v["quick"], true);
+    // 4096 tokens, 2048 drawn: the wrong middle is found though the ends are right.
+    let r = row(&v, "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16");
+    assert!(failed_gates(r, "baseline").is_empty(), "{r}");
+    assert!(
+        failed_gates(r, "candidate").contains(&"tolerance".to_string()),
+        "{:?}",
+        failed_gates(r, "candidate")
+    );
 }
 
 #[test]
@@ -611,6 +638,29 @@ fn work_left_running_fails_its_side_and_not_the_other() {
     assert!(
         r["candidate"]["lingering_us"].as_f64().unwrap() > 1000.0,
         "{r}"
+    );
+    assert!(
+        r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,
+        "{r}"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn work_left_running_by_a_refusal_is_charged_to_the_candidate_not_the_baseline_after_it() {
+    require_gpu();
+    let (code, v) = run_fixture("refuses_and_leaves_work_running", &[SMALL]);
+    assert_eq!(code, 2, "a refused production row is a correctness failure");
+    let r = row(&v, SMALL);
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains("candidate: idle_after gate failed")
+            && problems.contains("still running"),
+        "{problems}"
+    );
+    assert!(
+        !problems.contains("baseline:"),
+        "the baseline runs after the candidate's drained call and passes: {problems}"
     );
     assert!(
         r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,

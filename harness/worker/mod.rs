@@ -474,6 +474,23 @@ impl<'a> RowRunner<'a> {
         Ok(())
     }
 
+    /// Restores the guard bands of set `set` (the correctness trial's set 0) before a side's
+    /// call, so damage found after the call is that call's and never the other side's leftover
+    /// (the candidate's call comes first).
+    fn restore_guards(&self, b: &Buffers, set: usize) -> Result<()> {
+        for (i, t) in self.row.tensors.iter().enumerate() {
+            if let (Some(t), Some(buf)) = (t, &b.sets[set][i]) {
+                if t.role != Role::Input {
+                    for at in [buf.base, buf.data + buf.data_bytes] {
+                        self.support
+                            .fill_pattern(at, GUARD_BYTES as u64, GUARD, self.stream())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Poison in every output of every set; fresh values in in-place tensors.
     fn prepare(&self, b: &Buffers, pattern: u32, seed: u64) -> Result<()> {
         let has_inout = self
@@ -534,13 +551,10 @@ impl<'a> RowRunner<'a> {
         s: usize,
         pattern: u32,
         expect_inputs: &[(usize, u64)],
-        side: &mut SideResult,
     ) -> Result<TrialOutput> {
         let set = 0;
-        // Outputs are read only after all work of the context ended, and work still running once
-        // the call's own stream was done is that side's failure.
-        let waited = self.gpu.drain()?;
-        lingered(side, waited, "the correctness call");
+        // The context was drained right after the call (the trial loop), so the outputs are
+        // complete when read.
         let mut scan = Check::default();
         let staging = if s == 0 {
             &mut b.staging
@@ -767,6 +781,7 @@ impl<'a> RowRunner<'a> {
             self.progress(format!("correctness trial, {}", self.sides[s].side));
             self.fill(&b, seed0)?;
             let inputs0 = self.checksums(&b, 0)?;
+            self.restore_guards(&b, 0)?;
             self.prepare(&b, POISON[0], seed0)?;
             // For a refusal, in-place tensors must come back untouched as well.
             let before = if row.kind == RowKind::Rejection {
@@ -781,6 +796,11 @@ impl<'a> RowRunner<'a> {
                 row.name,
                 self.sides[s].side
             ))?;
+            // Work still running once the call's own stream was done is this side's failure,
+            // whatever the call returned, and none of it may reach the other side's call (the
+            // candidate runs first).
+            let waited = self.gpu.drain()?;
+            lingered(&mut sides[s], waited, "the correctness call");
             let status = Status::from_code(code);
             sides[s].status = status_name(status);
             sides[s].path = b.calls[s][0].path_str();
@@ -804,7 +824,7 @@ impl<'a> RowRunner<'a> {
                 "the implementation reported no dispatch path",
             );
             if status == Status::Ok {
-                outputs[s] = Some(self.collect(&mut b, s, POISON[0], &inputs0, &mut sides[s])?);
+                outputs[s] = Some(self.collect(&mut b, s, POISON[0], &inputs0)?);
             }
         }
         laps.lap("correctness_trial");
