@@ -6,6 +6,8 @@
 #   TASK:CANDIDATE:quick    a --quick run (exit 8, never evidence)
 #   TASK:aa                 an A/A run of the task's baseline
 #   ncu:TASK:ROW:CANDIDATE  an ncu digest of one row, both sides
+#   fidelity:TASK           the baseline against the pinned upstream (.upstream/ from
+#                           scripts/fetch_upstream.sh, carried)
 # Logs, ledgers and digests land in $OUT/results.tgz; the exit status is the worst of the runs'. The copy there has no .git: pass
 # KPILOT_GIT_COMMIT (and KPILOT_GIT_DIRTY) so the ledger records which commit ran.
 set -u
@@ -20,7 +22,9 @@ n=0; worst=0
 for spec in "$@"; do
   n=$((n + 1))
   IFS=: read -r a1 a2 a3 a4 <<< "$spec"
-  if [ "$a1" = ncu ]; then
+  if [ "$a1" = fidelity ]; then
+    log="$res/$n-fidelity-$a2.txt"; "$b" fidelity "$a2" --upstream "$(ls -d .upstream/sglang-* | head -1)" > "$log" 2>&1
+  elif [ "$a1" = ncu ]; then
     log="$res/$n-ncu-$a2-$a4.txt"; timeout 240 "$b" ncu "$a2" --row "$a3" --candidate "$a4" > "$log" 2>&1
   elif [ "$a2" = aa ]; then
     log="$res/$n-aa-$a1.txt"; "$b" task "$a1" --aa > "$log" 2>&1
