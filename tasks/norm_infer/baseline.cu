@@ -29,32 +29,52 @@
 //     x.shape[-1] <= 128 (hunyuanvideo.py img/txt attn q/k norms when try_hunyuan_qknorm
 //     declines; see task.toml's notes for zimage).
 //
-// How the port maps Triton: one program = one CUDA block of num_warps * 32 threads over the same
-// tile, each thread owning the elements Triton's blocked layout gives it (coalesce pass:
-// sizePerThread along the row = min(16 bytes of x when N (resp. D) is divisible by 16 elements
-// and x / out are 16-byte aligned, else 1 element, max(elements / threads, 1)); lanes then warps
-// along the row, the rest along the rows of the one-pass tile; a tile larger than the CTA repeats,
-// a smaller one replicates (replicas here compute and do not store)). Every load of the tile
-// is issued before its arithmetic. Rounding as Triton compiles it for sm_90 (fp32 `/` is
-// div.full.f32; tl.sqrt is sqrt.approx.ftz.f32 and tl.math.rsqrt rsqrt.approx.ftz.f32 with
-// Triton's default ftz; mul + add contract to fma):
-//   * sums: each thread adds its elements in register order (chunk by chunk, element by element),
-//     the sum of squares as d1*d1, then fma(d0, d0, .), fma(d2, d2, .), ...; then a butterfly over
-//     the lanes of the row (xor tpw/2 .. 1), then the warp partials of the row through shared
-//     memory combined as a butterfly ((p0 + p2) + (p1 + p3) for 4 warps).
-//   * norm_infer: mean = div.full(sum, (float)N); var = div.full(sumsq, (float)N);
-//     rstd = div.full(1, sqrt.approx.ftz(var + eps)); y = fma(x_hat, w, b) / x_hat * w /
-//     fma(x - mean, rstd, b) / x_hat, with x_hat = (x - mean) * rstd (RMS: x * rstd).
-//   * one-pass: ms = div.full(sumsq, (float)D); rstd = rsqrt.approx.ftz(ms + (float)eps);
-//     y = (x * rstd) * w, two roundings; stored round-to-nearest in x's dtype.
+// How the port maps Triton (read from Triton 3.6.0's ttgir and PTX of both kernels compiled for
+// sm_90 at every row's configuration; NOTES.md lists the layouts): one program = one CUDA block of
+// num_warps * 32 threads over the same tile, and every layout is a compile-time one, one
+// instantiation per layout Triton compiles for a row (Triton, too, compiles one kernel per
+// BLOCK_N / BLOCK_SIZE_SEQ / num_warps / alignment): the tile stays in registers and every index
+// is a constant or a 32-bit offset (Triton's `row * stride` and `seq * DIM` are i32 products).
+//   * Layout (Triton's blocked layout, order [1, 0]): sizePerThread [1, SPT] elements of a row a
+//     thread, accessed AW at a time (AW = SPT when the row length divides by 16 elements and the
+//     pointers by 16 bytes, else 1); lanes along the row TPW1 = min(32, BD / SPT), the other lanes
+//     along the rows (or replicas, which load and compute but never store, as Triton's do); warps
+//     along the row WPC1, then along the rows; R1 chunks along the row, R0 row slots. Element i of
+//     chunk k is column ((k * WPC1 + w1) * TPW1 + l1) * SPT + i; slot j is row
+//     (j * WPC0 + w0) * TPW0 + l0.
+//   * All loads of x are issued before its arithmetic (other = 0); masked slots (BLOCK_N beyond N,
+//     rows beyond S) are predicated off, as Triton's are (helios: 5 of a thread's 8 float4 slots
+//     live, the other 3 predicated).
+//   * Sums: in-thread in register order (chunk by chunk); the sum of squares as d1 * d1, then
+//     fma(d0, d0, .), fma(d2, d2, .), ... (one element a thread: d0 * d0 shuffled, and the first
+//     shuffle's add contracted to fma(d0, d0, .), as LLVM emits it); then a butterfly over the row's
+//     lanes (xor TPW1/2 .. 1); then, when warps share a row, Triton's shared-memory step: lane 0 of
+//     each warp stores its partial, a barrier, the first ROWS * WPC1 threads load them and reduce
+//     them with a butterfly (xor WPC1/2 .. 1), the first of each row stores the total, a barrier,
+//     everyone reads it (a barrier before the second reduction reuses the buffer).
+//   * norm_infer: mean = div.full(sum, (float)N); d = x - mean (kept); var = div.full(sum of
+//     squares of where(col < N, d, 0), (float)N); rstd = div.full(1, sqrt.approx.ftz(var + eps));
+//     x_hat = d * rstd (RMS: x * rstd); then weight (masked, other 1) and bias (masked, other 0) are
+//     loaded in the x layout in their own dtype: y = fma(x_hat, w, b), x_hat * w,
+//     fma(d, rstd, b) or x_hat.
+//   * one-pass: ms = div.full(sum of squares, (float)D); rstd = rsqrt.approx.ftz(ms + (float)eps);
+//     then w: where the x layout holds more than one element a thread, Triton loads w in its own
+//     layout (thread t owns max(1, BD / 128) elements at t * that), converts it to fp32 and moves it
+//     to the x layout through shared memory (a barrier); the port does the same with a float
+//     buffer; with one element a thread w is loaded in the x layout. y = (x * rstd) * w, two
+//     roundings, stored round-to-nearest in x's dtype.
 //
 // Deliberate differences from upstream, none visible in the output of a valid call:
 //   * x must already be contiguous (upstream copies a non-contiguous x with .contiguous() first;
-//     no row has one); weight / bias / w may have any stride (read through it);
-//   * the one-pass kernel refuses tiles of more than 16384 elements (BLOCK_SIZE_SEQ *
-//     next_pow2(D) > 16384, i.e. more than 128 elements a thread; upstream compiles them, up to
-//     Triton's 2^20-element limit) and a w whose shape is not [D] (upstream reads past it);
-//   * M, S and N below 2^31.
+//     no row has one); M * N and S * D below 2^31 (Triton's i32 offsets would wrap there);
+//   * only the layouts instantiated below run (the rows' and their production neighbours: see
+//     the tables in ni_dispatch / op_dispatch); any other layout, weight / bias of another dtype
+//     than x or fp32, weight and bias of different dtypes, or an affine pointer not 16-byte aligned
+//     where the layout reads vectors, is refused with KP_NOT_SUPPORTED and a path that says why;
+//   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it);
+//   * norm_infer with an unaligned 16-bit row (N not a multiple of 16): Triton stores through a
+//     second, one-element layout (a shared-memory transpose); the port stores from the load layout
+//     with one-element stores (the only row: reg_ni_bf16_ln_b_M7_N1001, 7 x 1001).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -63,36 +83,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <type_traits>
-
 #include "kpilot_abi.h"
 
 namespace {
 
 using bf16 = __nv_bfloat16;
 using f16 = __half;
-
-enum Mode : int { kLayerNorm = 0, kRmsInfer = 1, kOnePass = 2 };
-
-struct Params {
-    const void* x;
-    void* y;
-    const void* w;      // nullptr when absent
-    const void* b;      // nullptr when absent
-    int w_dt, b_dt;     // KP_* dtypes
-    int64_t w_s, b_s;   // element strides of w and b
-    bool w_vec, b_vec;  // w / b of x's dtype, stride 1, 16-byte aligned: vector loads
-    int64_t rows;       // M or S
-    int n;              // N or D (row length)
-    int bs;             // rows a program (1 for norm_infer)
-    int tpw1;           // lanes along the row
-    int wpc1;           // warps along the row
-    int tpw0, wpc0;     // lanes / warps across rows
-    int r0;             // row slots a thread (R0), in groups of R0C
-    int r1;             // chunks of SPT elements a thread per row slot
-    float eps;
-    int mode;
-};
 
 // Triton's fp32 `/` (div.full.f32), tl.sqrt (sqrt.approx.ftz.f32), tl.math.rsqrt
 // (rsqrt.approx.ftz.f32) on sm_90.
@@ -120,235 +116,344 @@ template <> __device__ __forceinline__ bf16 from_f<bf16>(float v) { return __flo
 template <> __device__ __forceinline__ f16 from_f<f16>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 
-// N elements of T at p (aligned to N * sizeof(T) when N > 1), in as few accesses as possible.
-template <typename T, int N> struct alignas(N * sizeof(T) >= 16 ? 16 : N * sizeof(T)) Pack {
+// N elements of T in one access (N * sizeof(T) <= 16, a power of two).
+template <typename T, int N> struct alignas(N * sizeof(T)) Vec {
     T v[N];
-    __device__ __forceinline__ void load(const T* p) {
-        constexpr int B = N * sizeof(T);
-        if constexpr (B >= 16) {
+};
+template <typename T, int N> __device__ __forceinline__ void load_f(const T* p, float* o) {
+    static_assert(N * sizeof(T) <= 16, "one access");
+    const Vec<T, N> pk = *reinterpret_cast<const Vec<T, N>*>(p);
 #pragma unroll
-            for (int k = 0; k < B / 16; ++k) reinterpret_cast<uint4*>(v)[k] = reinterpret_cast<const uint4*>(p)[k];
-        } else if constexpr (B == 8) {
-            *reinterpret_cast<uint2*>(v) = *reinterpret_cast<const uint2*>(p);
-        } else if constexpr (B == 4) {
-            *reinterpret_cast<uint32_t*>(v) = *reinterpret_cast<const uint32_t*>(p);
-        } else {
+    for (int i = 0; i < N; ++i) o[i] = to_f(pk.v[i]);
+}
+template <typename T, int N> __device__ __forceinline__ void store_f(T* p, const float* o) {
+    Vec<T, N> pk;
 #pragma unroll
-            for (int k = 0; k < N; ++k) v[k] = p[k];
+    for (int i = 0; i < N; ++i) pk.v[i] = from_f<T>(o[i]);
+    *reinterpret_cast<Vec<T, N>*>(p) = pk;
+}
+template <typename T> __host__ __device__ constexpr int vmax() { return static_cast<int>(16 / sizeof(T)); }
+__host__ __device__ constexpr int cmin(int a, int b) { return a < b ? a : b; }
+__host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
+
+// Butterfly over the TPW1 lanes of a row.
+template <int TPW1> __device__ __forceinline__ float lanes_sum(float s) {
+#pragma unroll
+    for (int o = TPW1 / 2; o > 0; o >>= 1) s = s + __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+// In-thread sum of squares of d[0..E) then the lanes: d1*d1, fma(d0,d0,.), fma(d2,d2,.), ...;
+// with one element, d0*d0 is shuffled and the first add contracts to fma(d0, d0, other).
+template <int E, int TPW1> __device__ __forceinline__ float sumsq(const float* d) {
+    if constexpr (E == 1) {
+        float q = __fmul_rn(d[0], d[0]);
+        if constexpr (TPW1 > 1) {
+            q = fmaf(d[0], d[0], __shfl_xor_sync(0xffffffffu, q, TPW1 / 2));
+#pragma unroll
+            for (int o = TPW1 / 4; o > 0; o >>= 1) q = q + __shfl_xor_sync(0xffffffffu, q, o);
         }
-    }
-    __device__ __forceinline__ void store(T* p) const {
-        constexpr int B = N * sizeof(T);
-        if constexpr (B >= 16) {
+        return q;
+    } else {
+        float q = __fmul_rn(d[1], d[1]);
+        q = fmaf(d[0], d[0], q);
 #pragma unroll
-            for (int k = 0; k < B / 16; ++k) reinterpret_cast<uint4*>(p)[k] = reinterpret_cast<const uint4*>(v)[k];
-        } else if constexpr (B == 8) {
-            *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(v);
-        } else if constexpr (B == 4) {
-            *reinterpret_cast<uint32_t*>(p) = *reinterpret_cast<const uint32_t*>(v);
-        } else {
-#pragma unroll
-            for (int k = 0; k < N; ++k) p[k] = v[k];
-        }
+        for (int e = 2; e < E; ++e) q = fmaf(d[e], d[e], q);
+        return lanes_sum<TPW1>(q);
     }
+}
+// Triton's inter-warp step for WPC1 warps a row and ROWS rows a slot (one slot): `slot` is this
+// thread's row within the slot, `t` its thread index.
+template <int ROWS, int WPC1>
+__device__ __forceinline__ float warps_sum(float s, float* red, int t, int slot, int w1, bool again) {
+    static_assert(ROWS * WPC1 <= 32, "partials within one warp");
+    if (again) __syncthreads();  // red still read by the previous reduction
+    if ((t & 31) == 0) red[slot * WPC1 + w1] = s;  // lane 0 of each warp (TPW1 == 32 here)
+    __syncthreads();
+    constexpr int K = ROWS * WPC1;
+    float p = t < K ? red[t] : 0.f;
+#pragma unroll
+    for (int o = WPC1 / 2; o > 0; o >>= 1) p = p + __shfl_xor_sync(0xffffffffu, p, o);
+    if (t < K && t % WPC1 == 0) red[t] = p;
+    __syncthreads();
+    return red[slot * WPC1];
+}
+
+// ---------------------------------------------------------------------------------------------
+// norm_infer: a program is one row of BLOCK_N = NW * 32 * SPT * R1 columns (TPW1 < 32 only for
+// BLOCK_N < 32, one warp, the other lanes replicas).
+// ---------------------------------------------------------------------------------------------
+
+struct NiArgs {
+    const void* x;
+    void* y;
+    const void* w;  // nullptr when absent
+    const void* b;  // nullptr when absent
+    int n;
+    float eps;
+    int rms;
 };
 
-__device__ __forceinline__ float load_any(const void* p, int dt, int64_t i) {
-    if (dt == KP_F32) return static_cast<const float*>(p)[i];
-    if (dt == KP_BF16) return __bfloat162float(static_cast<const bf16*>(p)[i]);
-    return __half2float(static_cast<const f16*>(p)[i]);
+// y = x_hat * w + b (fma), x_hat * w, (x - mean) * rstd + b (fma) or x_hat, with x_hat = d * rstd;
+// weight (other 1) and bias (other 0) read in the x layout, masked like x, in their own dtype.
+template <typename XT, typename WT, int SPT, int AW, int R1, int CS, bool HW, bool HB>
+__device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* __restrict__ w, const WT* __restrict__ b,
+                                       XT* __restrict__ y, int c0, int n) {
+    constexpr int EPR = SPT * R1;
+    constexpr int WAW = AW == 1 ? 1 : cmin(SPT, vmax<WT>());
+    static_assert(SPT % WAW == 0, "affine accesses tile the thread's elements");
+    // x_hat first (d dies), then the affine loads, kept in their own dtype until used: Triton's order.
+    float xh[EPR];
+#pragma unroll
+    for (int e = 0; e < EPR; ++e) xh[e] = HB && !HW ? d[e] : __fmul_rn(d[e], rstd);
+    constexpr int NA = EPR / WAW;
+    Vec<WT, WAW> wr[HW ? NA : 1], br[HB ? NA : 1];
+    if constexpr (HW) {
+#pragma unroll
+        for (int k = 0; k < R1; ++k)
+#pragma unroll
+            for (int g = 0; g < SPT / WAW; ++g) {
+                const int c = c0 + k * CS + g * WAW;
+                Vec<WT, WAW>& r = wr[k * (SPT / WAW) + g];
+                if (c < n) {
+                    r = *reinterpret_cast<const Vec<WT, WAW>*>(w + c);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(1.f);
+                }
+            }
+    }
+    if constexpr (HB) {
+#pragma unroll
+        for (int k = 0; k < R1; ++k)
+#pragma unroll
+            for (int g = 0; g < SPT / WAW; ++g) {
+                const int c = c0 + k * CS + g * WAW;
+                Vec<WT, WAW>& r = br[k * (SPT / WAW) + g];
+                if (c < n) {
+                    r = *reinterpret_cast<const Vec<WT, WAW>*>(b + c);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(0.f);
+                }
+            }
+    }
+#pragma unroll
+    for (int k = 0; k < R1; ++k) {
+        float o[SPT];
+#pragma unroll
+        for (int i = 0; i < SPT; ++i) {
+            const int e = k * SPT + i;
+            const float wv = HW ? to_f(wr[HW ? e / WAW : 0].v[e % WAW]) : 1.f;
+            const float bv = HB ? to_f(br[HB ? e / WAW : 0].v[e % WAW]) : 0.f;
+            if constexpr (HW && HB) o[i] = fmaf(xh[e], wv, bv);
+            else if constexpr (HW) o[i] = __fmul_rn(xh[e], wv);
+            else if constexpr (HB) o[i] = fmaf(xh[e], rstd, bv);  // xh = d here: (x - mean) * rstd + b
+            else o[i] = xh[e];
+        }
+#pragma unroll
+        for (int g = 0; g < SPT / AW; ++g) {
+            const int c = c0 + k * CS + g * AW;
+            if (c < n) store_f<XT, AW>(y + c, o + g * AW);
+        }
+    }
 }
 
-// SPT elements of an affine tensor at column c: vectors of x's dtype when allowed, else one by one.
-template <typename XT, int SPT>
-__device__ __forceinline__ void load_affine(const void* p, int dt, int64_t s, bool vec, int c, float (&o)[SPT]) {
-    if (SPT > 1 && vec) {
-        Pack<XT, SPT> pk;
-        pk.load(static_cast<const XT*>(p) + c);
+template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1>
+__global__ void __launch_bounds__(NW * 32) ni_kernel(NiArgs a) {
+    constexpr int EPR = SPT * R1;
+    constexpr int CS = NW * TPW1 * SPT;  // columns between a thread's chunks
+    static_assert(SPT % AW == 0, "accesses tile the thread's elements");
+    __shared__ float red[NW];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const int l1 = lane % TPW1;
+    const bool rep = lane >= TPW1;
+    const int c0 = (warp * TPW1 + l1) * SPT;
+    const int n = a.n;
+    const int base = static_cast<int>(blockIdx.x) * n;  // Triton's i32 row * stride
+    const XT* __restrict__ x = static_cast<const XT*>(a.x) + base;
+
+    float v[EPR];
 #pragma unroll
-        for (int i = 0; i < SPT; ++i) o[i] = to_f(pk.v[i]);
+    for (int k = 0; k < R1; ++k)
+#pragma unroll
+        for (int g = 0; g < SPT / AW; ++g) {
+            const int c = c0 + k * CS + g * AW;
+            if (c < n) {
+                load_f<XT, AW>(x + c, v + k * SPT + g * AW);
+            } else {
+#pragma unroll
+                for (int i = 0; i < AW; ++i) v[k * SPT + g * AW + i] = 0.f;
+            }
+        }
+    const float n_f = static_cast<float>(n);
+    const bool ln = !a.rms;
+    float mean = 0.f;
+    float d[EPR];
+    if (ln) {
+        float s = v[0];
+#pragma unroll
+        for (int e = 1; e < EPR; ++e) s = s + v[e];
+        s = lanes_sum<TPW1>(s);
+        if constexpr (NW > 1) s = warps_sum<1, NW>(s, red, t, 0, warp, false);
+        mean = div_full(s, n_f);
+#pragma unroll
+        for (int e = 0; e < EPR; ++e) d[e] = v[e] - mean;
     } else {
 #pragma unroll
-        for (int i = 0; i < SPT; ++i) o[i] = load_any(p, dt, static_cast<int64_t>(c + i) * s);
+        for (int e = 0; e < EPR; ++e) d[e] = v[e];
     }
+    float xb[EPR];
+#pragma unroll
+    for (int k = 0; k < R1; ++k)
+#pragma unroll
+        for (int i = 0; i < SPT; ++i) {
+            const int c = c0 + k * CS + (i / AW) * AW;
+            xb[k * SPT + i] = c < n ? d[k * SPT + i] : 0.f;
+        }
+    float q = sumsq<EPR, TPW1>(xb);
+    if constexpr (NW > 1) q = warps_sum<1, NW>(q, red, t, 0, warp, ln);
+    const float rstd = div_full(1.0f, sqrt_approx_ftz(div_full(q, n_f) + a.eps));
+
+    // One straight-line epilogue for each affine combination (Triton compiles one kernel for each
+    // HAS_WEIGHT / HAS_BIAS): the affine loads, then the outputs, then the stores.
+    if (rep) return;
+    XT* __restrict__ y = static_cast<XT*>(a.y) + base;
+    const WT* __restrict__ w = static_cast<const WT*>(a.w);
+    const WT* __restrict__ b = static_cast<const WT*>(a.b);
+    if (w && b) ni_out<XT, WT, SPT, AW, R1, CS, true, true>(d, rstd, w, b, y, c0, n);
+    else if (w) ni_out<XT, WT, SPT, AW, R1, CS, true, false>(d, rstd, w, b, y, c0, n);
+    else if (b) ni_out<XT, WT, SPT, AW, R1, CS, false, true>(d, rstd, w, b, y, c0, n);
+    else ni_out<XT, WT, SPT, AW, R1, CS, false, false>(d, rstd, w, b, y, c0, n);
 }
 
-// Butterfly over the warp partials of one row, as Triton's inter-warp reduce leaves it in lane 0.
-__device__ __forceinline__ float warp_tree(const float* p, int n) {
-    float q[8];
+// ---------------------------------------------------------------------------------------------
+// triton_one_pass_rms_norm: a program is a [BS, BD] tile over 4 warps.
+// ---------------------------------------------------------------------------------------------
+
+struct OpArgs {
+    const void* x;
+    void* y;
+    const void* w;
+    int s;  // SEQ
+    int d;  // DIM
+    float eps;
+};
+
+// Blocks an SM the register allocation must allow: Triton's kernels for tiles of at most 16
+// elements a thread fit in 32 registers (16 programs an SM), and nvcc left alone takes 34-35 for
+// the BLOCK_SIZE_SEQ 16 tile (12 an SM); so those tiles ask for 16, the larger ones for nothing.
+template <int BS, int BD> constexpr int op_min_blocks() { return BS * BD / 128 <= 16 ? 16 : 1; }
+
+template <typename XT, typename WT, int BS, int BD, int SPT, int AW>
+__global__ void __launch_bounds__(128, op_min_blocks<BS, BD>()) op_kernel(OpArgs a) {
+    constexpr int NW = 4;
+    constexpr int TPW1 = cmin(32, BD / SPT), TPW0 = 32 / TPW1;
+    constexpr int WPC1 = cmax(1, cmin(NW, BD / (SPT * TPW1))), WPC0 = NW / WPC1;
+    constexpr int R1 = cmax(1, BD / (SPT * TPW1 * WPC1));
+    constexpr int ROWS = TPW0 * WPC0;  // rows a slot covers (more than BS: replicas)
+    constexpr int R0 = cmax(1, BS / ROWS);
+    constexpr int EPR = SPT * R1;
+    constexpr int CS = WPC1 * TPW1 * SPT;
+    constexpr int WSPT = cmax(1, BD / 128);  // Triton's own layout for w: thread t owns WSPT at t * WSPT
+    static_assert(WPC1 == 1 || (R0 == 1 && TPW1 == 32), "warps across a row: one row slot, a warp a row");
+    __shared__ float red[WPC1 > 1 ? ROWS * WPC1 : 1];
+    __shared__ __align__(16) float ws[SPT > 1 ? BD : 1];
+
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const int l1 = lane % TPW1, l0 = lane / TPW1;
+    const int w1 = warp % WPC1, w0 = warp / WPC1;
+    const int c0 = (w1 * TPW1 + l1) * SPT;
+    const int dd = a.d;
+    const XT* __restrict__ x = static_cast<const XT*>(a.x);
+
+    int off[R0];
+    bool live[R0];
+    bool rep = false;
 #pragma unroll
-    for (int w = 0; w < 8; ++w) q[w] = w < n ? p[w] : 0.f;
-#pragma unroll
-    for (int s = 4; s >= 1; s >>= 1) {
-        if (s < n) {
-#pragma unroll
-            for (int w = 0; w < s; ++w) q[w] = q[w] + q[w + s];
-        }
+    for (int j = 0; j < R0; ++j) {
+        const int r = (j * WPC0 + w0) * TPW0 + l0;
+        if (r >= BS) rep = true;  // a replica (R0 == 1)
+        const int seq = static_cast<int>(blockIdx.x) * BS + (r & (BS - 1));
+        live[j] = seq < a.s;
+        off[j] = seq * dd;  // Triton's i32 seq_offset * DIM
     }
-    return q[0];
-}
-
-constexpr int kMaxThreads = 256;
-
-// One Triton program. XT: x / y dtype; SPT: elements a thread per access; EPR: the most elements
-// a thread holds per row slot (P.r1 chunks of SPT, r1 * SPT <= EPR; loops run to EPR with
-// compile-time indices, guarded by r1, so the row stays in registers); R0C: row slots per group
-// (compile time), the thread holding P.r0 slots in P.r0 / R0C groups. Columns of chunk k, element i:
-// ((k * wpc1 + w1) * tpw1 + l1) * SPT + i; rows of slot j: (j * wpc0 + w0) * tpw0 + l0.
-template <typename XT, int SPT, int EPR, int R0C>
-__global__ void __launch_bounds__(kMaxThreads) norm_kernel(Params P) {
-    constexpr int R1 = EPR / SPT;
-    const int r1 = P.r1;
-    const int epr = r1 * SPT;
-    __shared__ float red_s[R0C][kMaxThreads / 32 * 32];
-    __shared__ float red_q[R0C][kMaxThreads / 32 * 32];
-
-    const int t = threadIdx.x;
-    const int lane = t & 31, warp = t >> 5;
-    const int l1 = lane % P.tpw1, l0 = lane / P.tpw1;
-    const int w1 = warp % P.wpc1, w0 = warp / P.wpc1;
-    const int n = P.n;
-    const float n_f = static_cast<float>(n);
-    const XT* __restrict__ x = static_cast<const XT*>(P.x);
-    XT* __restrict__ y = static_cast<XT*>(P.y);
-
-    for (int g = 0; g < P.r0; g += R0C) {
-        int64_t seq[R0C];
-        bool live[R0C];
+    float v[R0][EPR];
 #pragma unroll
-        for (int j = 0; j < R0C; ++j) {
-            const int r = ((g + j) * P.wpc0 + w0) * P.tpw0 + l0;
-            seq[j] = static_cast<int64_t>(blockIdx.x) * P.bs + r;
-            live[j] = r < P.bs && seq[j] < P.rows;
-        }
-        // The tile's loads (other = 0 past the row and past the rows).
-        float v[R0C][EPR];
+    for (int j = 0; j < R0; ++j)
 #pragma unroll
-        for (int j = 0; j < R0C; ++j) {
+        for (int k = 0; k < R1; ++k)
 #pragma unroll
-            for (int k = 0; k < R1; ++k) {
-                const int c = ((k * P.wpc1 + w1) * P.tpw1 + l1) * SPT;
-                const bool in = k < r1 && live[j] && c < n;
-                if (SPT > 1) {
-                    Pack<XT, SPT> pk;
-                    if (in) pk.load(x + seq[j] * n + c);
-#pragma unroll
-                    for (int i = 0; i < SPT; ++i) v[j][k * SPT + i] = in ? to_f(pk.v[i]) : 0.f;
+            for (int g = 0; g < SPT / AW; ++g) {
+                const int c = c0 + k * CS + g * AW;
+                if (live[j] && c < dd) {
+                    load_f<XT, AW>(x + off[j] + c, v[j] + k * SPT + g * AW);
                 } else {
-                    v[j][k] = in ? to_f(x[seq[j] * n + c]) : 0.f;
+#pragma unroll
+                    for (int i = 0; i < AW; ++i) v[j][k * SPT + g * AW + i] = 0.f;
                 }
             }
-        }
-        const bool ln = P.mode == kLayerNorm;
-        // mean (LayerNorm only): in-thread, lanes, warps.
-        float mean[R0C];
-        if (ln) {
+    float rstd[R0];
 #pragma unroll
-            for (int j = 0; j < R0C; ++j) {
-                float s = v[j][0];
-#pragma unroll
-                for (int e = 1; e < EPR; ++e)
-                    if (e < epr) s = s + v[j][e];
-                for (int o = P.tpw1 / 2; o > 0; o >>= 1) s = s + __shfl_xor_sync(0xffffffffu, s, o);
-                mean[j] = s;
-            }
-            if (P.wpc1 > 1) {
-                if (l1 == 0) {
-#pragma unroll
-                    for (int j = 0; j < R0C; ++j) red_s[j][warp * 32 + l0] = mean[j];
-                }
-                __syncthreads();
-#pragma unroll
-                for (int j = 0; j < R0C; ++j) {
-                    float p[8];
-#pragma unroll
-                    for (int w = 0; w < 8; ++w) p[w] = w < P.wpc1 ? red_s[j][(w0 * P.wpc1 + w) * 32 + l0] : 0.f;
-                    mean[j] = warp_tree(p, P.wpc1);
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < R0C; ++j) mean[j] = div_full(mean[j], n_f);
+    for (int j = 0; j < R0; ++j) {
+        float q = sumsq<EPR, TPW1>(v[j]);
+        if constexpr (WPC1 > 1) q = warps_sum<ROWS, WPC1>(q, red, t, w0 * TPW0 + l0, w1, false);
+        rstd[j] = rsqrt_approx_ftz(div_full(q, static_cast<float>(dd)) + a.eps);
+    }
+    const WT* __restrict__ w = static_cast<const WT*>(a.w);
+    float wv[EPR];
+    if constexpr (SPT > 1) {
+        // w in Triton's own layout, to fp32, to the x layout through shared memory.
+        const int cw = (t * WSPT) % BD;
+        float tmp[WSPT];
+        if (cw < dd) {
+            load_f<WT, WSPT>(w + cw, tmp);
         } else {
 #pragma unroll
-            for (int j = 0; j < R0C; ++j) mean[j] = 0.f;
+            for (int i = 0; i < WSPT; ++i) tmp[i] = 0.f;
         }
-        // sum of squares of xbar = where(col < n, x - mean, 0) (RMS: x).
-        float var[R0C];
+        if (t * WSPT < BD) {
 #pragma unroll
-        for (int j = 0; j < R0C; ++j) {
-            float d[EPR];
+            for (int i = 0; i < WSPT; ++i) ws[cw + i] = tmp[i];
+        }
+        __syncthreads();
 #pragma unroll
-            for (int k = 0; k < R1; ++k)
+        for (int k = 0; k < R1; ++k) {
+            const int c = c0 + k * CS;
+            if constexpr (SPT % 4 == 0) {
 #pragma unroll
-                for (int i = 0; i < SPT; ++i) {
-                    const int c = ((k * P.wpc1 + w1) * P.tpw1 + l1) * SPT + i;
-                    d[k * SPT + i] = ln ? (c < n ? v[j][k * SPT + i] - mean[j] : 0.f) : v[j][k * SPT + i];
+                for (int i = 0; i < SPT; i += 4) {
+                    const float4 f = *reinterpret_cast<const float4*>(ws + c + i);
+                    wv[k * SPT + i] = f.x;
+                    wv[k * SPT + i + 1] = f.y;
+                    wv[k * SPT + i + 2] = f.z;
+                    wv[k * SPT + i + 3] = f.w;
                 }
-            float q;
-            if (epr == 1) {
-                q = __fmul_rn(d[0], d[0]);
             } else {
-                q = __fmul_rn(d[1], d[1]);
-                q = fmaf(d[0], d[0], q);
 #pragma unroll
-                for (int e = 2; e < EPR; ++e)
-                    if (e < epr) q = fmaf(d[e], d[e], q);
-            }
-            for (int o = P.tpw1 / 2; o > 0; o >>= 1) q = q + __shfl_xor_sync(0xffffffffu, q, o);
-            var[j] = q;
-        }
-        if (P.wpc1 > 1) {
-            if (l1 == 0) {
-#pragma unroll
-                for (int j = 0; j < R0C; ++j) red_q[j][warp * 32 + l0] = var[j];
-            }
-            __syncthreads();
-#pragma unroll
-            for (int j = 0; j < R0C; ++j) {
-                float p[8];
-#pragma unroll
-                for (int w = 0; w < 8; ++w) p[w] = w < P.wpc1 ? red_q[j][(w0 * P.wpc1 + w) * 32 + l0] : 0.f;
-                var[j] = warp_tree(p, P.wpc1);
+                for (int i = 0; i < SPT; ++i) wv[k * SPT + i] = ws[c + i];
             }
         }
-        float rstd[R0C];
+    } else {
 #pragma unroll
-        for (int j = 0; j < R0C; ++j) {
-            const float vr = div_full(var[j], n_f);
-            rstd[j] = P.mode == kOnePass ? rsqrt_approx_ftz(vr + P.eps) : div_full(1.0f, sqrt_approx_ftz(vr + P.eps));
+        for (int k = 0; k < R1; ++k) {
+            const int c = c0 + k * CS;
+            wv[k] = c < dd ? to_f(w[c]) : 0.f;
         }
-        // Outputs.
+    }
+    if (rep) return;
+    XT* __restrict__ y = static_cast<XT*>(a.y);
 #pragma unroll
-        for (int j = 0; j < R0C; ++j) {
-            if (!live[j]) continue;
+    for (int j = 0; j < R0; ++j) {
+        float o[EPR];
 #pragma unroll
-            for (int k = 0; k < R1; ++k) {
-                const int c = ((k * P.wpc1 + w1) * P.tpw1 + l1) * SPT;
-                if (k >= r1 || c >= n) continue;
-                float wv[SPT], bv[SPT];
-                if (P.w) load_affine<XT, SPT>(P.w, P.w_dt, P.w_s, P.w_vec, c, wv);
-                if (P.b) load_affine<XT, SPT>(P.b, P.b_dt, P.b_s, P.b_vec, c, bv);
-                Pack<XT, SPT> o;
+        for (int e = 0; e < EPR; ++e) o[e] = __fmul_rn(__fmul_rn(v[j][e], rstd[j]), wv[e]);
 #pragma unroll
-                for (int i = 0; i < SPT; ++i) {
-                    const float xv = v[j][k * SPT + i];
-                    float r;
-                    if (P.mode == kOnePass) {
-                        r = __fmul_rn(__fmul_rn(xv, rstd[j]), wv[i]);
-                    } else {
-                        const float xm = ln ? xv - mean[j] : xv;
-                        if (P.w && P.b) r = fmaf(__fmul_rn(xm, rstd[j]), wv[i], bv[i]);
-                        else if (P.w) r = __fmul_rn(__fmul_rn(xm, rstd[j]), wv[i]);
-                        else if (P.b) r = fmaf(xm, rstd[j], bv[i]);
-                        else r = __fmul_rn(xm, rstd[j]);
-                    }
-                    o.v[i] = from_f<XT>(r);
-                }
-                if (SPT > 1) o.store(y + seq[j] * n + c);
-                else y[seq[j] * n + c] = o.v[0];
+        for (int k = 0; k < R1; ++k)
+#pragma unroll
+            for (int g = 0; g < SPT / AW; ++g) {
+                const int c = c0 + k * CS + g * AW;
+                if (live[j] && c < dd) store_f<XT, AW>(y + off[j] + c, o + k * SPT + g * AW);
             }
-        }
-        if (g + R0C < P.r0) __syncthreads();  // red_* reused by the next group
     }
 }
 
@@ -391,96 +496,89 @@ bool same_shape(const kp_tensor& a, const kp_tensor& b) {
         if (a.shape[d] != b.shape[d]) return false;
     return true;
 }
+int32_t launched() { return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR; }
 
-template <typename XT, int SPT, int EPR, int R0C>
-int32_t go(const Params& P, dim3 grid, int threads, cudaStream_t st) {
-    norm_kernel<XT, SPT, EPR, R0C><<<grid, threads, 0, st>>>(P);
-    return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
-}
-
-// Instantiations: SPT 1 or the full 16-byte vector, EPR buckets 8 / 32 / 128, and two row slots
-// a group (Triton's loads of both before the arithmetic) only for full vectors with EPR <= 8 (the
-// one-pass BLOCK_SEQ 16 tiles of D <= 128); other tiles with more row slots loop over them one
-// at a time (tiny D only). 21 kernels: build time. A narrower vector Triton would take (a tile smaller than threads x 16 bytes,
-// or a one-pass D divisible by 2 or 4 elements but not by 16 bytes) runs with SPT 1: the same
-// elements and arithmetic, the in-thread sums in another grouping (no production row of 10 us
-// or more takes it; the S 1320 one-pass row does).
-template <typename XT, int SPT, int R0C>
-int32_t by_epr(int epr, const Params& P, dim3 grid, int threads, cudaStream_t st) {
-    if (epr <= 8) return go<XT, SPT, (SPT > 8 ? SPT : 8), R0C>(P, grid, threads, st);
-    if (epr <= 32) return go<XT, SPT, 32, R0C>(P, grid, threads, st);
-    if constexpr (R0C == 1) {
-        if (epr <= 128) return go<XT, SPT, 128, 1>(P, grid, threads, st);
+// One norm_infer layout: x dtype, affine dtype (x's or fp32), SPT, AW, R1, num_warps, TPW1.
+struct NiKey {
+    int xdt, wdt, spt, aw, r1, nw, tpw1;
+    bool operator==(const NiKey& o) const {
+        return xdt == o.xdt && wdt == o.wdt && spt == o.spt && aw == o.aw && r1 == o.r1 && nw == o.nw &&
+               tpw1 == o.tpw1;
     }
-    return KP_NOT_SUPPORTED;
-}
+};
+template <typename T> constexpr int dt_of();
+template <> constexpr int dt_of<float>() { return KP_F32; }
+template <> constexpr int dt_of<bf16>() { return KP_BF16; }
+template <> constexpr int dt_of<f16>() { return KP_F16; }
 
-template <typename XT>
-int32_t by_layout(int spt, int epr, int r0c, const Params& P, dim3 grid, int threads, cudaStream_t st) {
-    constexpr int V = 16 / sizeof(XT);
-    if (spt == V) {
-        if (r0c == 2 && epr <= 8) return go<XT, V, 8, 2>(P, grid, threads, st);  // the one-pass D <= 128 tiles
-        return by_epr<XT, V, 1>(epr, P, grid, threads, st);
-    }
-    if (spt == 1) return by_epr<XT, 1, 1>(epr, P, grid, threads, st);  // its row-slot loop takes any r0
-    return KP_NOT_SUPPORTED;
-}
-
-// Triton's layout of a [bs, bd] tile over nw warps, and the launch.
-// vec: the widest access Triton's alignment analysis allows, in elements (1, 2, 4 or 8).
-int32_t launch(kp_call* call, Params P, int64_t bd, int nw, int64_t programs, int64_t vec, int xdt, const char* name,
-               cudaStream_t st) {
-    const int64_t elems = static_cast<int64_t>(P.bs) * bd;
-    const int threads = nw * 32;
-    int64_t spt = vec;
-    const int64_t per = elems / threads > 1 ? elems / threads : 1;
-    if (spt > per) spt = per;
-    if (spt != 16 / dt_size(xdt)) spt = 1;  // see by_epr
-    const int64_t tpw1 = bd / spt < 32 ? bd / spt : 32;
-    const int64_t tpw0 = 32 / tpw1;
-    int64_t wpc1 = bd / (spt * tpw1);
-    if (wpc1 < 1) wpc1 = 1;
-    if (wpc1 > nw) wpc1 = nw;
-    const int64_t wpc0 = nw / wpc1;
-    int64_t r1 = bd / (spt * tpw1 * wpc1);
-    if (r1 < 1) r1 = 1;
-    int64_t r0 = P.bs / (tpw0 * wpc0);
-    if (r0 < 1) r0 = 1;
-    const int64_t epr = spt * r1;
-    const int r0c = r0 >= 2 ? 2 : 1;
-    if (epr > (r0c == 2 ? 32 : 128)) {
-        set_path(call, "unsupported:tile_too_large");
-        return KP_NOT_SUPPORTED;
-    }
-    P.tpw1 = static_cast<int>(tpw1);
-    P.tpw0 = static_cast<int>(tpw0);
-    P.wpc1 = static_cast<int>(wpc1);
-    P.wpc0 = static_cast<int>(wpc0);
-    P.r0 = static_cast<int>(r0);
-    P.r1 = static_cast<int>(r1);
-    snprintf(call->path, KP_PATH_LEN, "%s_bs%d_bn%lld_w%d_v%lld", name, P.bs, static_cast<long long>(bd), nw,
-             static_cast<long long>(spt));
-    if (programs == 0) return KP_OK;
-    const dim3 grid(static_cast<unsigned>(programs));
-    const int s = static_cast<int>(spt), e = static_cast<int>(epr);
-    if (xdt == KP_F32) return by_layout<float>(s, e, r0c, P, grid, threads, st);
-    if (xdt == KP_BF16) return by_layout<bf16>(s, e, r0c, P, grid, threads, st);
-    return by_layout<f16>(s, e, r0c, P, grid, threads, st);
-}
-
-// An affine operand: absent, or [n] (any stride); `vec` when of x's dtype, stride 1, aligned.
-bool affine(const kp_tensor& t, int64_t n, int xdt, const void** p, int* dt, int64_t* s, bool* vec) {
-    *p = nullptr;
-    *dt = KP_F32;
-    *s = 1;
-    *vec = false;
-    if (t.dtype == KP_ABSENT) return true;
-    if (!is_float_dt(t.dtype) || t.rank != 1 || t.shape[0] != n || (t.data == nullptr && n > 0)) return false;
-    *p = t.data;
-    *dt = t.dtype;
-    *s = t.stride[0];
-    *vec = t.dtype == xdt && (n == 1 || t.stride[0] == 1) && aligned16(t.data);
+template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1>
+bool ni_try(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
+    if (!(k == NiKey{dt_of<XT>(), dt_of<WT>(), SPT, AW, R1, NW, TPW1})) return false;
+    ni_kernel<XT, WT, SPT, AW, R1, NW, TPW1><<<grid, NW * 32, 0, st>>>(a);
+    *rc = launched();
     return true;
+}
+
+// The instantiated norm_infer layouts (Triton's for each row; BLOCK_N = NW * 32 * SPT * R1):
+// fp32 BLOCK_N 2048 / 4096 / 8192 (helios) / 16384 with float4; fp32 unaligned N (SPT 1) at
+// BLOCK_N 1024 and 8; bf16 BLOCK_N 2048 / 4096 / 8192 / 32768 with 8-element vectors, 2048 with
+// an fp32 weight / bias, unaligned BLOCK_N 1024 (SPT 8, one-element accesses); fp16 2048 and
+// unaligned 32. 14 kernels.
+bool ni_dispatch(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
+    return ni_try<float, float, 4, 4, 2, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<float, float, 4, 4, 4, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<float, float, 4, 4, 8, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<float, float, 4, 4, 16, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<float, float, 1, 1, 8, 4, 32>(k, a, grid, st, rc) ||
+           ni_try<float, float, 1, 1, 1, 1, 8>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 2, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 4, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 16, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 1, 1, 4, 32>(k, a, grid, st, rc) ||
+           ni_try<bf16, float, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<f16, f16, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
+           ni_try<f16, f16, 1, 1, 1, 1, 32>(k, a, grid, st, rc);
+}
+
+// One one-pass layout: x dtype, w dtype, BLOCK_SIZE_SEQ, BLOCK_SIZE_DIM, SPT, AW.
+struct OpKey {
+    int xdt, wdt, bs, bd, spt, aw;
+    bool operator==(const OpKey& o) const {
+        return xdt == o.xdt && wdt == o.wdt && bs == o.bs && bd == o.bd && spt == o.spt && aw == o.aw;
+    }
+};
+template <typename XT, typename WT, int BS, int BD, int SPT, int AW>
+bool op_try(const OpKey& k, const OpArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
+    if (!(k == OpKey{dt_of<XT>(), dt_of<WT>(), BS, BD, SPT, AW})) return false;
+    op_kernel<XT, WT, BS, BD, SPT, AW><<<grid, 128, 0, st>>>(a);
+    *rc = launched();
+    return true;
+}
+// The instantiated one-pass layouts: bf16 D 128 at every BLOCK_SIZE_SEQ (16, 8, 4, 2, 1; D 96
+// and 127 share them), bf16 D 64 at 2 and D 256 at 16, bf16 x with fp32 w at 8, fp16 D 128 at 16
+// and 8, fp16 D 100 at 8, fp32 D 128 at 4 and D 8 at 1. 13 kernels.
+bool op_dispatch(const OpKey& k, const OpArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
+    return op_try<bf16, bf16, 16, 128, 8, 8>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 8, 128, 8, 8>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 4, 128, 4, 4>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 2, 128, 2, 2>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 1, 128, 1, 1>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 2, 64, 1, 1>(k, a, grid, st, rc) ||
+           op_try<bf16, bf16, 16, 256, 8, 8>(k, a, grid, st, rc) ||
+           op_try<bf16, float, 8, 128, 8, 8>(k, a, grid, st, rc) ||
+           op_try<f16, f16, 16, 128, 8, 8>(k, a, grid, st, rc) ||
+           op_try<f16, f16, 8, 128, 8, 8>(k, a, grid, st, rc) ||
+           op_try<f16, f16, 8, 128, 4, 4>(k, a, grid, st, rc) ||
+           op_try<float, float, 4, 128, 4, 4>(k, a, grid, st, rc) ||
+           op_try<float, float, 1, 8, 1, 1>(k, a, grid, st, rc);
+}
+
+// An affine operand: absent, or [n] of x's dtype or fp32 (any stride accepted here; the callers
+// check what upstream asserts).
+bool affine_ok(const kp_tensor& t, int64_t n) {
+    if (t.dtype == KP_ABSENT) return true;
+    return is_float_dt(t.dtype) && t.rank == 1 && t.shape[0] == n && (t.data != nullptr || n == 0);
 }
 
 }  // namespace
@@ -508,31 +606,50 @@ int32_t kp_norm_infer(kp_call* call, void* stream) {
     const int64_t np2 = next_pow2(N);
     const int64_t block_n = np2 < max_fused ? np2 : max_fused;
     if (N > block_n) { set_path(call, "unsupported:feature_dim_over_64KB"); return KP_NOT_SUPPORTED; }
-    if (!contiguous(x) || out.dtype != x.dtype || !same_shape(out, x) || !contiguous(out) || M >= (1LL << 31) ||
+    if (!contiguous(x) || out.dtype != x.dtype || !same_shape(out, x) || !contiguous(out) || M * N >= (1LL << 31) ||
         (M * N > 0 && (x.data == nullptr || out.data == nullptr))) {
         set_path(call, "unsupported:x_or_out_layout");
         return KP_NOT_SUPPORTED;
     }
-    Params P{};
-    if (!affine(w, N, x.dtype, &P.w, &P.w_dt, &P.w_s, &P.w_vec) || !affine(b, N, x.dtype, &P.b, &P.b_dt, &P.b_s, &P.b_vec)) {
-        set_path(call, "unsupported:affine");
+    if (!affine_ok(w, N) || !affine_ok(b, N)) { set_path(call, "unsupported:affine"); return KP_NOT_SUPPORTED; }
+    const int wdt = w.dtype != KP_ABSENT ? w.dtype : (b.dtype != KP_ABSENT ? b.dtype : x.dtype);
+    if ((w.dtype != KP_ABSENT && w.dtype != wdt) || (b.dtype != KP_ABSENT && b.dtype != wdt) ||
+        (wdt != x.dtype && wdt != KP_F32)) {
+        set_path(call, "unsupported:affine_dtype");
         return KP_NOT_SUPPORTED;
     }
-    P.x = x.data;
-    P.y = out.data;
-    P.rows = M;
-    P.n = static_cast<int>(N);
-    P.bs = 1;
-    P.eps = static_cast<float>(call->scalars[0]);
-    P.mode = call->scalars[1] != 0.0 ? kRmsInfer : kLayerNorm;
+    const bool rms = call->scalars[1] != 0.0;
+    if (N == 0 || M == 0) { set_path(call, rms ? "triton_norm_infer_rms_empty" : "triton_norm_infer_ln_empty"); return KP_OK; }
     int64_t nw = block_n / 256;
     if (nw < 1) nw = 1;
     if (nw > 8) nw = 8;
+    const int64_t v = 16 / dt_size(x.dtype);
+    const int64_t ept = block_n / (32 * nw) > 1 ? block_n / (32 * nw) : 1;
+    // N, the row strides and the pointers: Triton knows whether they divide by 16. N % 16 == 0
+    // and aligned pointers give vectors of min(16 bytes, ept); else fp32 holds one element a
+    // thread and 16-bit types min(8, ept) elements accessed one at a time (the ttgir of each).
     const bool xvec = N % 16 == 0 && aligned16(x.data) && aligned16(out.data);
-    if (N == 0) { set_path(call, "triton_norm_infer_empty"); return KP_OK; }
-    // N and the row stride are runtime ints: Triton knows only whether they divide by 16.
-    return launch(call, P, block_n, static_cast<int>(nw), M, xvec ? 16 / dt_size(x.dtype) : 1, x.dtype,
-                  P.mode == kRmsInfer ? "triton_norm_infer_rms" : "triton_norm_infer_ln", static_cast<cudaStream_t>(stream));
+    const int64_t spt = (xvec || x.dtype != KP_F32) ? (v < ept ? v : ept) : 1;
+    const int64_t aw = xvec ? spt : 1;
+    const int64_t tpw1 = block_n / spt < 32 ? block_n / spt : 32;
+    const int64_t r1 = block_n / (spt * tpw1 * nw) > 1 ? block_n / (spt * tpw1 * nw) : 1;
+    if (aw > 1 && ((w.dtype != KP_ABSENT && !aligned16(w.data)) || (b.dtype != KP_ABSENT && !aligned16(b.data)))) {
+        set_path(call, "unsupported:affine_not_16B_aligned");
+        return KP_NOT_SUPPORTED;
+    }
+    const NiKey k{x.dtype, wdt, static_cast<int>(spt), static_cast<int>(aw), static_cast<int>(r1), static_cast<int>(nw),
+                  static_cast<int>(tpw1)};
+    NiArgs a{x.data, out.data, w.data, b.data, static_cast<int>(N), static_cast<float>(call->scalars[0]), rms ? 1 : 0};
+    if (w.dtype == KP_ABSENT) a.w = nullptr;
+    if (b.dtype == KP_ABSENT) a.b = nullptr;
+    snprintf(call->path, KP_PATH_LEN, "triton_norm_infer_%s_bn%lld_w%lld_v%lld", rms ? "rms" : "ln",
+             static_cast<long long>(block_n), static_cast<long long>(nw), static_cast<long long>(aw));
+    int32_t rc = KP_NOT_SUPPORTED;
+    if (!ni_dispatch(k, a, static_cast<unsigned>(M), static_cast<cudaStream_t>(stream), &rc)) {
+        set_path(call, "unsupported:layout_not_instantiated");
+        return KP_NOT_SUPPORTED;
+    }
+    return rc;
 }
 
 // Tensors: x (any rank, last dim D), w [D], out (x's shape). Scalars: eps.
@@ -547,8 +664,8 @@ int32_t kp_triton_one_pass_rms_norm(kp_call* call, void* stream) {
     const int64_t D = x.shape[x.rank - 1];
     const int64_t S = D == 0 ? 0 : numel(x) / D;
     const int64_t bd = next_pow2(D);
-    if (!contiguous(x) || out.dtype != x.dtype || !same_shape(out, x) || !contiguous(out) || S >= (1LL << 31) ||
-        D >= (1LL << 31) || (S * D > 0 && (x.data == nullptr || out.data == nullptr))) {
+    if (!contiguous(x) || out.dtype != x.dtype || !same_shape(out, x) || !contiguous(out) || S * D >= (1LL << 31) ||
+        (S * D > 0 && (x.data == nullptr || out.data == nullptr))) {
         set_path(call, "unsupported:x_or_out_layout");
         return KP_NOT_SUPPORTED;
     }
@@ -556,23 +673,30 @@ int32_t kp_triton_one_pass_rms_norm(kp_call* call, void* stream) {
     if (bs > 16) bs = 16;
     // Triton refuses a tensor of more than 2^20 elements (tl.arange / block shape).
     if (bd > (1LL << 20) || bs * bd > (1LL << 20)) { set_path(call, "unsupported:triton_max_numel"); return KP_NOT_SUPPORTED; }
-    Params P{};
-    if (w.dtype == KP_ABSENT || !affine(w, D, x.dtype, &P.w, &P.w_dt, &P.w_s, &P.w_vec)) {
+    if (w.dtype == KP_ABSENT || !affine_ok(w, D) || (D > 1 && w.stride[0] != 1) ||
+        (w.dtype != x.dtype && w.dtype != KP_F32)) {
         set_path(call, "unsupported:w");
         return KP_NOT_SUPPORTED;
     }
-    P.x = x.data;
-    P.y = out.data;
-    P.rows = S;
-    P.n = static_cast<int>(D);
-    P.bs = static_cast<int>(bs);
-    P.eps = static_cast<float>(call->scalars[0]);
-    P.mode = kOnePass;
-    int64_t v = 16 / dt_size(x.dtype);
-    while (v > 1 && D % v != 0) v >>= 1;  // DIM is constexpr: its exact power-of-two divisibility
-    if (!(aligned16(x.data) && aligned16(out.data))) v = 1;
     if (S == 0 || D == 0) { set_path(call, "triton_one_pass_rms_empty"); return KP_OK; }
-    return launch(call, P, bd, 4, (S + bs - 1) / bs, v, x.dtype, "triton_one_pass_rms", static_cast<cudaStream_t>(stream));
+    // DIM is constexpr: the vector is its largest power-of-two divisor up to 16 bytes, capped by
+    // the elements a thread holds.
+    int64_t v = 16 / dt_size(x.dtype);
+    while (v > 1 && D % v != 0) v >>= 1;
+    if (!(aligned16(x.data) && aligned16(out.data) && aligned16(w.data))) v = 1;
+    const int64_t ept = bs * bd / 128 > 1 ? bs * bd / 128 : 1;
+    const int64_t spt = v < ept ? v : ept;
+    const OpKey k{x.dtype, w.dtype, static_cast<int>(bs), static_cast<int>(bd), static_cast<int>(spt), static_cast<int>(spt)};
+    const OpArgs a{x.data, out.data, w.data, static_cast<int>(S), static_cast<int>(D), static_cast<float>(call->scalars[0])};
+    snprintf(call->path, KP_PATH_LEN, "triton_one_pass_rms_bs%lld_bd%lld_v%lld", static_cast<long long>(bs),
+             static_cast<long long>(bd), static_cast<long long>(spt));
+    const int64_t programs = (S + bs - 1) / bs;
+    int32_t rc = KP_NOT_SUPPORTED;
+    if (!op_dispatch(k, a, static_cast<unsigned>(programs), static_cast<cudaStream_t>(stream), &rc)) {
+        set_path(call, "unsupported:layout_not_instantiated");
+        return KP_NOT_SUPPORTED;
+    }
+    return rc;
 }
 
 }  // extern "C"
