@@ -68,9 +68,11 @@
 //   * x must already be contiguous (upstream copies a non-contiguous x with .contiguous() first;
 //     no row has one); M * N and S * D below 2^31 (Triton's i32 offsets would wrap there);
 //   * only the layouts instantiated below run (the rows' and their production neighbours: see
-//     the tables in ni_dispatch / op_dispatch); any other layout, weight / bias of another dtype
-//     than x or fp32, weight and bias of different dtypes, or an affine pointer not 16-byte aligned
-//     where the layout reads vectors, is refused with KP_NOT_SUPPORTED and a path that says why;
+//     the tables in ni_dispatch / op_dispatch; norm_infer's kernels are also one per
+//     IS_RMS_NORM / HAS_WEIGHT / HAS_BIAS variant, as Triton's); any other layout or variant,
+//     weight / bias of another dtype than x or fp32, weight and bias of different dtypes, or an
+//     affine pointer not 16-byte aligned where the layout reads vectors, is refused with
+//     KP_NOT_SUPPORTED and a path that says why;
 //   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it);
 //   * norm_infer with an unaligned 16-bit row (N not a multiple of 16): Triton stores through a
 //     second, one-element layout (a shared-memory transpose); the port stores from the load layout
@@ -190,8 +192,11 @@ struct NiArgs {
     const void* b;  // nullptr when absent
     int n;
     float eps;
-    int rms;
 };
+
+// Triton's constexprs IS_RMS_NORM, HAS_WEIGHT, HAS_BIAS as one template int (one kernel each,
+// as Triton compiles them: one straight-line program, no branches between the variants).
+constexpr int kRms = 4, kW = 2, kB = 1;
 
 // y = x_hat * w + b (fma), x_hat * w, (x - mean) * rstd + b (fma) or x_hat, with x_hat = d * rstd;
 // weight (other 1) and bias (other 0) read in the x layout, masked like x, in their own dtype.
@@ -212,10 +217,10 @@ __device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* __r
         for (int k = 0; k < R1; ++k)
 #pragma unroll
             for (int g = 0; g < SPT / WAW; ++g) {
-                const int c = c0 + k * CS + g * WAW;
+                const int o = k * CS + g * WAW;  // constant: an immediate offset off w + c0
                 Vec<WT, WAW>& r = wr[k * (SPT / WAW) + g];
-                if (c < n) {
-                    r = *reinterpret_cast<const Vec<WT, WAW>*>(w + c);
+                if (c0 + o < n) {
+                    r = *reinterpret_cast<const Vec<WT, WAW>*>(w + c0 + o);
                 } else {
 #pragma unroll
                     for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(1.f);
@@ -227,10 +232,10 @@ __device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* __r
         for (int k = 0; k < R1; ++k)
 #pragma unroll
             for (int g = 0; g < SPT / WAW; ++g) {
-                const int c = c0 + k * CS + g * WAW;
+                const int o = k * CS + g * WAW;
                 Vec<WT, WAW>& r = br[k * (SPT / WAW) + g];
-                if (c < n) {
-                    r = *reinterpret_cast<const Vec<WT, WAW>*>(b + c);
+                if (c0 + o < n) {
+                    r = *reinterpret_cast<const Vec<WT, WAW>*>(b + c0 + o);
                 } else {
 #pragma unroll
                     for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(0.f);
@@ -252,14 +257,17 @@ __device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* __r
         }
 #pragma unroll
         for (int g = 0; g < SPT / AW; ++g) {
-            const int c = c0 + k * CS + g * AW;
-            if (c < n) store_f<XT, AW>(y + c, o + g * AW);
+            const int oc = k * CS + g * AW;
+            if (c0 + oc < n) store_f<XT, AW>(y + c0 + oc, o + g * AW);
         }
     }
 }
 
-template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1>
-__global__ void __launch_bounds__(NW * 32) ni_kernel(NiArgs a) {
+// MINB: the programs an SM Triton's register count for the same kernel allows (ptxas -v on its
+// PTX), given to ptxas as the occupancy to keep: left alone, nvcc schedules the affine loads
+// earlier and takes more registers (helios: 79 where Triton takes 64, 3 programs an SM instead of 4).
+template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1, int F, int MINB>
+__global__ void __launch_bounds__(NW * 32, MINB) ni_kernel(NiArgs a) {
     constexpr int EPR = SPT * R1;
     constexpr int CS = NW * TPW1 * SPT;  // columns between a thread's chunks
     static_assert(SPT % AW == 0, "accesses tile the thread's elements");
@@ -277,19 +285,19 @@ __global__ void __launch_bounds__(NW * 32) ni_kernel(NiArgs a) {
     for (int k = 0; k < R1; ++k)
 #pragma unroll
         for (int g = 0; g < SPT / AW; ++g) {
-            const int c = c0 + k * CS + g * AW;
-            if (c < n) {
-                load_f<XT, AW>(x + c, v + k * SPT + g * AW);
+            const int o = k * CS + g * AW;  // constant: an immediate offset off x + c0
+            if (c0 + o < n) {
+                load_f<XT, AW>(x + c0 + o, v + k * SPT + g * AW);
             } else {
 #pragma unroll
                 for (int i = 0; i < AW; ++i) v[k * SPT + g * AW + i] = 0.f;
             }
         }
     const float n_f = static_cast<float>(n);
-    const bool ln = !a.rms;
+    constexpr bool ln = !(F & kRms);
     float mean = 0.f;
     float d[EPR];
-    if (ln) {
+    if constexpr (ln) {
         float s = v[0];
 #pragma unroll
         for (int e = 1; e < EPR; ++e) s = s + v[e];
@@ -314,16 +322,11 @@ __global__ void __launch_bounds__(NW * 32) ni_kernel(NiArgs a) {
     if constexpr (NW > 1) q = warps_sum<1, NW>(q, red, t, 0, warp, ln);
     const float rstd = div_full(1.0f, sqrt_approx_ftz(div_full(q, n_f) + a.eps));
 
-    // One straight-line epilogue for each affine combination (Triton compiles one kernel for each
-    // HAS_WEIGHT / HAS_BIAS): the affine loads, then the outputs, then the stores.
     if (rep) return;
     XT* __restrict__ y = static_cast<XT*>(a.y) + base;
     const WT* __restrict__ w = static_cast<const WT*>(a.w);
     const WT* __restrict__ b = static_cast<const WT*>(a.b);
-    if (w && b) ni_out<XT, WT, SPT, AW, R1, CS, true, true>(d, rstd, w, b, y, c0, n);
-    else if (w) ni_out<XT, WT, SPT, AW, R1, CS, true, false>(d, rstd, w, b, y, c0, n);
-    else if (b) ni_out<XT, WT, SPT, AW, R1, CS, false, true>(d, rstd, w, b, y, c0, n);
-    else ni_out<XT, WT, SPT, AW, R1, CS, false, false>(d, rstd, w, b, y, c0, n);
+    ni_out<XT, WT, SPT, AW, R1, CS, (F & kW) != 0, (F & kB) != 0>(d, rstd, w, b, y, c0, n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,12 +501,13 @@ bool same_shape(const kp_tensor& a, const kp_tensor& b) {
 }
 int32_t launched() { return cudaGetLastError() == cudaSuccess ? KP_OK : KP_CUDA_ERROR; }
 
-// One norm_infer layout: x dtype, affine dtype (x's or fp32), SPT, AW, R1, num_warps, TPW1.
+// One norm_infer kernel: x dtype, affine dtype (x's or fp32), SPT, AW, R1, num_warps, TPW1, and
+// the variant (kRms | kW | kB).
 struct NiKey {
-    int xdt, wdt, spt, aw, r1, nw, tpw1;
+    int xdt, wdt, spt, aw, r1, nw, tpw1, f;
     bool operator==(const NiKey& o) const {
         return xdt == o.xdt && wdt == o.wdt && spt == o.spt && aw == o.aw && r1 == o.r1 && nw == o.nw &&
-               tpw1 == o.tpw1;
+               tpw1 == o.tpw1 && f == o.f;
     }
 };
 template <typename T> constexpr int dt_of();
@@ -511,34 +515,35 @@ template <> constexpr int dt_of<float>() { return KP_F32; }
 template <> constexpr int dt_of<bf16>() { return KP_BF16; }
 template <> constexpr int dt_of<f16>() { return KP_F16; }
 
-template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1>
+template <typename XT, typename WT, int SPT, int AW, int R1, int NW, int TPW1, int F, int MINB>
 bool ni_try(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
-    if (!(k == NiKey{dt_of<XT>(), dt_of<WT>(), SPT, AW, R1, NW, TPW1})) return false;
-    ni_kernel<XT, WT, SPT, AW, R1, NW, TPW1><<<grid, NW * 32, 0, st>>>(a);
+    if (!(k == NiKey{dt_of<XT>(), dt_of<WT>(), SPT, AW, R1, NW, TPW1, F})) return false;
+    ni_kernel<XT, WT, SPT, AW, R1, NW, TPW1, F, MINB><<<grid, NW * 32, 0, st>>>(a);
     *rc = launched();
     return true;
 }
 
-// The instantiated norm_infer layouts (Triton's for each row; BLOCK_N = NW * 32 * SPT * R1):
-// fp32 BLOCK_N 2048 / 4096 / 8192 (helios) / 16384 with float4; fp32 unaligned N (SPT 1) at
-// BLOCK_N 1024 and 8; bf16 BLOCK_N 2048 / 4096 / 8192 / 32768 with 8-element vectors, 2048 with
-// an fp32 weight / bias, unaligned BLOCK_N 1024 (SPT 8, one-element accesses); fp16 2048 and
-// unaligned 32. 14 kernels.
+// The instantiated norm_infer kernels: exactly Triton's for the rows (BLOCK_N = NW * 32 * SPT * R1,
+// MINB = the programs an SM Triton's register count allows), 12 kernels:
+//   fp32, float4: LN w b at BLOCK_N 8192 (helios, 4 an SM) and 16384; RMS at 4096;
+//   fp32 unaligned N (one element a thread): LN at BLOCK_N 1024 and 8;
+//   bf16, 8-element vectors: LN w b at 4096, LN w at 32768, RMS w at 8192, LN with fp32 w b at
+//   2048; bf16 unaligned N: LN b at 1024 (SPT 8, one-element accesses);
+//   fp16: LN w at 2048 (vectors), RMS w b at 32 (unaligned).
+constexpr int kLnWB = kW | kB;
 bool ni_dispatch(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st, int32_t* rc) {
-    return ni_try<float, float, 4, 4, 2, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<float, float, 4, 4, 4, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<float, float, 4, 4, 8, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<float, float, 4, 4, 16, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<float, float, 1, 1, 8, 4, 32>(k, a, grid, st, rc) ||
-           ni_try<float, float, 1, 1, 1, 1, 8>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 8, 2, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 8, 4, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 8, 16, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 1, 1, 4, 32>(k, a, grid, st, rc) ||
-           ni_try<bf16, float, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<f16, f16, 8, 8, 1, 8, 32>(k, a, grid, st, rc) ||
-           ni_try<f16, f16, 1, 1, 1, 1, 32>(k, a, grid, st, rc);
+    return ni_try<float, float, 4, 4, 8, 8, 32, kLnWB, 4>(k, a, grid, st, rc) ||
+           ni_try<float, float, 4, 4, 16, 8, 32, kLnWB, 1>(k, a, grid, st, rc) ||
+           ni_try<float, float, 4, 4, 4, 8, 32, kRms, 8>(k, a, grid, st, rc) ||
+           ni_try<float, float, 1, 1, 8, 4, 32, 0, 16>(k, a, grid, st, rc) ||
+           ni_try<float, float, 1, 1, 1, 1, 8, 0, 1>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 2, 8, 32, kLnWB, 6>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 16, 8, 32, kW, 1>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 8, 4, 8, 32, kRms | kW, 4>(k, a, grid, st, rc) ||
+           ni_try<bf16, float, 8, 8, 1, 8, 32, kLnWB, 8>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 1, 1, 4, 32, kB, 16>(k, a, grid, st, rc) ||
+           ni_try<f16, f16, 8, 8, 1, 8, 32, kW, 8>(k, a, grid, st, rc) ||
+           ni_try<f16, f16, 1, 1, 1, 1, 32, kRms | kLnWB, 1>(k, a, grid, st, rc);
 }
 
 // One one-pass layout: x dtype, w dtype, BLOCK_SIZE_SEQ, BLOCK_SIZE_DIM, SPT, AW.
@@ -638,8 +643,9 @@ int32_t kp_norm_infer(kp_call* call, void* stream) {
         return KP_NOT_SUPPORTED;
     }
     const NiKey k{x.dtype, wdt, static_cast<int>(spt), static_cast<int>(aw), static_cast<int>(r1), static_cast<int>(nw),
-                  static_cast<int>(tpw1)};
-    NiArgs a{x.data, out.data, w.data, b.data, static_cast<int>(N), static_cast<float>(call->scalars[0]), rms ? 1 : 0};
+                  static_cast<int>(tpw1),
+                  (rms ? kRms : 0) | (w.dtype != KP_ABSENT ? kW : 0) | (b.dtype != KP_ABSENT ? kB : 0)};
+    NiArgs a{x.data, out.data, w.data, b.data, static_cast<int>(N), static_cast<float>(call->scalars[0])};
     if (w.dtype == KP_ABSENT) a.w = nullptr;
     if (b.dtype == KP_ABSENT) a.b = nullptr;
     snprintf(call->path, KP_PATH_LEN, "triton_norm_infer_%s_bn%lld_w%lld_v%lld", rms ? "rms" : "ln",
