@@ -73,7 +73,8 @@
 //     weight / bias of another dtype than x or fp32, weight and bias of different dtypes, or an
 //     affine pointer not 16-byte aligned where the layout reads vectors, is refused with
 //     KP_NOT_SUPPORTED and a path that says why;
-//   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it);
+//   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it) or whose
+//     stride is not 1 (upstream reads it as if contiguous);
 //   * norm_infer with an unaligned 16-bit row (N not a multiple of 16): Triton stores through a
 //     second, one-element layout (a shared-memory transpose); the port stores from the load layout
 //     with one-element stores (the only row: reg_ni_bf16_ln_b_M7_N1001, 7 x 1001).
