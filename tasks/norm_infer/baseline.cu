@@ -75,6 +75,9 @@
 //     KP_NOT_SUPPORTED and a path that says why;
 //   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it) or whose
 //     stride is not 1 (upstream reads it as if contiguous);
+//   * loads are `ld.global.nc` (const __restrict__ pointers) where Triton's are plain `ld.global`;
+//     plain loads (no __restrict__, or __ldca) made ptxas spill more in the helios kernel (32-44
+//     bytes against 12) and raised the BLOCK_N 16384 kernel from 163 to 208-213 registers;
 //   * norm_infer with an unaligned 16-bit row (N not a multiple of 16): Triton stores through a
 //     second, one-element layout (a shared-memory transpose); the port stores from the load layout
 //     with one-element stores (the only row: reg_ni_bf16_ln_b_M7_N1001, 7 x 1001).
