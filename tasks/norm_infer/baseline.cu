@@ -75,9 +75,6 @@
 //     KP_NOT_SUPPORTED and a path that says why;
 //   * the one-pass kernel refuses a w whose shape is not [D] (upstream reads past it) or whose
 //     stride is not 1 (upstream reads it as if contiguous);
-//   * loads are `ld.global.nc` (const __restrict__ pointers) where Triton's are plain `ld.global`;
-//     plain loads (no __restrict__, or __ldca) made ptxas spill more in the helios kernel (32-44
-//     bytes against 12) and raised the BLOCK_N 16384 kernel from 163 to 208-213 registers;
 //   * norm_infer with an unaligned 16-bit row (N not a multiple of 16): Triton stores through a
 //     second, one-element layout (a shared-memory transpose); the port stores from the load layout
 //     with one-element stores (the only row: reg_ni_bf16_ln_b_M7_N1001, 7 x 1001).
@@ -205,55 +202,49 @@ constexpr int kRms = 4, kW = 2, kB = 1;
 // y = x_hat * w + b (fma), x_hat * w, (x - mean) * rstd + b (fma) or x_hat, with x_hat = d * rstd;
 // weight (other 1) and bias (other 0) read in the x layout, masked like x, in their own dtype.
 template <typename XT, typename WT, int SPT, int AW, int R1, int CS, bool HW, bool HB>
-__device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* __restrict__ w, const WT* __restrict__ b,
-                                       XT* __restrict__ y, int c0, int n) {
+__device__ __forceinline__ void ni_out(const float* d, float rstd, const WT* w, const WT* b,
+                                       XT* y, int c0, int n) {
     constexpr int EPR = SPT * R1;
     constexpr int WAW = AW == 1 ? 1 : cmin(SPT, vmax<WT>());
     static_assert(SPT % WAW == 0, "affine accesses tile the thread's elements");
-    // x_hat first (d dies), then the affine loads, kept in their own dtype until used: Triton's order.
+    // x_hat first (d dies), as Triton computes it; then, chunk by chunk, that chunk's weight and
+    // bias (kept in their own dtype until used), its outputs and its stores. Triton's PTX issues
+    // all affine loads before the first store and leaves the interleaving to ptxas; written whole
+    // here, nvcc hoists them all and spills (12 bytes in helios, 20 at BLOCK_N 32768), chunk by
+    // chunk it lands at Triton's register counts (helios 64, no spill).
     float xh[EPR];
 #pragma unroll
     for (int e = 0; e < EPR; ++e) xh[e] = HB && !HW ? d[e] : __fmul_rn(d[e], rstd);
-    constexpr int NA = EPR / WAW;
-    Vec<WT, WAW> wr[HW ? NA : 1], br[HB ? NA : 1];
-    if constexpr (HW) {
-#pragma unroll
-        for (int k = 0; k < R1; ++k)
-#pragma unroll
-            for (int g = 0; g < SPT / WAW; ++g) {
-                const int o = k * CS + g * WAW;  // constant: an immediate offset off w + c0
-                Vec<WT, WAW>& r = wr[k * (SPT / WAW) + g];
-                if (c0 + o < n) {
-                    r = *reinterpret_cast<const Vec<WT, WAW>*>(w + c0 + o);
-                } else {
-#pragma unroll
-                    for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(1.f);
-                }
-            }
-    }
-    if constexpr (HB) {
-#pragma unroll
-        for (int k = 0; k < R1; ++k)
-#pragma unroll
-            for (int g = 0; g < SPT / WAW; ++g) {
-                const int o = k * CS + g * WAW;
-                Vec<WT, WAW>& r = br[k * (SPT / WAW) + g];
-                if (c0 + o < n) {
-                    r = *reinterpret_cast<const Vec<WT, WAW>*>(b + c0 + o);
-                } else {
-#pragma unroll
-                    for (int i = 0; i < WAW; ++i) r.v[i] = from_f<WT>(0.f);
-                }
-            }
-    }
 #pragma unroll
     for (int k = 0; k < R1; ++k) {
+        Vec<WT, WAW> wr[SPT / WAW], br[SPT / WAW];
+#pragma unroll
+        for (int g = 0; g < SPT / WAW; ++g) {
+            const int o = k * CS + g * WAW;  // constant: an immediate offset off w + c0
+            const bool in = c0 + o < n;
+            if constexpr (HW) {
+                if (in) {
+                    wr[g] = *reinterpret_cast<const Vec<WT, WAW>*>(w + c0 + o);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < WAW; ++i) wr[g].v[i] = from_f<WT>(1.f);
+                }
+            }
+            if constexpr (HB) {
+                if (in) {
+                    br[g] = *reinterpret_cast<const Vec<WT, WAW>*>(b + c0 + o);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < WAW; ++i) br[g].v[i] = from_f<WT>(0.f);
+                }
+            }
+        }
         float o[SPT];
 #pragma unroll
         for (int i = 0; i < SPT; ++i) {
             const int e = k * SPT + i;
-            const float wv = HW ? to_f(wr[HW ? e / WAW : 0].v[e % WAW]) : 1.f;
-            const float bv = HB ? to_f(br[HB ? e / WAW : 0].v[e % WAW]) : 0.f;
+            const float wv = HW ? to_f(wr[i / WAW].v[i % WAW]) : 1.f;
+            const float bv = HB ? to_f(br[i / WAW].v[i % WAW]) : 0.f;
             if constexpr (HW && HB) o[i] = fmaf(xh[e], wv, bv);
             else if constexpr (HW) o[i] = __fmul_rn(xh[e], wv);
             else if constexpr (HB) o[i] = fmaf(xh[e], rstd, bv);  // xh = d here: (x - mean) * rstd + b
@@ -282,7 +273,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) ni_kernel(NiArgs a) {
     const int c0 = (warp * TPW1 + l1) * SPT;
     const int n = a.n;
     const int base = static_cast<int>(blockIdx.x) * n;  // Triton's i32 row * stride
-    const XT* __restrict__ x = static_cast<const XT*>(a.x) + base;
+    const XT* x = static_cast<const XT*>(a.x) + base;
 
     float v[EPR];
 #pragma unroll
@@ -327,9 +318,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) ni_kernel(NiArgs a) {
     const float rstd = div_full(1.0f, sqrt_approx_ftz(div_full(q, n_f) + a.eps));
 
     if (rep) return;
-    XT* __restrict__ y = static_cast<XT*>(a.y) + base;
-    const WT* __restrict__ w = static_cast<const WT*>(a.w);
-    const WT* __restrict__ b = static_cast<const WT*>(a.b);
+    XT* y = static_cast<XT*>(a.y) + base;
+    const WT* w = static_cast<const WT*>(a.w);
+    const WT* b = static_cast<const WT*>(a.b);
     ni_out<XT, WT, SPT, AW, R1, CS, (F & kW) != 0, (F & kB) != 0>(d, rstd, w, b, y, c0, n);
 }
 
@@ -371,7 +362,7 @@ __global__ void __launch_bounds__(128, op_min_blocks<BS, BD>()) op_kernel(OpArgs
     const int w1 = warp % WPC1, w0 = warp / WPC1;
     const int c0 = (w1 * TPW1 + l1) * SPT;
     const int dd = a.d;
-    const XT* __restrict__ x = static_cast<const XT*>(a.x);
+    const XT* x = static_cast<const XT*>(a.x);
 
     int off[R0];
     bool live[R0];
@@ -406,7 +397,7 @@ __global__ void __launch_bounds__(128, op_min_blocks<BS, BD>()) op_kernel(OpArgs
         if constexpr (WPC1 > 1) q = warps_sum<ROWS, WPC1>(q, red, t, w0 * TPW0 + l0, w1, false);
         rstd[j] = rsqrt_approx_ftz(div_full(q, static_cast<float>(dd)) + a.eps);
     }
-    const WT* __restrict__ w = static_cast<const WT*>(a.w);
+    const WT* w = static_cast<const WT*>(a.w);
     float wv[EPR];
     if constexpr (SPT > 1) {
         // w in Triton's own layout, to fp32, to the x layout through shared memory.
@@ -448,7 +439,7 @@ __global__ void __launch_bounds__(128, op_min_blocks<BS, BD>()) op_kernel(OpArgs
         }
     }
     if (rep) return;
-    XT* __restrict__ y = static_cast<XT*>(a.y);
+    XT* y = static_cast<XT*>(a.y);
 #pragma unroll
     for (int j = 0; j < R0; ++j) {
         float o[EPR];
@@ -528,7 +519,8 @@ bool ni_try(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st, int
 }
 
 // The instantiated norm_infer kernels: exactly Triton's for the rows (BLOCK_N = NW * 32 * SPT * R1,
-// MINB = the programs an SM Triton's register count allows), 12 kernels:
+// MINB = the programs an SM Triton's register count allows, except the N 1001 kernel: its row has
+// 7 programs, and 16 an SM would cap it at 32 registers with a 4-byte spill), 12 kernels:
 //   fp32, float4: LN w b at BLOCK_N 8192 (helios, 4 an SM) and 16384; RMS at 4096;
 //   fp32 unaligned N (one element a thread): LN at BLOCK_N 1024 and 8;
 //   bf16, 8-element vectors: LN w b at 4096, LN w at 32768, RMS w at 8192, LN with fp32 w b at
@@ -545,7 +537,7 @@ bool ni_dispatch(const NiKey& k, const NiArgs& a, unsigned grid, cudaStream_t st
            ni_try<bf16, bf16, 8, 8, 16, 8, 32, kW, 1>(k, a, grid, st, rc) ||
            ni_try<bf16, bf16, 8, 8, 4, 8, 32, kRms | kW, 4>(k, a, grid, st, rc) ||
            ni_try<bf16, float, 8, 8, 1, 8, 32, kLnWB, 8>(k, a, grid, st, rc) ||
-           ni_try<bf16, bf16, 8, 1, 1, 4, 32, kB, 16>(k, a, grid, st, rc) ||
+           ni_try<bf16, bf16, 8, 1, 1, 4, 32, kB, 1>(k, a, grid, st, rc) ||
            ni_try<f16, f16, 8, 8, 1, 8, 32, kW, 8>(k, a, grid, st, rc) ||
            ni_try<f16, f16, 1, 1, 1, 1, 32, kRms | kLnWB, 1>(k, a, grid, st, rc);
 }
