@@ -4,6 +4,7 @@
 
 mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
+mod norm_infer;
 mod qknorm_rope;
 mod residual_gate_add;
 mod rotary_embedding;
@@ -34,6 +35,8 @@ static FUSE_LN_SELECT01: fuse_scale_shift::LnSelect01 =
 static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 =
     fuse_scale_shift::LnSelect01 { residual: true };
 static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
+static NORM_INFER: norm_infer::NormInfer = norm_infer::NormInfer;
+static ONE_PASS_RMS: norm_infer::OnePassRms = norm_infer::OnePassRms;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
 static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
 static ROTARY_EMBEDDING: rotary_embedding::StdRope = rotary_embedding::StdRope;
@@ -50,6 +53,8 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
         &FUSE_RESIDUAL_LN_SELECT01,
     ),
     ("qknorm_rope", &QKNORM_ROPE),
+    ("norm_infer", &NORM_INFER),
+    ("triton_one_pass_rms_norm", &ONE_PASS_RMS),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
     ("residual_gate_add", &RESIDUAL_GATE_ADD),
     ("rotary_embedding", &ROTARY_EMBEDDING),
