@@ -4,6 +4,7 @@
 
 mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
+mod group_norm_silu;
 mod qknorm_rope;
 mod residual_gate_add;
 
@@ -35,6 +36,7 @@ static FUSE_RESIDUAL_LN_SELECT01: fuse_scale_shift::LnSelect01 =
 static QKNORM_ROPE: qknorm_rope::QkNormRope = qknorm_rope::QkNormRope;
 static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_pad::CatPad;
 static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
+static GROUP_NORM_SILU: group_norm_silu::GroupNormSilu = group_norm_silu::GroupNormSilu;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
@@ -49,6 +51,7 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("qknorm_rope", &QKNORM_ROPE),
     ("causal_conv3d_cat_pad", &CAUSAL_CONV3D_CAT_PAD),
     ("residual_gate_add", &RESIDUAL_GATE_ADD),
+    ("group_norm_silu", &GROUP_NORM_SILU),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {
