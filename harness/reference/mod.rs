@@ -89,6 +89,12 @@ impl<'a> Inputs<'a> {
     pub fn desc(&self, t: usize) -> Option<&TensorDesc> {
         self.row.tensors[t].as_ref()
     }
+
+    /// The generator key of declared tensor `t` under this seed: two `Inputs` of one row with the
+    /// same key hold the same values, so a reference may cache what it derives from them.
+    pub fn key(&self, t: usize) -> u64 {
+        self.keys[t]
+    }
 }
 
 /// Indices (in declared order) of the tensors a call writes.
