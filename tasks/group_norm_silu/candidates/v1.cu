@@ -335,13 +335,17 @@ __global__ void __launch_bounds__(SCALAR ? 128 : 256) apply_kernel(const T* x, c
     }
 }
 
-// ---- x.contiguous() for a strided x: PyTorch's legacy elementwise kernel shape (128 threads,
-// 4 elements a thread at block*512 + thread + k*128), output in contiguous order, input offset
-// from the output index by division over the dims. ----
+// ---- x.contiguous() for a strided x, as PyTorch runs it: TensorIterator coalesces the dims
+// (size-1 dims dropped, neighbours merged where x's strides allow; channels_last_3d becomes
+// [C, T*H*W]), then its legacy elementwise kernel (128 threads, 4 elements a thread at
+// block*512 + thread + k*128, contiguous output order) computes each input offset with
+// IntDivider's multiply-high division, innermost dim first. ----
 struct Dims {
     int rank;
-    int size[5];
-    int stride[5];
+    unsigned int size[5];
+    unsigned int magic[5];
+    unsigned int shift[5];
+    int stride[5];  // innermost first
 };
 template <typename T>
 __global__ void __launch_bounds__(128) contiguous_copy_kernel(const T* __restrict__ x, T* __restrict__ y, Dims d,
@@ -350,16 +354,25 @@ __global__ void __launch_bounds__(128) contiguous_copy_kernel(const T* __restric
     for (int k = 0; k < 4; ++k) {
         const int i = blockIdx.x * 512 + threadIdx.x + k * 128;
         if (i >= n) return;
-        int rem = i, off = 0;
-        for (int a = d.rank - 1; a >= 0; --a) {
-            const int q = rem / d.size[a];
-            off += (rem - q * d.size[a]) * d.stride[a];
+        unsigned int rem = static_cast<unsigned int>(i);
+        int off = 0;
+#pragma unroll
+        for (int a = 0; a < 5; ++a) {
+            if (a == d.rank) break;
+            const unsigned int q = (__umulhi(rem, d.magic[a]) + rem) >> d.shift[a];
+            off += static_cast<int>(rem - q * d.size[a]) * d.stride[a];
             rem = q;
         }
         y[i] = x[off];
     }
 }
 
+// IntDivider's constants for a divisor v: q = (umulhi(n, magic) + n) >> shift.
+void int_divider(unsigned int v, unsigned int& magic, unsigned int& shift) {
+    shift = 0;
+    while (shift < 32 && (1ull << shift) < v) ++shift;
+    magic = static_cast<unsigned int>(((1ull << 32) * ((1ull << shift) - v)) / v + 1);
+}
 
 // ---- v1: single read of x. Each CTA of RES_THREADS threads takes a ticket (its start order),
 // which names its (group, chunk); it loads its chunk of up to RES_ELEMS elements once from DRAM
@@ -595,11 +608,18 @@ int32_t run(kp_call* call, cudaStream_t s, const kp_tensor& xt, const T* w, cons
     if (!contiguous) {
         // x.contiguous() into y, then the kernels read y.
         Dims d{};
-        d.rank = rank;
-        for (int a = 0; a < rank; ++a) {
-            d.size[a] = static_cast<int>(xt.shape[a]);
-            d.stride[a] = xt.shape[a] == 1 ? 0 : static_cast<int>(xt.stride[a]);
+        for (int a = rank - 1; a >= 0; --a) {
+            const int64_t n = xt.shape[a];
+            if (n == 1) continue;
+            if (d.rank > 0 && xt.stride[a] == static_cast<int64_t>(d.stride[d.rank - 1]) * d.size[d.rank - 1]) {
+                d.size[d.rank - 1] *= static_cast<unsigned int>(n);  // merges with the dim inside it
+            } else {
+                d.size[d.rank] = static_cast<unsigned int>(n);
+                d.stride[d.rank] = static_cast<int>(xt.stride[a]);
+                ++d.rank;
+            }
         }
+        for (int a = 0; a < d.rank; ++a) int_divider(d.size[a], d.magic[a], d.shift[a]);
         const int n = static_cast<int>(numel);
         contiguous_copy_kernel<T><<<(n + 511) / 512, 128, 0, s>>>(x, y, d, n);
         x = y;
