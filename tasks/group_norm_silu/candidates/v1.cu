@@ -425,9 +425,8 @@ template <typename T>
 __global__ void __launch_bounds__(RES_THREADS) resident_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                                const T* __restrict__ b, T* __restrict__ y,
                                                                int spatial, int groups, int cpg, int group_size,
-                                                               int chunks, int total, float eps) {
+                                                               int clen, int chunks, int total, float eps) {
     constexpr int V = Vec<T>::N, NW = RES_THREADS / 32;
-    constexpr int ELEMS = RES_THREADS * RES_RUNS * V;
     extern __shared__ uint4 tile[];
     __shared__ double red[32];
     __shared__ unsigned int s_ticket;
@@ -437,8 +436,8 @@ __global__ void __launch_bounds__(RES_THREADS) resident_kernel(const T* __restri
     const int row = static_cast<int>(ticket / chunks), chunk = static_cast<int>(ticket % chunks);
     const int g = row % groups;
     const int64_t base = static_cast<int64_t>(row) * group_size;  // contiguous x: groups back to back
-    const int start = chunk * ELEMS;
-    const int n = min(ELEMS, group_size - start);
+    const int start = chunk * clen;  // clen <= RES_THREADS * RES_RUNS * V, a multiple of V
+    const int n = min(clen, group_size - start);
 
     // One read of the chunk from DRAM, into shared memory; the sum on the way.
     float s = 0.0f;
@@ -594,14 +593,24 @@ int32_t run(kp_call* call, cudaStream_t s, const kp_tensor& xt, const T* w, cons
     // v1: the single-read path for a contiguous x whose groups fit on the card in chunks.
     constexpr int V = Vec<T>::N;
     constexpr int kResElems = RES_THREADS * RES_RUNS * V;
-    const int res_chunks = (gs + kResElems - 1) / kResElems;
-    const int64_t res_total = static_cast<int64_t>(B) * G * res_chunks;
+    // Chunks a group: at least what fits in a CTA's shared memory; more (down to 8192 elements
+    // a CTA) when the groups alone would leave the card half empty.
+    const int slots = resident_slots<T>();
+    const int64_t bg = static_cast<int64_t>(B) * G;
+    const int chunks_min = (gs + kResElems - 1) / kResElems;
+    const int64_t chunks_fill = (slots + bg - 1) / bg;
+    const int chunks_cap = gs / 8192 > 1 ? gs / 8192 : 1;
+    const int want = static_cast<int>(chunks_fill < chunks_cap ? chunks_fill : chunks_cap);
+    const int clen0 = (gs + (want > chunks_min ? want : chunks_min) - 1) / (want > chunks_min ? want : chunks_min);
+    const int clen = (clen0 + V - 1) / V * V;
+    const int res_chunks = (gs + clen - 1) / clen;
+    const int64_t res_total = bg * res_chunks;
     if (contiguous && gs % V == 0 && (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 == 0 &&
         res_total <= kResMaxCtas && static_cast<int64_t>(B) * G <= kResMaxGroups &&
-        res_chunks <= resident_slots<T>()) {
+        res_chunks <= slots) {
         const size_t smem = sizeof(uint4) * RES_THREADS * RES_RUNS;
         resident_kernel<T><<<static_cast<int>(res_total), RES_THREADS, smem, s>>>(
-            x, w, b, y, S, G, cpg, gs, res_chunks, static_cast<int>(res_total), eps);
+            x, w, b, y, S, G, cpg, gs, clen, res_chunks, static_cast<int>(res_total), eps);
         snprintf(call->path, KP_PATH_LEN, "resident_single_read_c%d", res_chunks);
         return launched(call);
     }
