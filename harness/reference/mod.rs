@@ -4,6 +4,7 @@
 
 mod causal_conv3d_cat_pad;
 mod fuse_scale_shift;
+mod group_norm_silu;
 mod norm_infer;
 mod qknorm_rope;
 mod residual_gate_add;
@@ -41,6 +42,7 @@ static CAUSAL_CONV3D_CAT_PAD: causal_conv3d_cat_pad::CatPad = causal_conv3d_cat_
 static RESIDUAL_GATE_ADD: residual_gate_add::ResidualGateAdd = residual_gate_add::ResidualGateAdd;
 static ROTARY_EMBEDDING: rotary_embedding::StdRope = rotary_embedding::StdRope;
 static LTX2_SPLIT_ROTARY_EMB: rotary_embedding::Ltx2SplitRope = rotary_embedding::Ltx2SplitRope;
+static GROUP_NORM_SILU: group_norm_silu::GroupNormSilu = group_norm_silu::GroupNormSilu;
 
 const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("fuse_scale_shift", &FUSE_SCALE_SHIFT),
@@ -59,6 +61,7 @@ const REFERENCES: &[(&str, &dyn Reference)] = &[
     ("residual_gate_add", &RESIDUAL_GATE_ADD),
     ("rotary_embedding", &ROTARY_EMBEDDING),
     ("ltx2_split_rotary_emb", &LTX2_SPLIT_ROTARY_EMB),
+    ("group_norm_silu", &GROUP_NORM_SILU),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn Reference> {
@@ -95,6 +98,12 @@ impl<'a> Inputs<'a> {
 
     pub fn desc(&self, t: usize) -> Option<&TensorDesc> {
         self.row.tensors[t].as_ref()
+    }
+
+    /// The generator key of declared tensor `t` under this seed: two `Inputs` of one row with the
+    /// same key hold the same values, so a reference may cache what it derives from them.
+    pub fn key(&self, t: usize) -> u64 {
+        self.keys[t]
     }
 }
 
