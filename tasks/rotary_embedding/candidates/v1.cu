@@ -13,6 +13,18 @@
 //   * Rows the fast paths do not cover (fp32 x, head_dim (standard) or half (LTX-2) not a multiple
 //     of 8 elements, views not 16-byte aligned, a subsampled or 16-bit cos for the standard kernel)
 //     run the baseline's kernels unchanged, path "base_*".
+//   * Bucket: small LTX-2 rows run the baseline's kernel, path "base_small_ltx2_*". Condition: the
+//     v1 LTX-2 kernel runs only when it has at least kV1LtxMinChunks = 131072 16-byte chunks
+//     (B*S*H*half/8, i.e. 512 CTAs of 256 threads, about 4 per SM on a 132-SM H200, x of at least
+//     4 MiB in bf16); below that the baseline's multi-head-block kernel runs unchanged. Why: on the
+//     H200 (run 20261201T013248Z-e0eb7184) v1 was slower on [1,126,2048] (63 CTAs: 69 of 132 SMs
+//     idle, 0.940x) and [2,126,2048] (126 CTAs, 0.975x), same on a 256-CTA row (0.991x) and
+//     faster from 768 CTAs up ([1,1536,2048], 1.020x). At these sizes the kernel is latency-bound
+//     (about 2 us for 1.5 MB). Likely causes (read from the code, not profiled): v1's flat grid
+//     puts fewer, fuller CTAs on fewer SMs, and each thread does two runtime 32-bit divisions
+//     (chunk, head) before its first load, where the baseline's CTA takes its token and head
+//     block straight from blockIdx. (The first v1 run was against the old standard config; the
+//     LTX-2 kernels did not change with it.)
 // Baseline for tasks/rotary_embedding: a CUDA port of SGLang 0.5.23's two Triton rotary kernels.
 //
 // Lineage (package sglang 0.5.23 from PyPI, wheel sglang-0.5.23-cp311-cp311-manylinux_2_34_x86_64.whl;
@@ -409,6 +421,9 @@ bool is_contiguous(const kp_tensor& t) {
 // v1 fast paths: one 16-byte chunk per thread, flat 1-D grid of 256 threads.
 
 constexpr int kV1Threads = 256;
+// The small-row bucket of the LTX-2 entry point (see the file header): fewer 16-byte chunks than
+// this run the baseline's kernel.
+constexpr int64_t kV1LtxMinChunks = 131072;
 
 template <typename T>
 struct alignas(16) V16 {
@@ -656,8 +671,10 @@ int32_t kp_apply_ltx2_split_rotary_emb(kp_call* call, void* stream_ptr) {
     const bool x16 = dt == KP_BF16 || dt == KP_F16;
     bool str8 = true;
     for (int i = 0; i < 6; ++i) str8 = str8 && strides[i] % 8 == 0;
-    if (x16 && half % 8 == 0 && str8 && aligned16(x.data) && aligned16(out.data) && aligned16(cs.data) &&
-        aligned16(sn.data) && fits_i32(B * S * H * (half / 8) + kV1Threads)) {
+    const bool v1_ok = x16 && half % 8 == 0 && str8 && aligned16(x.data) && aligned16(out.data) &&
+                       aligned16(cs.data) && aligned16(sn.data) && fits_i32(B * S * H * (half / 8) + kV1Threads);
+    const bool small = B * S * H * (half / 8) < kV1LtxMinChunks;
+    if (v1_ok && !small) {
         const uint32_t cph = static_cast<uint32_t>(half / 8);
         const uint32_t total = static_cast<uint32_t>(B * S * H) * cph;
         const dim3 g((total + kV1Threads - 1) / kV1Threads);
@@ -674,7 +691,8 @@ int32_t kp_apply_ltx2_split_rotary_emb(kp_call* call, void* stream_ptr) {
     else if (dt == KP_F16) err = launch_ltx<__half>(bh, bhalf, v, nw, grid, a, stream, &found);
     else err = launch_ltx<float>(bh, bhalf, v, nw, grid, a, stream, &found);
     if (!found) return refuse(call, "tile_not_instantiated");
-    snprintf(call->path, KP_PATH_LEN, "base_ltx2_bh%d_half%d_v%d_w%d_%s", bh, bhalf, v, nw, dt_name(dt));
+    snprintf(call->path, KP_PATH_LEN, "base_%sltx2_bh%d_half%d_v%d_w%d_%s", v1_ok ? "small_" : "", bh, bhalf, v,
+             nw, dt_name(dt));
     return err == cudaSuccess ? KP_OK : KP_CUDA_ERROR;
 }
 
