@@ -194,27 +194,32 @@ fn channels_last_x_is_read_through_its_strides() {
     }
 }
 
-/// Triton's block sum: per-thread sequential sums over its runs (x^2 as a multiply then an fma
-/// chain), a butterfly over the 32 lanes, then over the warps.
+/// Triton's block sum: per-thread sequential sums over its runs (squares as Triton's PTX has them:
+/// fma(x0, x0, x1 * x1), then an fma chain), a butterfly over the 32 lanes, then over the warps.
 fn triton_block_sums(v: &[f32], nt: usize, vec: usize) -> (f32, f32) {
     let block = v.len();
     let reps = (block / (nt * vec)).max(1);
     let mut ts = vec![0f32; nt];
     let mut tq = vec![0f32; nt];
     for t in 0..nt {
-        let mut first = true;
+        let mut k = 0;
+        let mut x0 = 0f32;
         for r in 0..reps {
             for i in 0..vec {
                 let j = t * vec + r * nt * vec + i;
                 let x = if j < block { v[j] } else { 0.0 };
-                if first {
-                    ts[t] = x;
-                    tq[t] = x * x;
-                    first = false;
-                } else {
-                    ts[t] += x;
-                    tq[t] = x.mul_add(x, tq[t]);
+                match k {
+                    0 => x0 = x,
+                    1 => {
+                        ts[t] = x0 + x;
+                        tq[t] = x0.mul_add(x0, x * x);
+                    }
+                    _ => {
+                        ts[t] += x;
+                        tq[t] = x.mul_add(x, tq[t]);
+                    }
                 }
+                k += 1;
             }
         }
     }

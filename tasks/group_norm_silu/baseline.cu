@@ -8,14 +8,36 @@
 //   group_size < 2^18: one-pass kernel, grid (G, B), 4 warps, BLOCK min(4096, next_pow2(group)),
 //                      stats loop then apply loop over the group.
 //   else:              chunked: stats (8 warps, 2 x 4096 a program) -> finalize (4 warps)
-//                      -> apply (8 warps, per-element channel) or apply_scalar_affine (4 warps,
-//                      spatial % 8192 == 0 and >= 64 chunks).
+//                      -> apply (8 warps, channel per 16-byte run or per element, as Triton's
+//                      specialisation decides) or apply_scalar_affine (4 warps, spatial % 8192 == 0
+//                      and >= 64 chunks).
 //   channels-last x:   upstream runs x.contiguous() first (a PyTorch elementwise copy kernel:
 //                      128 threads, 4 elements a thread, contiguous order, strided reads). The
 //                      baseline does the same copy into y and then runs the path in place on y
 //                      (every element is read and then written by the same thread, and the stats
 //                      launches finish before the apply launch): the same bytes and launches as
 //                      upstream's copy into a temporary, without an allocation the ABI forbids.
+//
+// Matched to Triton 3.6's SASS for the production configurations (sm_90, ptxas from CUDA 13),
+// instruction for instruction in what costs: the apply loops compute the channel index
+// idx // spatial ONCE A RUN of 8 when spatial is a multiple of 16 (Triton specialises such an
+// int argument as divisible by 16 and its axis analysis makes the quotient constant over a run;
+// spatial = 600 gets one division an element, as Triton's PTX for that case), always
+// unconditionally so that ptxas hoists the divisor's reciprocal out of the loop (one I2F.RP +
+// MUFU.RCP a kernel, then IMAD.HI per division; the first port divided per element under a
+// condition: 32 I2F.RP + 32 MUFU.RCP + 64 IMAD.HI an iteration of the one-pass apply loop, its
+// 3.3-4.2x on the one-pass rows and 1.7x on the general chunked apply in fidelity run
+// 20261201T013122Z-14991c9c on an H200); each element's w and b a predicated 2-byte load even
+// where 8 share an address (64 LDG.E.U16 an iteration, as Triton); the x runs and y runs as
+// straight-line predicated 16-byte loads and stores (no branch around a run's computation); the
+// cross-warp reduction on every lane without a divergent branch. Per iteration and thread, SASS
+// counts equal Triton's for LDG.E.128, LDG.E.U16, STG.E.128, MUFU.EX2/RCP, I2F.RP, IMAD.HI, BAR
+// and BRA (one-pass; general and scalar-affine apply; stats). Loads in flight a thread: one-pass
+// 4 x 16 B (stats and apply loops; Triton's num_stages=3 pipelines nothing here: no cp.async, no
+// cross-iteration prefetch, loops not unrolled), stats 2 x 16 B, general apply 2 x 16 B,
+// scalar-affine apply 4 x 16 B, each plus the w/b gathers; the same in Triton's PTX.
+// Registers (fp16): one-pass 96 (Triton 80; one CTA a SM either way), general apply 56 (Triton
+// 48: 4 CTAs a SM here, 5 for Triton), scalar-affine 40 (43), stats 32 (32).
 //
 // Upstream allocates the chunked path's partial sums with torch.empty per call; here they live in
 // a static device buffer (4 Mi floats each), enough for every row of the task; a larger call is
@@ -82,7 +104,9 @@ __device__ __forceinline__ void finish_stats(float sum, float sq, int n, float e
 
 // A block reduction in Triton's order: the caller's per-thread sum, a warp butterfly
 // (16, 8, 4, 2, 1), the warp partials through shared memory reduced by a butterfly over the
-// warps; every thread gets the result.
+// warps; every thread gets the result. As Triton's PTX: the cross-warp step runs on every lane
+// (a predicated shared load for the first NW threads, a full-warp butterfly, thread 0 stores),
+// no divergent branch.
 template <int NW>
 __device__ __forceinline__ float block_sum(float v, float* smem) {
 #pragma unroll
@@ -91,12 +115,10 @@ __device__ __forceinline__ float block_sum(float v, float* smem) {
     __syncthreads();
     if (lane == 0) smem[warp] = v;
     __syncthreads();
-    if (threadIdx.x < NW) {
-        float s = smem[threadIdx.x];
+    float s = threadIdx.x < NW ? smem[threadIdx.x] : 0.0f;
 #pragma unroll
-        for (int o = NW / 2; o > 0; o >>= 1) s += __shfl_xor_sync((1u << NW) - 1u, s, o);
-        if (threadIdx.x == 0) smem[0] = s;
-    }
+    for (int o = NW / 2; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    if (threadIdx.x == 0) smem[0] = s;
     __syncthreads();
     return smem[0];
 }
@@ -111,11 +133,20 @@ template <typename T> struct Vec {
 
 // Loads the VEC elements at idx.. of a group (masked: idx >= n reads 0); VECTOR: one 16-byte load
 // (Triton's v4 when the group base and size are multiples of 16 elements), else element loads.
+// The 16-byte load and store are Triton's PTX: `mov 0 x4; @p ld.global.v4.b32` and
+// `@p st.global.v4.b32`, straight-line and predicated (a C++ `if` lets nvcc sink a run's whole
+// computation under a branch around its store). Volatile: they stay in program order, as x and
+// y may be one buffer (the channels-last path runs in place).
 template <typename T, bool VECTOR>
 __device__ __forceinline__ Vec<T> load_run(const T* p, int idx, int n) {
     Vec<T> v;
     if (VECTOR) {
-        v.raw = idx < n ? *reinterpret_cast<const uint4*>(p + idx) : make_uint4(0, 0, 0, 0);
+        asm volatile(
+            "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %4, 0;\n\tmov.u32 %0, 0;\n\tmov.u32 %1, 0;\n\tmov.u32 %2, 0;"
+            "\n\tmov.u32 %3, 0;\n\t@p ld.global.v4.b32 {%0, %1, %2, %3}, [%5];\n\t}"
+            : "=r"(v.raw.x), "=r"(v.raw.y), "=r"(v.raw.z), "=r"(v.raw.w)
+            : "r"(static_cast<int>(idx < n)), "l"(p + idx)
+            : "memory");
     } else {
 #pragma unroll
         for (int i = 0; i < Vec<T>::N; ++i) v.set(i, idx + i < n ? to_f(p[idx + i]) : 0.0f);
@@ -125,7 +156,11 @@ __device__ __forceinline__ Vec<T> load_run(const T* p, int idx, int n) {
 template <typename T, bool VECTOR>
 __device__ __forceinline__ void store_run(T* p, int idx, int n, const Vec<T>& v) {
     if (VECTOR) {
-        if (idx < n) *reinterpret_cast<uint4*>(p + idx) = v.raw;
+        asm volatile("{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %0, 0;\n\t@p st.global.v4.b32 [%1], {%2, %3, %4, %5};\n\t}"
+                     :
+                     : "r"(static_cast<int>(idx < n)), "l"(p + idx), "r"(v.raw.x), "r"(v.raw.y), "r"(v.raw.z),
+                       "r"(v.raw.w)
+                     : "memory");
     } else {
 #pragma unroll
         for (int i = 0; i < Vec<T>::N; ++i)
@@ -133,37 +168,124 @@ __device__ __forceinline__ void store_run(T* p, int idx, int n, const Vec<T>& v)
     }
 }
 
-// Per-thread sums over REPS runs of VEC at thread*VEC + r*NT*VEC, in register order.
+// Triton's masked gather of one element: `mov dflt; @p ld.global.b16` (b32 for fp32), the raw
+// element kept until its use (as Triton's PTX keeps the b16 values, two a 32-bit register).
+// Volatile so that every element keeps its own load, as in Triton's PTX (8 loads of one address
+// for a run whose channel is constant; ptxas keeps them all: 64 LDG.E.U16 an iteration in
+// Triton's one-pass SASS).
+template <typename T> struct Raw {
+    using type = unsigned short;
+};
+template <> struct Raw<float> {
+    using type = float;
+};
+template <typename T>
+__device__ __forceinline__ typename Raw<T>::type ld_masked(const T* p, bool pred, typename Raw<T>::type dflt) {
+    typename Raw<T>::type r;
+    if constexpr (sizeof(T) == 2) {
+        asm volatile(
+            "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.u16 %0, %3;\n\t@p ld.global.b16 %0, [%1];\n\t}"
+            : "=h"(r)
+            : "l"(p), "r"(static_cast<int>(pred)), "h"(dflt));
+    } else {
+        asm volatile(
+            "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.b32 %0, %3;\n\t@p ld.global.b32 %0, [%1];\n\t}"
+            : "=f"(r)
+            : "l"(p), "r"(static_cast<int>(pred)), "f"(dflt));
+    }
+    return r;
+}
+__device__ __forceinline__ float raw_to_f(unsigned short v, __half) { return __half2float(__ushort_as_half(v)); }
+__device__ __forceinline__ float raw_to_f(unsigned short v, __nv_bfloat16) {
+    return __bfloat162float(__ushort_as_bfloat16(v));
+}
+__device__ __forceinline__ float raw_to_f(float v, float) { return v; }
+// Triton's `other` values as raw elements: 1 (w) and 0 (b).
+template <typename T> __device__ __forceinline__ typename Raw<T>::type raw_one();
+template <> __device__ __forceinline__ unsigned short raw_one<__half>() { return 0x3C00; }
+template <> __device__ __forceinline__ unsigned short raw_one<__nv_bfloat16>() { return 0x3F80; }
+template <> __device__ __forceinline__ float raw_one<float>() { return 1.0f; }
+
+// The apply step of one block for a thread's REPS runs (already loaded in vs; run r at
+// idx0 + r*NT*VEC), ordered as Triton's PTX orders it (one-pass and general chunked apply):
+//   1. the channel index wgo + idx // spatial, computed unconditionally (div.s32 with a
+//      loop-invariant divisor: ptxas hoists the divisor's reciprocal out of the loop, one I2F.RP
+//      + MUFU.RCP a kernel, then IMAD.HI a division). RUN_CH: once a run of VEC, what Triton's
+//      axis analysis proves when spatial is specialised divisible by 16 (idx // spatial constant
+//      over a run of 8 contiguous, 8-aligned idx); else once an element (Triton's PTX for a
+//      spatial not divisible by 16: 32 div.s32 an iteration of the one-pass kernel);
+//   2. every weight load (other = 1), then every bias load (other = 0), one predicated load an
+//      element, the mask a run's (VECTOR: group size divisible by 16) or an element's;
+//   3. the math and the stores.
+template <typename T, int NT, int REPS, bool VECTOR, bool RUN_CH>
+__device__ __forceinline__ void apply_block(Vec<T> (&vs)[REPS], T* yg, int idx0, int n, int spatial, int wgo,
+                                            const T* w, const T* b, float mean, float rstd) {
+    constexpr int V = Vec<T>::N;
+    int ch[REPS][V];
+#pragma unroll
+    for (int r = 0; r < REPS; ++r) {
+        const int idx = idx0 + r * NT * V;
+        if (RUN_CH) {
+            const int c = wgo + idx / spatial;
+#pragma unroll
+            for (int i = 0; i < V; ++i) ch[r][i] = c;
+        } else {
+#pragma unroll
+            for (int i = 0; i < V; ++i) ch[r][i] = wgo + (idx + i) / spatial;
+        }
+    }
+    using R = typename Raw<T>::type;
+    const R one = raw_one<T>(), zero = R(0);
+    R wv[REPS][V], bv[REPS][V];
+#pragma unroll
+    for (int r = 0; r < REPS; ++r)
+#pragma unroll
+        for (int i = 0; i < V; ++i) {
+            const int idx = idx0 + r * NT * V;
+            wv[r][i] = ld_masked<T>(w + ch[r][i], VECTOR ? idx < n : idx + i < n, one);
+        }
+#pragma unroll
+    for (int r = 0; r < REPS; ++r)
+#pragma unroll
+        for (int i = 0; i < V; ++i) {
+            const int idx = idx0 + r * NT * V;
+            bv[r][i] = ld_masked<T>(b + ch[r][i], VECTOR ? idx < n : idx + i < n, zero);
+        }
+#pragma unroll
+    for (int r = 0; r < REPS; ++r) {
+#pragma unroll
+        for (int i = 0; i < V; ++i)
+            vs[r].set(i, norm_silu(vs[r].get(i), mean, rstd, raw_to_f(wv[r][i], T()), raw_to_f(bv[r][i], T())));
+        store_run<T, VECTOR>(yg, idx0 + r * NT * V, n, vs[r]);
+    }
+}
+
+// Per-thread sums over REPS runs of VEC at thread*VEC + r*NT*VEC, in register order, as Triton's
+// PTX: s = x0 + x1 + x2 + ...; q = fma(x0, x0, x1 * x1), then fma(xk, xk, q) for k >= 2.
 template <typename T, int NT, int REPS, bool VECTOR>
 __device__ __forceinline__ void thread_sums(const T* p, int off, int n, float& s, float& q) {
     constexpr int V = Vec<T>::N;
     Vec<T> v[REPS];
 #pragma unroll
     for (int r = 0; r < REPS; ++r) v[r] = load_run<T, VECTOR>(p, off + threadIdx.x * V + r * NT * V, n);
-    s = 0.0f;
-    q = 0.0f;
-    bool first = true;
+    const float x0 = v[0].get(0), x1 = v[0].get(1);
+    s = __fadd_rn(x0, x1);
+    q = __fmaf_rn(x0, x0, __fmul_rn(x1, x1));
 #pragma unroll
     for (int r = 0; r < REPS; ++r)
 #pragma unroll
         for (int i = 0; i < V; ++i) {
+            if (r == 0 && i < 2) continue;
             const float x = v[r].get(i);
-            if (first) {
-                s = x;
-                q = __fmul_rn(x, x);
-                first = false;
-            } else {
-                s = __fadd_rn(s, x);
-                q = __fmaf_rn(x, x, q);
-            }
+            s = __fadd_rn(s, x);
+            q = __fmaf_rn(x, x, q);
         }
 }
 
 // ---- one-pass: grid (G, B), 4 warps, BLOCK elements a step (4096, or a power of two below) ----
-template <typename T, int BLOCK, bool VECTOR>
-__global__ void __launch_bounds__(128) onepass_kernel(const T* x, const T* __restrict__ w, const T* __restrict__ b,
-                                                      T* y, int channels, int spatial, int cpg, int group_size,
-                                                      float eps) {
+template <typename T, int BLOCK, bool VECTOR, bool RUN_CH>
+__global__ void __launch_bounds__(128) onepass_kernel(const T* x, const T* w, const T* b, T* y, int channels,
+                                                      int spatial, int cpg, int group_size, float eps) {
     constexpr int NT = 128, V = Vec<T>::N;
     constexpr int REPS = BLOCK / (NT * V) > 0 ? BLOCK / (NT * V) : 1;
     __shared__ float smem[4];
@@ -188,20 +310,8 @@ __global__ void __launch_bounds__(128) onepass_kernel(const T* x, const T* __res
         Vec<T> vs[REPS];
 #pragma unroll
         for (int r = 0; r < REPS; ++r) vs[r] = load_run<T, VECTOR>(xg, off + threadIdx.x * V + r * NT * V, group_size);
-#pragma unroll
-        for (int r = 0; r < REPS; ++r) {
-            const int idx = off + threadIdx.x * V + r * NT * V;
-            Vec<T>& v = vs[r];
-#pragma unroll
-            for (int i = 0; i < V; ++i) {
-                const int e = idx + i;
-                const int c = wgo + e / spatial;
-                const float wc = e < group_size ? to_f(w[c]) : 1.0f;
-                const float bc = e < group_size ? to_f(b[c]) : 0.0f;
-                v.set(i, norm_silu(v.get(i), mean, rstd, wc, bc));
-            }
-            store_run<T, VECTOR>(yg, idx, group_size, v);
-        }
+        apply_block<T, NT, REPS, VECTOR, RUN_CH>(vs, yg, off + threadIdx.x * V, group_size, spatial, wgo, w, b, mean,
+                                                 rstd);
     }
 }
 
@@ -258,11 +368,11 @@ __global__ void __launch_bounds__(128) finalize_kernel(int chunks, int group_siz
 }
 
 // SCALAR: the scalar-affine variant (4 warps; a chunk lies in one channel), else the general one
-// (8 warps; channel per element).
-template <typename T, bool SCALAR, bool VECTOR>
-__global__ void __launch_bounds__(SCALAR ? 128 : 256) apply_kernel(const T* x, const T* __restrict__ w,
-                                                                   const T* __restrict__ b, T* y, int channels,
-                                                                   int spatial, int groups, int cpg, int group_size) {
+// (8 warps; the channel per run or per element, as apply_block says).
+template <typename T, bool SCALAR, bool VECTOR, bool RUN_CH>
+__global__ void __launch_bounds__(SCALAR ? 128 : 256) apply_kernel(const T* x, const T* w, const T* b, T* y,
+                                                                   int channels, int spatial, int groups, int cpg,
+                                                                   int group_size) {
     constexpr int NT = SCALAR ? 128 : 256, V = Vec<T>::N, REPS = kBlock / (NT * V);
     const int row = blockIdx.x, chunk = blockIdx.y;
     const int bt = row / groups, g = row - bt * groups;
@@ -278,25 +388,19 @@ __global__ void __launch_bounds__(SCALAR ? 128 : 256) apply_kernel(const T* x, c
 #pragma unroll 1
     for (int blk = 0; blk < 2; ++blk) {
         Vec<T> vs[REPS];
+        const int idx0 = start + blk * kBlock + threadIdx.x * V;
 #pragma unroll
-        for (int r = 0; r < REPS; ++r)
-            vs[r] = load_run<T, VECTOR>(x + base, start + blk * kBlock + threadIdx.x * V + r * NT * V, group_size);
+        for (int r = 0; r < REPS; ++r) vs[r] = load_run<T, VECTOR>(x + base, idx0 + r * NT * V, group_size);
+        if (SCALAR) {
 #pragma unroll
-        for (int r = 0; r < REPS; ++r) {
-            const int idx = start + blk * kBlock + threadIdx.x * V + r * NT * V;
-            Vec<T>& v = vs[r];
+            for (int r = 0; r < REPS; ++r) {
 #pragma unroll
-            for (int i = 0; i < V; ++i) {
-                float wc = ws, bc = bs;
-                if (!SCALAR) {
-                    const int e = idx + i;
-                    const int c = g * cpg + e / spatial;
-                    wc = e < group_size ? to_f(w[c]) : 1.0f;
-                    bc = e < group_size ? to_f(b[c]) : 0.0f;
-                }
-                v.set(i, norm_silu(v.get(i), mean, rstd, wc, bc));
+                for (int i = 0; i < V; ++i) vs[r].set(i, norm_silu(vs[r].get(i), mean, rstd, ws, bs));
+                store_run<T, VECTOR>(y + base, idx0 + r * NT * V, group_size, vs[r]);
             }
-            store_run<T, VECTOR>(y + base, idx, group_size, v);
+        } else {
+            apply_block<T, NT, REPS, VECTOR, RUN_CH>(vs, y + base, idx0, group_size, spatial, g * cpg, w, b, mean,
+                                                     rstd);
         }
     }
 }
@@ -357,12 +461,14 @@ int32_t launched(kp_call* call) {
 }
 
 template <typename T, int BLOCK>
-void launch_onepass(bool vec, dim3 grid, cudaStream_t s, const T* x, const T* w, const T* b, T* y, int C, int S,
-                    int cpg, int gs, float eps) {
-    if (vec)
-        onepass_kernel<T, BLOCK, true><<<grid, 128, 0, s>>>(x, w, b, y, C, S, cpg, gs, eps);
+void launch_onepass(bool vec, bool run_ch, dim3 grid, cudaStream_t s, const T* x, const T* w, const T* b, T* y,
+                    int C, int S, int cpg, int gs, float eps) {
+    if (vec && run_ch)
+        onepass_kernel<T, BLOCK, true, true><<<grid, 128, 0, s>>>(x, w, b, y, C, S, cpg, gs, eps);
+    else if (vec)
+        onepass_kernel<T, BLOCK, true, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, cpg, gs, eps);
     else
-        onepass_kernel<T, BLOCK, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, cpg, gs, eps);
+        onepass_kernel<T, BLOCK, false, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, cpg, gs, eps);
 }
 
 template <typename T>
@@ -400,14 +506,17 @@ int32_t run(kp_call* call, cudaStream_t s, const kp_tensor& xt, const T* w, cons
     // Triton's 16-byte vectors: pointers 16-byte aligned and the group base a multiple of 16
     // elements (its integer arguments specialised as divisible by 16).
     const bool vec = gs % 16 == 0 && (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 == 0;
+    // Triton's idx // spatial constant over a run: spatial specialised divisible by 16 (with the
+    // 16-byte runs of vec; a run is at most 8 elements, so it never crosses a channel).
+    const bool run_ch = vec && S % 16 == 0;
     if (gs < kLargeGroup) {
         const int block = next_pow2(gs < kBlock ? gs : kBlock);
         const dim3 grid(G, B);
         if (block == kBlock)
-            launch_onepass<T, kBlock>(vec, grid, s, x, w, b, y, C, S, cpg, gs, eps);
+            launch_onepass<T, kBlock>(vec, run_ch, grid, s, x, w, b, y, C, S, cpg, gs, eps);
         else  // small groups (regression rows only): one generic tile of 1024 covers every BLOCK <= 1024
-            launch_onepass<T, 1024>(false, grid, s, x, w, b, y, C, S, cpg, gs, eps);
-        snprintf(call->path, KP_PATH_LEN, "%sonepass_b%d%s", pre, block, vec ? "_v16B" : "");
+            launch_onepass<T, 1024>(false, false, grid, s, x, w, b, y, C, S, cpg, gs, eps);
+        snprintf(call->path, KP_PATH_LEN, "%sonepass_b%d%s", pre, block, vec ? (run_ch ? "_v16B_runch" : "_v16B") : "");
         return launched(call);
     }
     const int rows = B * G, chunks = (gs + kChunk - 1) / kChunk;
@@ -422,16 +531,19 @@ int32_t run(kp_call* call, cudaStream_t s, const kp_tensor& xt, const T* w, cons
     const bool scalar = S % kChunk == 0 && chunks >= 64;
     if (scalar) {
         if (vec)
-            apply_kernel<T, true, true><<<grid, 128, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
+            apply_kernel<T, true, true, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
         else
-            apply_kernel<T, true, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
+            apply_kernel<T, true, false, false><<<grid, 128, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
     } else {
-        if (vec)
-            apply_kernel<T, false, true><<<grid, 256, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
+        if (run_ch)
+            apply_kernel<T, false, true, true><<<grid, 256, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
+        else if (vec)
+            apply_kernel<T, false, true, false><<<grid, 256, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
         else
-            apply_kernel<T, false, false><<<grid, 256, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
+            apply_kernel<T, false, false, false><<<grid, 256, 0, s>>>(x, w, b, y, C, S, G, cpg, gs);
     }
-    snprintf(call->path, KP_PATH_LEN, "%schunked_%s%s", pre, scalar ? "scalar_affine" : "apply", vec ? "_v16B" : "");
+    snprintf(call->path, KP_PATH_LEN, "%schunked_%s%s", pre, scalar ? "scalar_affine" : "apply",
+             vec ? (run_ch && !scalar ? "_v16B_runch" : "_v16B") : "");
     return launched(call);
 }
 

@@ -1,10 +1,16 @@
-// kpilot-parent: baseline sha256 b87b0580dd2a65fe7e8ff94141e3b7381df0d892f48590e77ffa799b2b8db5fa
+// kpilot-parent: baseline sha256 a7bf357a43840e81cd89129220cb2b708818f889d17c78747ad7b993f03f1d0c
 // Candidate v1 for tasks/group_norm_silu, started from the baseline. What changes: the apply
 // loops of the one-pass and the general chunked kernels look the channel up once per 16-byte run
 // instead of once per element when a run cannot cross a channel (16-byte vectors and spatial a
 // multiple of the run length, true for every production row): one integer division and one
 // weight/bias load pair per 8 fp16 elements instead of 8 of each. Everything else (launches,
 // layouts, reduction order, rounding) is the baseline's, so the outputs are bit-identical.
+// Since the baseline was matched to Triton's SASS (after fidelity run 20261201T013122Z-14991c9c)
+// it too computes the channel once a run (unconditionally, the divisor's reciprocal hoisted),
+// so change (1) is no longer a difference from the parent; v1's copies of those kernels still
+// divide under a condition and may be slower than the new baseline on the paths they serve
+// (channels-last rows). Its thread sums follow the baseline's new order (fma(x0, x0, x1 * x1)
+// first), which keeps those paths bit-identical to the baseline.
 // And, for a contiguous x (every production row but the 32 channels-last ones, which keep the
 // baseline's copy and kernels), a single read: resident_kernel below holds each chunk of a
 // group in shared memory between the statistics and the apply, so x crosses DRAM once (the
@@ -149,29 +155,25 @@ __device__ __forceinline__ void store_run(T* p, int idx, int n, const Vec<T>& v)
     }
 }
 
-// Per-thread sums over REPS runs of VEC at thread*VEC + r*NT*VEC, in register order.
+// Per-thread sums over REPS runs of VEC at thread*VEC + r*NT*VEC, in register order, as Triton's
+// PTX (and the baseline): s = x0 + x1 + x2 + ...; q = fma(x0, x0, x1 * x1), then fma(xk, xk, q).
 template <typename T, int NT, int REPS, bool VECTOR>
 __device__ __forceinline__ void thread_sums(const T* p, int off, int n, float& s, float& q) {
     constexpr int V = Vec<T>::N;
     Vec<T> v[REPS];
 #pragma unroll
     for (int r = 0; r < REPS; ++r) v[r] = load_run<T, VECTOR>(p, off + threadIdx.x * V + r * NT * V, n);
-    s = 0.0f;
-    q = 0.0f;
-    bool first = true;
+    const float x0 = v[0].get(0), x1 = v[0].get(1);
+    s = __fadd_rn(x0, x1);
+    q = __fmaf_rn(x0, x0, __fmul_rn(x1, x1));
 #pragma unroll
     for (int r = 0; r < REPS; ++r)
 #pragma unroll
         for (int i = 0; i < V; ++i) {
+            if (r == 0 && i < 2) continue;
             const float x = v[r].get(i);
-            if (first) {
-                s = x;
-                q = __fmul_rn(x, x);
-                first = false;
-            } else {
-                s = __fadd_rn(s, x);
-                q = __fmaf_rn(x, x, q);
-            }
+            s = __fadd_rn(s, x);
+            q = __fmaf_rn(x, x, q);
         }
 }
 
