@@ -75,10 +75,11 @@ enum Cmd {
         /// Print the ledger record as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
-        /// Units (e.g. token rows) compared with the reference after each timed sample. Fewer than
-        /// the default is recorded as a deviation and cannot pass the gate.
-        #[arg(long, default_value_t = run::DEFAULT_SAMPLE_UNITS)]
-        sample_units: usize,
+        /// Units (e.g. token rows) compared with the reference after each timed sample (default:
+        /// the task's timing.sample_units, 64 unless its task.toml says fewer). Fewer than that is
+        /// recorded as a deviation and cannot pass the gate.
+        #[arg(long)]
+        sample_units: Option<usize>,
         /// A/A run: the baseline against a separately loaded copy of itself, to measure the
         /// noise floor. Recorded as candidate `baseline-aa`; it must fail the performance gate (exit 1).
         #[arg(long)]

@@ -26,7 +26,8 @@ pub struct RunOptions {
     pub rows: Vec<String>,
     pub device: i32,
     pub json: bool,
-    pub sample_units: usize,
+    /// None: the task's timing.sample_units.
+    pub sample_units: Option<usize>,
     /// A/A: the baseline against a separately loaded copy of itself (the noise floor; must fail the performance gate).
     pub aa: bool,
     /// Print nothing (neither table nor JSON): a caller such as `regress` reads the record.
@@ -211,7 +212,8 @@ pub fn build_cache_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join(".kpilot-cache/build"))
 }
 
-/// Units compared with the reference after each timed sample unless --sample-units says otherwise.
+/// Units compared with the reference after each timed sample unless the task's timing.sample_units
+/// or --sample-units says otherwise.
 pub const DEFAULT_SAMPLE_UNITS: usize = 64;
 
 /// Options that weaken what a run checks or change how it measures, against the frozen task.toml.
@@ -219,8 +221,8 @@ pub const DEFAULT_SAMPLE_UNITS: usize = 64;
 fn deviations(task: &Task, opts: &RunOptions, trials: u32, cache: &str) -> Vec<String> {
     let t = &task.spec.timing;
     let mut d = Vec::new();
-    if opts.sample_units < DEFAULT_SAMPLE_UNITS {
-        d.push(format!("--sample-units {} compares fewer units after each timed sample than the default {DEFAULT_SAMPLE_UNITS}", opts.sample_units));
+    if let Some(n) = opts.sample_units.filter(|&n| n < t.sample_units) {
+        d.push(format!("--sample-units {n} compares fewer units after each timed sample than the frozen timing.sample_units = {}", t.sample_units));
     }
     if trials < t.trials {
         d.push(format!(
@@ -405,7 +407,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         cache: cache.clone(),
         device: opts.device,
         measure_copy: true,
-        sample_units: opts.sample_units,
+        sample_units: opts.sample_units.unwrap_or(task.spec.timing.sample_units),
         trial_units: opts.quick.then_some(QUICK_TRIAL_UNITS),
     };
     lap("build", &mut phases);
@@ -915,7 +917,7 @@ pub fn count_kinds(task: &Task) -> (usize, usize, usize) {
 mod tests {
     use super::*;
 
-    fn opts(sample_units: usize) -> RunOptions {
+    fn opts(sample_units: Option<usize>) -> RunOptions {
         RunOptions {
             root: PathBuf::new(),
             task: String::new(),
@@ -1051,12 +1053,18 @@ mod tests {
         )
         .unwrap();
         let t = task.spec.timing.clone();
-        assert!(deviations(&task, &opts(DEFAULT_SAMPLE_UNITS), t.trials, &t.cache).is_empty());
+        assert!(deviations(&task, &opts(None), t.trials, &t.cache).is_empty());
         assert!(
-            deviations(&task, &opts(DEFAULT_SAMPLE_UNITS), t.trials + 4, &t.cache).is_empty(),
+            deviations(&task, &opts(None), t.trials + 4, &t.cache).is_empty(),
             "more trials weaken nothing"
         );
-        let d = deviations(&task, &opts(0), t.trials - 1, "warm");
+        assert!(deviations(&task, &opts(Some(t.sample_units)), t.trials, &t.cache).is_empty());
+        assert_eq!(
+            deviations(&task, &opts(Some(t.sample_units - 1)), t.trials, &t.cache).len(),
+            1,
+            "fewer units than the frozen timing.sample_units"
+        );
+        let d = deviations(&task, &opts(Some(0)), t.trials - 1, "warm");
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(
             d[0].contains("--sample-units 0")

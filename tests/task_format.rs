@@ -231,6 +231,17 @@ fn an_unknown_key_is_an_error_not_ignored() {
 }
 
 #[test]
+fn zero_units_compared_after_a_sample_is_refused() {
+    let (_d, dir) = scratch(
+        |t| t.replace("trials = 9", "trials = 9\nsample_units = 0"),
+        |r| r,
+    );
+    let (file, _, msg) = load_err(&dir);
+    assert_eq!(file, "task.toml");
+    assert!(msg.contains("sample_units must be at least 1"), "{msg}");
+}
+
+#[test]
 fn fewer_than_seven_trials_is_refused() {
     let (_d, dir) = scratch(|t| t.replace("trials = 9", "trials = 5"), |r| r);
     let (_, _, msg) = load_err(&dir);

@@ -250,7 +250,7 @@ fn run_rows(
         rows,
         device,
         json: false,
-        sample_units: run::DEFAULT_SAMPLE_UNITS,
+        sample_units: None,
         aa: false,
         quiet: true,
         quick: false,

@@ -353,6 +353,12 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
     if spec.timing.row_timeout_s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return err("row_timeout_s", "timing.row_timeout_s must be > 0".into());
     }
+    if spec.timing.sample_units == 0 {
+        return err(
+            "sample_units",
+            "timing.sample_units must be at least 1 (every buffer set is compared after every timed sample)".into(),
+        );
+    }
     for f in &spec.build.flags {
         let banned = [
             "-o",

@@ -149,6 +149,17 @@ pub struct TimingSpec {
     pub cache: String,
     /// Seconds a worker may stay silent before it is killed and the row marked hung.
     pub row_timeout_s: f64,
+    /// Units compared with the float64 reference after each timed sample, spread over the
+    /// sample's buffer sets (at least one unit of every set, always). Default 64; a task whose
+    /// reference unit is costly (group_norm_silu: a unit's group statistics read a whole group of
+    /// up to 8.9M elements) sets fewer here, frozen with the rest of task.toml. A run asking for
+    /// fewer with --sample-units is a deviation.
+    #[serde(default = "default_sample_units")]
+    pub sample_units: usize,
+}
+
+fn default_sample_units() -> usize {
+    crate::run::DEFAULT_SAMPLE_UNITS
 }
 
 #[derive(Debug, Clone, Deserialize)]
