@@ -8,7 +8,7 @@
 // half-warp) and per-row math, but copies rows and the cos/sin row with cp.async into a 3-slot
 // ring per warp in shared memory: while a warp computes item i, items i + stride and i + 2 stride
 // are in flight, and they cost shared memory, not registers. 128-thread CTAs, 6 an SM (80
-// registers, 31.2 KB of static shared memory each: 24 warps x 2-3 items x 2 KB = 96-144 KB of q/k
+// registers, 31.7 KB of static shared memory each: 24 warps x 2-3 items x 2 KB = 96-144 KB of q/k
 // in flight an SM, against v2b's 0-64 KB), persistent grid-stride, PDL; stores as v2b (plain).
 // Fewer instructions an item than a plain port (v2b: ~600 a warp item, about half the SM's issue
 // slots at its bandwidth): the (token, item) pair advanced without a division, row addresses from

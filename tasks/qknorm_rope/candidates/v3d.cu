@@ -1,8 +1,8 @@
-// kpilot-parent: v3c sha256 9c952e4fda384f80c277873e066bbcea4c4613a56eac62f6f842de4d7aef9ffe
+// kpilot-parent: v3c sha256 4bc05267172654f89a6026bd1be1be7a0ef028f009adb03c32e49db5dc9036ac
 // Candidate v3d for tasks/qknorm_rope, from candidates/v3c.cu: one knob, the ring's depth.
 //
 // v3c with 4 slots a warp instead of 3 (kV3Stages), so 3-4 items in flight a warp instead of 2-3;
-// the shared memory (41.5 KB a CTA) then fits 5 CTAs of 128 threads an SM instead of 6
+// the shared memory (42.0 KB a CTA) then fits 5 CTAs of 128 threads an SM instead of 6
 // (kV3MinBlocks): 20 warps x 3-4 items x 2 KB = 120-160 KB of q/k in flight an SM against v3c's
 // 96-144 KB, with fewer warps to hide each item's reduction. If v3d beats v3c, the bytes in flight
 // are still the limit; if it loses, the warps are.
@@ -16,8 +16,11 @@
 // half-warp) and per-row math, but copies rows and the cos/sin row with cp.async into a 3-slot
 // ring per warp in shared memory: while a warp computes item i, items i + stride and i + 2 stride
 // are in flight, and they cost shared memory, not registers. 128-thread CTAs, 6 an SM (80
-// registers, 31.2 KB of static shared memory each: 24 warps x 2-3 items x 2 KB = 96-144 KB of q/k
+// registers, 31.7 KB of static shared memory each: 24 warps x 2-3 items x 2 KB = 96-144 KB of q/k
 // in flight an SM, against v2b's 0-64 KB), persistent grid-stride, PDL; stores as v2b (plain).
+// Fewer instructions an item than a plain port (v2b: ~600 a warp item, about half the SM's issue
+// slots at its bandwidth): the (token, item) pair advanced without a division, row addresses from
+// one per item, the weights widened to fp32 once per CTA in shared memory (exact).
 // Below kV2MinRows rows, and outside the production signature, the baseline's kernels as in v2b.
 // kpilot-parent: baseline sha256 b2d3b98e28b42e7f54ddc9be38e48407ab0877acda0f4ff8593f1664ee0aaede
 // Candidate v2b for tasks/qknorm_rope, from the baseline (SGLang 0.5.23's half-warp kernel).
@@ -643,6 +646,49 @@ struct alignas(16) V3Slot {
     uint4 cs[32];        // 512 B: the item's cache row
 };
 
+// Where a warp's item (t, j) is: item = t * ipt + j. Advanced by the grid stride without a
+// division (stride = qs * ipt + rs, computed once).
+struct V3Cursor {
+    uint32_t item, t, j;
+};
+
+__device__ __forceinline__ void v3_advance(V3Cursor& c, uint32_t stride, uint32_t qs, uint32_t rs, uint32_t ipt) {
+    c.item += stride;
+    c.t += qs;
+    c.j += rs;
+    if (c.j >= ipt) {
+        c.j -= ipt;
+        c.t += 1;
+    }
+}
+
+// The baseline half-warp kernel's math for one lane's 8 elements (as v2_norm_rope), with the
+// weight already widened to fp32 (exact: bf16/fp16 -> fp32): scale by nf * w, rotate the 4
+// interleaved pairs with (c, s), round to T.
+template <typename T>
+__device__ __forceinline__ uint4 v3_norm_rope(const uint4& x, const float4& wlo, const float4& whi, float nf,
+                                              const float4& c4, const float4& s4) {
+    const uint32_t xw[4] = {x.x, x.y, x.z, x.w};
+    const float gv[8] = {wlo.x, wlo.y, wlo.z, wlo.w, whi.x, whi.y, whi.z, whi.w};
+    const float cv[4] = {c4.x, c4.y, c4.z, c4.w};
+    const float sv[4] = {s4.x, s4.y, s4.z, s4.w};
+    uint32_t o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const float2 a2 = word_to_f2<T>(xw[j]);
+        const float2 g = make_float2(gv[2 * j], gv[2 * j + 1]);
+        float a = a2.x, b = a2.y;
+        a *= nf * g.x;
+        b *= nf * g.y;
+        const float c0 = cv[j], s0 = sv[j];
+        const float c1 = cv[j], s1 = sv[j];
+        const float r0 = a * c0 - b * s0;
+        const float r1 = b * c1 + a * s1;
+        o[j] = f2_to_word<T>(make_float2(r0, r1));
+    }
+    return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
 template <typename T, typename IdT, int BLOCK, int S, int MINB>
 __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_constant__ Params p) {
     static_assert(S >= 2, "a ring needs two slots");
@@ -659,20 +705,30 @@ __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_co
     const uint32_t heads = hq + p.hk;
     const uint32_t ipt = (heads + kItemRows - 1) / kItemRows;  // items per token
     const uint32_t items = ipt * p.n;
+    const uint32_t qs = stride / ipt;
+    const uint32_t rs = stride - qs * ipt;
+    const int64_t head2_b = 2 * p.head_b;  // from row u to row u + 1 of a half-warp
 
-    __shared__ uint4 s_w[2][16];
+    // Weights widened to fp32 once per CTA: s_wf[q/k][rl][0] elements 0-3, [1] elements 4-7.
+    __shared__ float4 s_wf[2][16][2];
     __shared__ V3Slot s_ring[kWarps][S];
     V3Slot* ring = s_ring[warp];
 
     grid_dep_wait();
 
-    auto issue = [&](uint32_t it, int64_t ps, int slot) {
-        const uint32_t t = it / ipt;
-        const uint32_t hb = (it - t * ipt) * kItemRows + hw;
+    // Row u of this half-warp in item (t, j) (head hb + 2u, hb = 8j + hw): q's rows or k's.
+    auto row_ptr = [&](uint32_t t, uint32_t hb, int u) -> char* {
+        const uint32_t h = hb + 2 * u;
+        char* base = h < hq ? static_cast<char*>(p.q) + (int64_t(t) * p.q_tok_b + int64_t(hb) * p.head_b)
+                            : static_cast<char*>(p.k_base) + (int64_t(t) * p.k_tok_b + int64_t(hb) * p.head_b);
+        return base + u * head2_b;
+    };
+
+    auto issue = [&](const V3Cursor& c, int64_t ps, int slot) {
+        const uint32_t hb = c.j * kItemRows + hw;
 #pragma unroll
         for (int u = 0; u < kTokU; ++u) {
-            const uint32_t h = hb + 2 * u;
-            if (h < heads) cp_async16(&ring[slot].x[u][lane], static_cast<const uint4*>(v2_row(p, t, h, h < hq)) + rl);
+            if (hb + 2 * u < heads) cp_async16(&ring[slot].x[u][lane], reinterpret_cast<const uint4*>(row_ptr(c.t, hb, u)) + rl);
         }
         cp_async16(&ring[slot].cs[lane],
                    static_cast<const uint4*>(byte_at(p.cache, ps * (R * int64_t(sizeof(float))), 0)) + lane);
@@ -680,48 +736,53 @@ __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_co
 
     // Prologue: the first S-1 items' positions (loads in flight together), then their copies, one
     // commit group per item (empty past the end, so the group count stays uniform).
+    V3Cursor cur;
+    cur.item = first;
+    cur.t = first / ipt;
+    cur.j = first - cur.t * ipt;
+    V3Cursor pf = cur;
     int64_t pps[S - 1];
+    {
+        V3Cursor c = cur;
 #pragma unroll
-    for (int s = 0; s < S - 1; ++s) {
-        const uint32_t it = first + uint32_t(s) * stride;
-        pps[s] = it < items ? v2_position<IdT>(p, it / ipt) : 0;
+        for (int s = 0; s < S - 1; ++s) {
+            pps[s] = c.item < items ? v2_position<IdT>(p, c.t) : 0;
+            v3_advance(c, stride, qs, rs, ipt);
+        }
     }
 #pragma unroll
     for (int s = 0; s < S - 1; ++s) {
-        const uint32_t it = first + uint32_t(s) * stride;
-        if (it < items) issue(it, pps[s], s);
+        if (pf.item < items) issue(pf, pps[s], s);
         cp_async_commit();
+        v3_advance(pf, stride, qs, rs, ipt);
     }
-    uint32_t pf = first + uint32_t(S - 1) * stride;  // next item to prefetch
-    int64_t pf_ps = pf < items ? v2_position<IdT>(p, pf / ipt) : 0;
+    int64_t pf_ps = pf.item < items ? v2_position<IdT>(p, pf.t) : 0;
 
     // Both weight vectors once per CTA (after the first copies went out).
     if (threadIdx.x < 32) {
-        s_w[threadIdx.x / 16][threadIdx.x % 16] =
-            *(static_cast<const uint4*>(threadIdx.x < 16 ? p.qw : p.kw) + threadIdx.x % 16);
+        const uint4 wv = *(static_cast<const uint4*>(threadIdx.x < 16 ? p.qw : p.kw) + threadIdx.x % 16);
+        const float2 g0 = word_to_f2<T>(wv.x), g1 = word_to_f2<T>(wv.y);
+        const float2 g2 = word_to_f2<T>(wv.z), g3 = word_to_f2<T>(wv.w);
+        s_wf[threadIdx.x / 16][threadIdx.x % 16][0] = make_float4(g0.x, g0.y, g1.x, g1.y);
+        s_wf[threadIdx.x / 16][threadIdx.x % 16][1] = make_float4(g2.x, g2.y, g3.x, g3.y);
     }
     __syncthreads();
 
-    uint32_t item = first;
     int slot = 0;
     int pslot = S - 1;
-    while (item < items) {  // warp-uniform
-        if (pf < items) issue(pf, pf_ps, pslot);
+    while (cur.item < items) {  // warp-uniform
+        if (pf.item < items) issue(pf, pf_ps, pslot);
         cp_async_commit();
-        pf += stride;
-        if (pf < items) pf_ps = v2_position<IdT>(p, pf / ipt);
+        v3_advance(pf, stride, qs, rs, ipt);
+        if (pf.item < items) pf_ps = v2_position<IdT>(p, pf.t);
         cp_async_wait<S - 1>();  // this item's group has landed (this lane's copies)
         __syncwarp();            // ... and every lane's (cs is read across lanes)
 
         const V3Slot& sl = ring[slot];
-        const uint32_t t = item / ipt;
-        const uint32_t hb = (item - t * ipt) * kItemRows + hw;
+        const uint32_t hb = cur.j * kItemRows + hw;
         uint4 xv[kTokU];
 #pragma unroll
-        for (int u = 0; u < kTokU; ++u) {
-            const uint32_t h = hb + 2 * u;
-            xv[u] = h < heads ? sl.x[u][lane] : make_uint4(0u, 0u, 0u, 0u);
-        }
+        for (int u = 0; u < kTokU; ++u) xv[u] = hb + 2 * u < heads ? sl.x[u][lane] : make_uint4(0u, 0u, 0u, 0u);
         const uint4 cu = sl.cs[rl];
         const uint4 su = sl.cs[16 + rl];
         const float4 c4 = make_float4(__uint_as_float(cu.x), __uint_as_float(cu.y), __uint_as_float(cu.z),
@@ -743,15 +804,14 @@ __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_co
 #pragma unroll
         for (int u = 0; u < kTokU; ++u) {
             const uint32_t h = hb + 2 * u;
-            const bool is_q = h < hq;
+            const int wq = h < hq ? 0 : 1;
             const float nf = rsqrtf((part[u][0] + part[u][1]) / static_cast<float>(D) + p.eps);
-            const uint4 w = s_w[is_q ? 0 : 1][rl];
-            const uint4 o = v2_norm_rope<T>(xv[u], w, nf, c4, s4);
-            if (h < heads) v2_store<false>(const_cast<void*>(v2_row(p, t, h, is_q)), rl, o);
+            const uint4 o = v3_norm_rope<T>(xv[u], s_wf[wq][rl][0], s_wf[wq][rl][1], nf, c4, s4);
+            if (h < heads) v2_store<false>(row_ptr(cur.t, hb, u), rl, o);
         }
         __syncwarp();  // every lane has read this slot before any lane copies into it again
 
-        item += stride;
+        v3_advance(cur, stride, qs, rs, ipt);
         slot = slot + 1 == S ? 0 : slot + 1;
         pslot = pslot + 1 == S ? 0 : pslot + 1;
     }
