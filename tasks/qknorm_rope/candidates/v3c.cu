@@ -623,8 +623,8 @@ __global__ void __launch_bounds__(PERSIST ? kBlock : kTokBlockNP, PERSIST ? 4 : 
 // x * (nf * w), fp32 rotation, one RN rounding, from the same bits.
 // ---------------------------------------------------------------------------------------------
 
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-    const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+// s: a shared-memory address (as __cvta_generic_to_shared gives it).
+__device__ __forceinline__ void cp_async16(uint32_t s, const void* gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
@@ -705,6 +705,10 @@ __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_co
     __shared__ float4 s_wf[2][16][2];
     __shared__ V3Slot s_ring[kWarps][S];
     V3Slot* ring = s_ring[warp];
+    // This lane's copy targets in slot 0 (row u adds u * 512 bytes, slot s adds s * sizeof(V3Slot)),
+    // computed once.
+    const uint32_t s_x = static_cast<uint32_t>(__cvta_generic_to_shared(&ring[0].x[0][lane]));
+    const uint32_t s_cs = static_cast<uint32_t>(__cvta_generic_to_shared(&ring[0].cs[lane]));
 
     grid_dep_wait();
 
@@ -718,12 +722,14 @@ __global__ void __launch_bounds__(BLOCK, MINB) qk_cpasync_kernel(const __grid_co
 
     auto issue = [&](const V3Cursor& c, int64_t ps, int slot) {
         const uint32_t hb = c.j * kItemRows + hw;
+        const uint32_t so = uint32_t(slot) * uint32_t(sizeof(V3Slot));
 #pragma unroll
         for (int u = 0; u < kTokU; ++u) {
-            if (hb + 2 * u < heads) cp_async16(&ring[slot].x[u][lane], reinterpret_cast<const uint4*>(row_ptr(c.t, hb, u)) + rl);
+            if (hb + 2 * u < heads)
+                cp_async16(s_x + so + uint32_t(u) * 32u * uint32_t(sizeof(uint4)),
+                           reinterpret_cast<const uint4*>(row_ptr(c.t, hb, u)) + rl);
         }
-        cp_async16(&ring[slot].cs[lane],
-                   static_cast<const uint4*>(byte_at(p.cache, ps * (R * int64_t(sizeof(float))), 0)) + lane);
+        cp_async16(s_cs + so, static_cast<const uint4*>(byte_at(p.cache, ps * (R * int64_t(sizeof(float))), 0)) + lane);
     };
 
     // Prologue: the first S-1 items' positions (loads in flight together), then their copies, one
