@@ -23,8 +23,8 @@
 // idx // spatial ONCE A RUN of 8 when spatial is a multiple of 16 (Triton specialises such an
 // int argument as divisible by 16 and its axis analysis makes the quotient constant over a run;
 // spatial = 600 gets one division an element, as Triton's PTX for that case), always
-// unconditionally so that ptxas hoists the divisor's reciprocal out of the loop (one I2F.RP +
-// MUFU.RCP a kernel, then IMAD.HI per division; the first port divided per element under a
+// unconditionally (one I2F.RP + MUFU.RCP for the divisor an iteration, in Triton's loop too,
+// then IMAD.HI per division; the first port divided per element under a
 // condition: 32 I2F.RP + 32 MUFU.RCP + 64 IMAD.HI an iteration of the one-pass apply loop, its
 // 3.3-4.2x on the one-pass rows and 1.7x on the general chunked apply in fidelity run
 // 20261201T013122Z-14991c9c on an H200); each element's w and b a predicated 2-byte load even
@@ -35,7 +35,10 @@
 // and BRA (one-pass; general and scalar-affine apply; stats). Loads in flight a thread: one-pass
 // 4 x 16 B (stats and apply loops; Triton's num_stages=3 pipelines nothing here: no cp.async, no
 // cross-iteration prefetch, loops not unrolled), stats 2 x 16 B, general apply 2 x 16 B,
-// scalar-affine apply 4 x 16 B, each plus the w/b gathers; the same in Triton's PTX.
+// scalar-affine apply 4 x 16 B, each plus the w/b gathers; the same in Triton's PTX. Equal
+// counts were not enough for the one-pass kernel (one warp a scheduler: the schedule is the
+// cost); see its comment for what its SASS matches beyond them (after fidelity run
+// 20261201T015639Z-b059ff15).
 // Registers (fp16): one-pass 96 (Triton 80; one CTA a SM either way), general apply 56 (Triton
 // 48: 4 CTAs a SM here, 5 for Triton), scalar-affine 40 (43), stats 32 (32).
 //
@@ -87,11 +90,18 @@ __device__ __forceinline__ float div_full(float a, float b) {
 }
 
 // silu of the affine-normalised value, as Triton's tl.sigmoid lowers: 1 / (1 + 2^(-y * log2 e)).
+// PLAIN: 1 + 2^t as a plain add.f32, Triton's PTX (the same value: rounded to nearest, and nothing
+// to contract into it, 2^t being ex2.approx's result). ptxas then knows the divisor is >= 1 and
+// drops div.full's sign and subnormal fix-up (FSETP |d| + 2 FMUL an element), which add.rn.f32
+// hides from it. The one-pass kernel uses it (Triton's SASS has no fix-up); the chunked apply
+// kernels keep add.rn (they matched upstream in run 20261201T015639Z-b059ff15 and were left as
+// they are; Triton's SASS for them lacks the fix-up too).
+template <bool PLAIN = false>
 __device__ __forceinline__ float norm_silu(float x, float mean, float rstd, float w, float b) {
     const float n = __fmul_rn(rstd, __fsub_rn(x, mean));
     const float y = __fmaf_rn(n, w, b);
     const float e = ex2_approx(__fmul_rn(__fsub_rn(0.0f, y), 1.44269502f));
-    return __fmul_rn(y, div_full(1.0f, __fadd_rn(e, 1.0f)));
+    return __fmul_rn(y, div_full(1.0f, PLAIN ? e + 1.0f : __fadd_rn(e, 1.0f)));
 }
 
 // mean and rstd from the fp32 sums: inv = 1 / n (div.full), var = fma(sq, inv, -(mean * mean)).
@@ -209,15 +219,15 @@ template <> __device__ __forceinline__ float raw_one<float>() { return 1.0f; }
 // The apply step of one block for a thread's REPS runs (already loaded in vs; run r at
 // idx0 + r*NT*VEC), ordered as Triton's PTX orders it (one-pass and general chunked apply):
 //   1. the channel index wgo + idx // spatial, computed unconditionally (div.s32 with a
-//      loop-invariant divisor: ptxas hoists the divisor's reciprocal out of the loop, one I2F.RP
-//      + MUFU.RCP a kernel, then IMAD.HI a division). RUN_CH: once a run of VEC, what Triton's
+//      loop-invariant divisor: one I2F.RP + MUFU.RCP an iteration, in Triton's loop as here,
+//      then IMAD.HI a division). RUN_CH: once a run of VEC, what Triton's
 //      axis analysis proves when spatial is specialised divisible by 16 (idx // spatial constant
 //      over a run of 8 contiguous, 8-aligned idx); else once an element (Triton's PTX for a
 //      spatial not divisible by 16: 32 div.s32 an iteration of the one-pass kernel);
 //   2. every weight load (other = 1), then every bias load (other = 0), one predicated load an
 //      element, the mask a run's (VECTOR: group size divisible by 16) or an element's;
-//   3. the math and the stores.
-template <typename T, int NT, int REPS, bool VECTOR, bool RUN_CH>
+//   3. the math and the stores (norm_silu<PLAIN>).
+template <typename T, int NT, int REPS, bool VECTOR, bool RUN_CH, bool PLAIN = false>
 __device__ __forceinline__ void apply_block(Vec<T> (&vs)[REPS], T* yg, int idx0, int n, int spatial, int wgo,
                                             const T* w, const T* b, float mean, float rstd) {
     constexpr int V = Vec<T>::N;
@@ -255,7 +265,7 @@ __device__ __forceinline__ void apply_block(Vec<T> (&vs)[REPS], T* yg, int idx0,
     for (int r = 0; r < REPS; ++r) {
 #pragma unroll
         for (int i = 0; i < V; ++i)
-            vs[r].set(i, norm_silu(vs[r].get(i), mean, rstd, raw_to_f(wv[r][i], T()), raw_to_f(bv[r][i], T())));
+            vs[r].set(i, norm_silu<PLAIN>(vs[r].get(i), mean, rstd, raw_to_f(wv[r][i], T()), raw_to_f(bv[r][i], T())));
         store_run<T, VECTOR>(yg, idx0 + r * NT * V, n, vs[r]);
     }
 }
@@ -283,34 +293,140 @@ __device__ __forceinline__ void thread_sums(const T* p, int off, int n, float& s
 }
 
 // ---- one-pass: grid (G, B), 4 warps, BLOCK elements a step (4096, or a power of two below) ----
+// With one CTA of 4 warps on each of only G*B = 32 SMs (one warp a scheduler) this kernel is
+// latency-bound: its time is each warp's instruction stream and where that stream waits, i.e.
+// ptxas's schedule. Fidelity run 20261201T015639Z-b059ff15 (H200): the previous port, with the
+// same loads and instruction classes, was 1.17-1.29x upstream's time on every contiguous
+// one-pass row. Its SASS against Triton's (sm_90, ptxas CUDA 13), a loop iteration:
+//   apply loop: 975 instructions vs 896. div.full's sign and subnormal fix-up on every element
+//     (FSETP |d| + 2 FMUL: 96 instructions), which Triton's SASS does not have because its
+//     1 + 2^t is add.f32 and the port's was add.rn.f32 (norm_silu<PLAIN>). And x runs 1-3 issued
+//     only after run 0's math had started (runs 2 and 3 after run 1's first use): three
+//     serialized L2 round trips an iteration where Triton has two (run 0, then runs 1-3
+//     together).
+//   stats loop: 192 vs 171: four 64-bit address computations (Triton: one base and immediate
+//     offsets) and the shared-memory slot addresses recomputed each iteration under predicates.
+// Now: the stats loop in Triton's PTX shape (one base pointer + immediate offsets; the sum's
+// chain and block reduction, then the square sum's; the slots and predicates computed once
+// before the loop, predicated `@p st.shared` / `@p ld.shared`, no branches): 166 instructions.
+// The apply loop as before but norm_silu<true>: 881 instructions, x run 0 issued 25
+// instructions before its first use, runs 1-3 before run 1's first use (two round trips, as
+// Triton). Same values as before (every operation and rounding unchanged). Registers 96 (Triton
+// 80; one CTA a SM either way). A single-warp issue model from the SASS control codes (stall
+// counts, scoreboards; L2 300-700 cycles, DRAM 800) puts an iteration pair at Triton's +2%
+// (the previous port: +15%); not measured.
+
+// Triton's predicated shared-memory accesses at a precomputed shared address.
+__device__ __forceinline__ void st_shared_if(uint32_t addr, float v, bool pred) {
+    asm volatile("{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\t@p st.shared.b32 [%0], %1;\n\t}"
+                 :
+                 : "r"(addr), "f"(v), "r"(static_cast<int>(pred))
+                 : "memory");
+}
+__device__ __forceinline__ float ld_shared_if(uint32_t addr, bool pred) {
+    float v;
+    asm volatile("{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %2, 0;\n\tmov.b32 %0, 0;\n\t@p ld.shared.b32 %0, [%1];\n\t}"
+                 : "=f"(v)
+                 : "r"(addr), "r"(static_cast<int>(pred))
+                 : "memory");
+    return v;
+}
+__device__ __forceinline__ float ld_shared(uint32_t addr) {
+    float v;
+    asm volatile("ld.shared.b32 %0, [%1];" : "=f"(v) : "r"(addr) : "memory");
+    return v;
+}
+
+// The block sum of the one-pass kernel (4 warps), Triton's sequence: barrier, warp butterfly,
+// lane 0 stores its warp's partial, barrier, threads 0-3 load the 4 partials, butterfly (2, 1),
+// thread 0 stores the total, barrier, every thread loads it.
+struct OnepassRed {
+    uint32_t warp_slot, thread_slot, total;
+    bool lane0, lt4, t0;
+};
+__device__ __forceinline__ float onepass_block_sum(float v, const OnepassRed& r) {
+    __syncthreads();
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    st_shared_if(r.warp_slot, v, r.lane0);
+    __syncthreads();
+    float s = ld_shared_if(r.thread_slot, r.lt4);
+    s += __shfl_xor_sync(0xffffffffu, s, 2);
+    s += __shfl_xor_sync(0xffffffffu, s, 1);
+    st_shared_if(r.thread_slot, s, r.t0);
+    __syncthreads();
+    return ld_shared(r.total);
+}
+
+// A run of VEC elements at addr (element idx of a group of n; masked: idx >= n reads 0):
+// load_run's instructions, the address computed by the caller.
+template <typename T, bool VECTOR>
+__device__ __forceinline__ Vec<T> load_run_at(const T* addr, int idx, int n) {
+    Vec<T> v;
+    if (VECTOR) {
+        asm volatile(
+            "{\n\t.reg .pred p;\n\tsetp.ne.b32 p, %4, 0;\n\tmov.u32 %0, 0;\n\tmov.u32 %1, 0;\n\tmov.u32 %2, 0;"
+            "\n\tmov.u32 %3, 0;\n\t@p ld.global.v4.b32 {%0, %1, %2, %3}, [%5];\n\t}"
+            : "=r"(v.raw.x), "=r"(v.raw.y), "=r"(v.raw.z), "=r"(v.raw.w)
+            : "r"(static_cast<int>(idx < n)), "l"(addr)
+            : "memory");
+    } else {
+#pragma unroll
+        for (int i = 0; i < Vec<T>::N; ++i) v.set(i, idx + i < n ? to_f(addr[i]) : 0.0f);
+    }
+    return v;
+}
 template <typename T, int BLOCK, bool VECTOR, bool RUN_CH>
 __global__ void __launch_bounds__(128) onepass_kernel(const T* x, const T* w, const T* b, T* y, int channels,
                                                       int spatial, int cpg, int group_size, float eps) {
-    constexpr int NT = 128, V = Vec<T>::N;
-    constexpr int REPS = BLOCK / (NT * V) > 0 ? BLOCK / (NT * V) : 1;
+    constexpr int NT = 128, V = Vec<T>::N, REPS = BLOCK / (NT * V);
+    static_assert(REPS >= 1, "BLOCK below one run a thread");
     __shared__ float smem[4];
     const int g = blockIdx.x, bt = blockIdx.y;
     const int64_t base = static_cast<int64_t>(bt) * channels * spatial + static_cast<int64_t>(g) * group_size;
-    const T* xg = x + base;
-    T* yg = y + base;
+    const int t0 = threadIdx.x * V;  // the thread's first element of a block
+    const T* xt = x + base + t0;
+    T* yt = y + base + t0;
+    OnepassRed red;
+    {
+        const uint32_t s0 = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+        red.warp_slot = s0 + (threadIdx.x >> 5) * 4;
+        red.thread_slot = s0 + threadIdx.x * 4;
+        red.total = s0;
+        red.lane0 = (threadIdx.x & 31) == 0;
+        red.lt4 = threadIdx.x < 4;
+        red.t0 = threadIdx.x == 0;
+    }
     float sum = 0.0f, sq = 0.0f;
     for (int off = 0; off < group_size; off += BLOCK) {
-        float s, q;
-        thread_sums<T, NT, REPS, VECTOR>(xg, off, group_size, s, q);
-        if (BLOCK < NT * V && threadIdx.x * V >= BLOCK) s = q = 0.0f;
-        sum = __fadd_rn(sum, block_sum<4>(s, smem));
-        sq = __fadd_rn(sq, block_sum<4>(q, smem));
+        Vec<T> v[REPS];
+#pragma unroll
+        for (int r = 0; r < REPS; ++r) v[r] = load_run_at<T, VECTOR>(xt + off + r * NT * V, off + t0 + r * NT * V, group_size);
+        // s = x0 + x1 + x2 + ..., in register order; then q = fma(x0, x0, x1 * x1), fma(xk, xk, q).
+        float s = __fadd_rn(v[0].get(0), v[0].get(1));
+#pragma unroll
+        for (int r = 0; r < REPS; ++r)
+#pragma unroll
+            for (int i = 0; i < V; ++i)
+                if (r > 0 || i >= 2) s = __fadd_rn(s, v[r].get(i));
+        sum = __fadd_rn(sum, onepass_block_sum(s, red));
+        float q = __fmaf_rn(v[0].get(0), v[0].get(0), __fmul_rn(v[0].get(1), v[0].get(1)));
+#pragma unroll
+        for (int r = 0; r < REPS; ++r)
+#pragma unroll
+            for (int i = 0; i < V; ++i)
+                if (r > 0 || i >= 2) q = __fmaf_rn(v[r].get(i), v[r].get(i), q);
+        sq = __fadd_rn(sq, onepass_block_sum(q, red));
     }
     float mean, rstd;
     finish_stats(sum, sq, group_size, eps, mean, rstd);
     const int wgo = g * cpg;
     for (int off = 0; off < group_size; off += BLOCK) {
-        if (BLOCK < NT * V && threadIdx.x * V >= BLOCK) continue;
         // Every run loaded before any is stored, as Triton's block (x and y may be one buffer).
         Vec<T> vs[REPS];
 #pragma unroll
-        for (int r = 0; r < REPS; ++r) vs[r] = load_run<T, VECTOR>(xg, off + threadIdx.x * V + r * NT * V, group_size);
-        apply_block<T, NT, REPS, VECTOR, RUN_CH>(vs, yg, off + threadIdx.x * V, group_size, spatial, wgo, w, b, mean,
+        for (int r = 0; r < REPS; ++r) vs[r] = load_run<T, VECTOR>(x + base, off + threadIdx.x * V + r * NT * V, group_size);
+        apply_block<T, NT, REPS, VECTOR, RUN_CH, true>(vs, y + base, off + threadIdx.x * V, group_size, spatial, wgo, w, b, mean,
                                                  rstd);
     }
 }

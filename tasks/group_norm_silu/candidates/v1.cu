@@ -1,4 +1,4 @@
-// kpilot-parent: baseline sha256 a7bf357a43840e81cd89129220cb2b708818f889d17c78747ad7b993f03f1d0c
+// kpilot-parent: baseline sha256 79728d62ae02cba4fa9b34719ca168c5c5dc2b121b8b015d3cc83ab4ea22fec1
 // Candidate v1 for tasks/group_norm_silu, started from the baseline. What changes: the apply
 // loops of the one-pass and the general chunked kernels look the channel up once per 16-byte run
 // instead of once per element when a run cannot cross a channel (16-byte vectors and spatial a
@@ -20,6 +20,9 @@
 // one-pass rows about `same` (latency-bound with 32 CTAs either way); the channels-last rows
 // `same` (baseline path). Risk: the wait of a chunk for its group must not starve the copy
 // engine of loads; two CTAs a SM (104 KB each) overlap one CTA's wait with the other's loads.
+// Parent moved to baseline 79728d62... (its one-pass kernel rescheduled like Triton's after
+// fidelity run 20261201T015639Z-b059ff15, same values); v1's own copies are unchanged and still
+// carry the previous one-pass schedule (add.rn in the sigmoid, per-iteration address work).
 // Baseline for tasks/group_norm_silu: a port of SGLang 0.5.23's triton_group_norm_silu
 // (sglang/kernels/ops/diffusion/norm/group_norm_silu_triton.py), the path apply_group_norm_silu
 // takes for every HunyuanVideo VAE call. Written from the Triton source and the PTX Triton 3.6
