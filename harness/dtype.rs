@@ -100,8 +100,10 @@ impl DType {
         }
     }
 
-    /// Rounds an f64 to this type (round to nearest even through f32 for the 16-bit types,
-    /// matching a float32 computation stored with `__float2*_rn`).
+    /// Rounds an f64 to this type the way a float32 computation stored with `__float2*_rn` is:
+    /// for the 16-bit types, first to f32, then to nearest even (two roundings, so not the
+    /// correctly rounded 16-bit value of an f64 that f32 cannot hold exactly; the references
+    /// model float32 arithmetic, so that is what they need).
     #[inline]
     pub fn round_f64(self, v: f64) -> f64 {
         match self {

@@ -76,8 +76,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
         /// Units (e.g. token rows) compared with the reference after each timed sample (default:
-        /// the task's timing.sample_units, 64 unless its task.toml says fewer). Fewer than that is
-        /// recorded as a deviation and cannot pass the gate.
+        /// the task's timing.sample_units, itself 64 unless task.toml sets it). Fewer than that
+        /// is recorded as a deviation and cannot pass the gate.
         #[arg(long)]
         sample_units: Option<usize>,
         /// A/A run: the baseline against a separately loaded copy of itself, to measure the

@@ -306,8 +306,10 @@ pub struct RunRow {
     /// Median per-launch device time (µs) of the stream reference: a plain kernel (one 16-byte
     /// vector a thread, streaming loads and stores) reading this row's inputs and writing its
     /// outputs once, over the same buffer sets, launch count and cache state as the sides, in
-    /// the same worker. The row's practical limit at its size and read/write mix; absent in
-    /// early records and for rows that were not timed.
+    /// the same worker, timed once per trial after all of the sides' trials. A reference for
+    /// the row's size and read/write mix, not a bound (a kernel may beat it, e.g. on
+    /// launch-bound rows); absent in early records, for rows that were not timed, for rows with
+    /// more than 16 tensors, and where the reference itself failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_us: Option<f64>,
     /// stream_us / the candidate's median device time, in percent: how close the candidate is

@@ -23,7 +23,16 @@ for spec in "$@"; do
   n=$((n + 1))
   IFS=: read -r a1 a2 a3 a4 <<< "$spec"
   if [ "$a1" = fidelity ]; then
-    log="$res/$n-fidelity-$a2.txt"; "$b" fidelity "$a2" --upstream "$(ls -d .upstream/sglang-* | head -1)" > "$log" 2>&1
+    # The folder scripts/fetch_upstream.sh made for the task's own pin ([upstream] package-version).
+    log="$res/$n-fidelity-$a2.txt"
+    pkg=$(sed -n 's/^package = "\(.*\)"$/\1/p' "tasks/$a2/task.toml" | head -1)
+    ver=$(sed -n 's/^version = "\(.*\)"$/\1/p' "tasks/$a2/task.toml" | head -1)
+    up=".upstream/$pkg-$ver"
+    if [ -n "$pkg" ] && [ -n "$ver" ] && [ -d "$up" ]; then
+      timeout 900 "$b" fidelity "$a2" --upstream "$up" >> "$log" 2>&1
+    else
+      echo "fidelity $a2: no upstream folder '$up' (run scripts/fetch_upstream.sh and carry .upstream/)" >> "$log"; (exit 3)
+    fi
   elif [ "$a1" = ncu ]; then
     log="$res/$n-ncu-$a2-$a4.txt"; timeout 240 "$b" ncu "$a2" --row "$a3" --candidate "$a4" > "$log" 2>&1
   elif [ "$a2" = aa ]; then

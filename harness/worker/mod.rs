@@ -958,8 +958,21 @@ impl<'a> RowRunner<'a> {
         }
         // The stream reference: a plain kernel moving this row's compulsory bytes over the same
         // buffer sets, launches and cache state, after every check (it overwrites outputs).
+        // It is informational: its own failure leaves the row's results standing (only a broken
+        // context, which check_async reports, ends the row).
         self.progress("stream reference");
-        res.stream_us = self.stream_reference(&b, n, (&e0, &e1))?;
+        self.gpu.drain()?; // the whole context idle, as before every sample
+        res.stream_us = match self.stream_reference(&b, n, (&e0, &e1)) {
+            Ok(us) => us,
+            Err(_) => {
+                self.gpu.check_async(&format!(
+                    "task '{}', row '{}', stream reference",
+                    self.task.name(),
+                    row.name
+                ))?;
+                Vec::new()
+            }
+        };
         laps.lap("stream_reference");
         [res.baseline, res.candidate] = sides;
         drop((graphs, checks, b));
@@ -970,8 +983,9 @@ impl<'a> RowRunner<'a> {
 
     /// The stream regions of one buffer set: each input read at the size the row's bytes count
     /// it (its distinct or gathered size), each output written, each in-place tensor read and
-    /// written, in 16-byte vectors (a tensor's last partial vector is left out). None when the
-    /// row has more tensors than one launch takes.
+    /// written, in 16-byte vectors (a tensor's last partial vector, and a tensor under 16 bytes,
+    /// are left out). None when the row has more tensors than one launch takes (the row then has
+    /// no stream reference).
     fn stream_regions(&self, set: &[Option<TensorBuf>]) -> Option<Vec<KpsStreamRegion>> {
         let mut v = Vec::new();
         for (i, (t, buf)) in self.row.tensors.iter().zip(set).enumerate() {
@@ -1017,6 +1031,8 @@ impl<'a> RowRunner<'a> {
             return Ok(Vec::new());
         };
         let stream = self.stream();
+        // One launch outside the graph first: the module loads here, not during the capture.
+        self.support.stream(&regions[0], stream)?;
         self.gpu.begin_capture()?;
         for i in 0..n {
             if let Err(e) = self.support.stream(&regions[i % regions.len()], stream) {
