@@ -29,6 +29,8 @@ pub struct RowJudgement {
     /// Candidate's achieved bandwidth on device time, TB/s.
     pub cand_tbps: Option<f64>,
     pub base_tbps: Option<f64>,
+    /// Median per-launch time of the row's stream reference (kps_stream), µs.
+    pub stream_us: Option<f64>,
     /// Moved its bytes faster than the card can: flagged, never celebrated.
     pub impossible: bool,
     /// Distinct bytes one sample reads and writes across its rotated buffer sets.
@@ -60,6 +62,15 @@ fn side_problems(side: &SideResult, label: &str) -> Vec<String> {
         .collect()
 }
 
+impl RowJudgement {
+    /// The stream reference's time over the candidate's, in percent.
+    pub fn pct_of_stream(&self) -> Option<f64> {
+        self.stream_us
+            .zip(self.cand_device_us)
+            .map(|(s, c)| 100.0 * s / c)
+    }
+}
+
 pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
     let mut rows = Vec::new();
     let mut failures = 0;
@@ -78,6 +89,7 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
             base_eager_us: None,
             cand_eager_us: None,
             cand_tbps: None,
+            stream_us: None,
             base_tbps: None,
             impossible: false,
             rotated_bytes: 0,
@@ -101,6 +113,8 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
                 }
                 j.problems.extend(side_problems(&r.baseline, "baseline"));
                 j.problems.extend(side_problems(&r.candidate, "candidate"));
+                // A measurement of the card, kept whatever the sides did.
+                j.stream_us = (!r.stream_us.is_empty()).then(|| stats::median(&r.stream_us));
                 if r.error.is_none() && (!r.baseline.passed() || !r.candidate.passed()) {
                     j.correct = false;
                 }
@@ -439,15 +453,8 @@ pub fn record(
                 speedup: j.device.as_ref().map(|c| c.speedup),
                 verdict: j.device.as_ref().map(|c| c.verdict),
                 pct_of_copy_bandwidth: j.cand_tbps.zip(got.copy_tbps).map(|(t, c)| 100.0 * t / c),
-                stream_us: r
-                    .filter(|r| !r.stream_us.is_empty())
-                    .map(|r| crate::stats::median(&r.stream_us)),
-                pct_of_stream: r
-                    .filter(|r| !r.stream_us.is_empty() && !r.candidate.device_us.is_empty())
-                    .map(|r| {
-                        100.0 * crate::stats::median(&r.stream_us)
-                            / crate::stats::median(&r.candidate.device_us)
-                    }),
+                stream_us: j.stream_us,
+                pct_of_stream: j.pct_of_stream(),
                 impossible_bandwidth: j.impossible,
                 seconds: r.map(|r| r.seconds),
                 phases: r.map(|r| r.phases.clone()).unwrap_or_default(),

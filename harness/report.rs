@@ -73,15 +73,7 @@ pub fn table(task: &Task, j: &Judged, got: &Collected, dev: &DeviceInfo) -> Stri
             ),
         };
         let pct = rj.cand_tbps.zip(copy).map(|(t, c)| 100.0 * t / c);
-        let stream_us = got
-            .rows
-            .iter()
-            .find(|r| r.row == rj.row)
-            .filter(|r| !r.stream_us.is_empty())
-            .map(|r| crate::stats::median(&r.stream_us));
-        let pct_stream = stream_us
-            .zip(rj.cand_device_us)
-            .map(|(st, c)| 100.0 * st / c);
+        let pct_stream = rj.pct_of_stream();
         let _ = writeln!(
             s,
             "{:<w$}  {:<4} {:>9.2} {:>10} {:>10} {:>6} {:>6} {:>6}  {:<24} {:<7} {:>7}{}",

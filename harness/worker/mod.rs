@@ -959,9 +959,9 @@ impl<'a> RowRunner<'a> {
         // The stream reference: a plain kernel moving this row's compulsory bytes over the same
         // buffer sets, launches and cache state, after every check (it overwrites outputs).
         // It is informational: its own failure leaves the row's results standing (only a broken
-        // context, which check_async reports, ends the row).
+        // context, which check_async reports, ends the row). The check of the last sample has
+        // already drained the context and charged any work left running to its side.
         self.progress("stream reference");
-        self.gpu.drain()?; // the whole context idle, as before every sample
         res.stream_us = match self.stream_reference(&b, n, (&e0, &e1)) {
             Ok(us) => us,
             Err(_) => {
