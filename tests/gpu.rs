@@ -188,7 +188,9 @@ fn scratch_root(fixture: &str) -> tempfile::TempDir {
         + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n"
         + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
-        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
+        + "[[scan.allow]]\ncandidate = \"refuses_and_leaves_work_running\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"lingers_only_in_timed_calls\"\ncall = \"<<<>>> without a stream\"\nreason = \"GPU test fixture\"\n"
+        + "[[scan.allow]]\ncandidate = \"lingers_only_in_timed_calls\"\ncall = \"cudaStreamIsCapturing\"\nreason = \"GPU test fixture\"\n";
     std::fs::write(task.join("task.toml"), toml).unwrap();
     std::fs::copy(
         repo().join("tests/fixtures/wrap.h"),
@@ -722,6 +724,38 @@ fn work_left_running_fails_its_side_and_not_the_other() {
     assert!(
         r["baseline"]["lingering_us"].as_f64().unwrap() < 1000.0,
         "{r}"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn work_left_running_after_timed_calls_fails_the_candidate_and_spares_the_stream_reference() {
+    require_gpu();
+    let (_, clean) = run_fixture("correct", &[SMALL]);
+    let clean_stream = row(&clean, SMALL)["stream_us"]
+        .as_f64()
+        .expect("stream_us of the clean run");
+    let (code, v) = run_fixture("lingers_only_in_timed_calls", &[SMALL]);
+    assert_eq!(
+        code, 2,
+        "work left running after a timed call is a correctness failure"
+    );
+    let r = row(&v, SMALL);
+    let problems = r["problems"].to_string();
+    assert!(
+        problems.contains("candidate: idle_after gate failed")
+            && problems.contains("a timed sample"),
+        "charged to the candidate, after a timed sample: {problems}"
+    );
+    assert!(!problems.contains("baseline:"), "{problems}");
+    // The 2 ms left running per call would show in the stream reference had the card not been
+    // drained before it: it stays the clean run's, within noise.
+    let stream = r["stream_us"]
+        .as_f64()
+        .expect("stream_us kept for a failed row");
+    assert!(
+        stream < 1.5 * clean_stream && stream > clean_stream / 1.5,
+        "stream reference {stream} µs against {clean_stream} µs in the clean run"
     );
 }
 
