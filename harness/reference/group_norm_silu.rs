@@ -10,7 +10,7 @@
 //! group) and kept in a small cache, so the units of one group compared after a timed sample, or
 //! in the correctness trial, share one pass over the group instead of one each.
 
-use super::{need_dtype_of, need_float, Inputs, Reference};
+use super::{need_dtype_of, need_float, present, Inputs, Reference};
 use crate::task::{Row, TensorDesc};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -46,12 +46,6 @@ const X: usize = 0;
 const WEIGHT: usize = 1;
 const BIAS: usize = 2;
 const Y: usize = 3;
-
-fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
-    row.tensors[i]
-        .as_ref()
-        .ok_or_else(|| format!("tensor #{i} is missing"))
-}
 
 /// num_groups as a usize: a positive integer.
 fn groups(row: &Row) -> Result<usize, String> {

@@ -117,6 +117,13 @@ pub fn written(row: &Row) -> Vec<usize> {
 }
 
 /// Shared shape checks.
+/// Tensor `i` of the row, or which one is missing.
+pub(crate) fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
+    row.tensors[i]
+        .as_ref()
+        .ok_or_else(|| format!("tensor #{i} is missing"))
+}
+
 pub(crate) fn need_float(t: &TensorDesc) -> Result<(), String> {
     if t.dtype.is_float() {
         Ok(())

@@ -7,14 +7,8 @@
 //!
 //! One unit is one row (the last dim); the output has x's shape and dtype.
 
-use super::{need_dtype_of, need_float, Inputs, Reference};
+use super::{need_dtype_of, need_float, present, Inputs, Reference};
 use crate::task::{Row, TensorDesc};
-
-fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
-    row.tensors[i]
-        .as_ref()
-        .ok_or_else(|| format!("tensor #{i} is missing"))
-}
 
 /// Storage offset of x's element (row u, column c) for an x of any rank (row-major over the
 /// leading dims, strides honoured).

@@ -4,7 +4,7 @@
 //! (float64), as KDA's fp32 oracle does; upstream rounds the product to the I/O dtype first, which
 //! the tolerance covers.
 
-use super::{need_dtype_of, need_float, Inputs, Reference};
+use super::{need_dtype_of, need_float, present, Inputs, Reference};
 use crate::task::{Row, TensorDesc};
 
 pub struct ResidualGateAdd;
@@ -42,12 +42,6 @@ pub(crate) fn broadcast_strides(t: &TensorDesc, shape: &[i64]) -> Result<Vec<i64
         }
     }
     Ok(s)
-}
-
-fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
-    row.tensors[i]
-        .as_ref()
-        .ok_or_else(|| format!("tensor #{i} is missing"))
 }
 
 /// Hidden size (residual's last dim): one unit is one row of it.

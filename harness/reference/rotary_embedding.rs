@@ -15,19 +15,13 @@
 //! upstream defines (it mirrors PyTorch's bf16 `x * cos` before `addcmul_`): the product rounded to
 //! x's dtype, then to bf16. Everything else in float64.
 
-use super::{Inputs, Reference};
+use super::{present, Inputs, Reference};
 use crate::dtype::DType;
 use crate::task::{Row, TensorDesc};
 
 const X: usize = 0;
 const COS: usize = 1;
 const SIN: usize = 2;
-
-fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
-    row.tensors[i]
-        .as_ref()
-        .ok_or_else(|| format!("tensor #{i} is missing"))
-}
 
 fn io_dtype(t: &TensorDesc) -> Result<(), String> {
     if matches!(t.dtype, DType::Bf16 | DType::Fp16 | DType::Fp32) {
