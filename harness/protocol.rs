@@ -161,6 +161,10 @@ pub struct RowResult {
     /// launches (`kps_stream`). Empty when the row was not timed.
     #[serde(default)]
     pub stream_us: Vec<f64>,
+    /// Bytes one launch of the stream reference moves (its regions' reads plus writes); None
+    /// when it did not run.
+    #[serde(default)]
+    pub stream_bytes: Option<u64>,
     pub seconds: f64,
     /// Where `seconds` went (allocation, correctness trial, reference, calibration, ...).
     #[serde(default)]

@@ -258,6 +258,10 @@ pub struct Timing {
     pub min_sample_ms: f64,
     pub launches: String,
     pub seed: u64,
+    /// Units of every buffer set compared with the float64 reference after each timed sample
+    /// (the task's `timing.sample_units`, or `--sample-units`); absent in early records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_units: Option<usize>,
     pub bootstrap_resamples: usize,
     pub ci: String,
     /// Absent in early records.
@@ -312,6 +316,12 @@ pub struct RunRow {
     /// more than 16 tensors, and where the reference itself failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_us: Option<f64>,
+    /// Bytes one launch of the stream reference moved (its reads plus its writes), to set
+    /// against the row's `bytes`: they differ where a tensor is too small for a 16-byte vector
+    /// or ends in a partial one (left out of the reference). Absent where `stream_us` is, and in
+    /// records made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_bytes: Option<u64>,
     /// stream_us / the candidate's median device time, in percent: how close the candidate is
     /// to that limit (above 100 when it beats the plain stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]

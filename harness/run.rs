@@ -392,6 +392,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let seed = opts.seed.unwrap_or_else(fresh_seed);
     let deviations = deviations(&task, opts, trials, &cache);
+    let sample_units = opts.sample_units.unwrap_or(task.spec.timing.sample_units);
     let plan = Plan {
         task_dir: task
             .dir
@@ -407,7 +408,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         cache: cache.clone(),
         device: opts.device,
         measure_copy: true,
-        sample_units: opts.sample_units.unwrap_or(task.spec.timing.sample_units),
+        sample_units,
         trial_units: opts.quick.then_some(QUICK_TRIAL_UNITS),
     };
     lap("build", &mut phases);
@@ -454,6 +455,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     );
     record.deviations = deviations;
     record.phases = phases;
+    record.timing.sample_units = Some(sample_units);
     record.fidelity = Some(crate::record::FidelityStanding {
         card: device.name.clone(),
         run_id: fidelity.as_ref().ok().cloned(),

@@ -356,6 +356,10 @@ fn the_unbroken_fixture_passes_every_gate() {
         .as_f64()
         .expect("pct_of_stream recorded");
     assert!(stream_us > 0.0 && pct > 0.0, "{small}");
+    // Every tensor of this row is whole 16-byte vectors, so the reference moved the row's bytes.
+    assert_eq!(small["stream_bytes"], small["bytes"], "{small}");
+    // The run says how many units it compared after each sample: the task's default.
+    assert_eq!(v["timing"]["sample_units"], 64, "{}", v["timing"]);
     assert_eq!(
         code, 1,
         "correct everywhere, but a partial run cannot pass the gate"

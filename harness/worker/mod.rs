@@ -963,7 +963,17 @@ impl<'a> RowRunner<'a> {
         // already drained the context and charged any work left running to its side.
         self.progress("stream reference");
         res.stream_us = match self.stream_reference(&b, n, (&e0, &e1)) {
-            Ok(us) => us,
+            Ok(us) => {
+                res.stream_bytes = (!us.is_empty())
+                    .then(|| self.stream_regions(&b.sets[0]))
+                    .flatten()
+                    .map(|r| {
+                        r.iter()
+                            .map(|g| g.n_vec * 16 * u64::from(g.read + g.write))
+                            .sum()
+                    });
+                us
+            }
             Err(_) => {
                 self.gpu.check_async(&format!(
                     "task '{}', row '{}', stream reference",
