@@ -554,6 +554,15 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // A reader that stops early (`kpilot list | head`) ends the command quietly, as it ends any
+    // Unix tool, instead of a panic in println!. The worker keeps Rust's default (EPIPE as an
+    // error): its result channel is a pipe whose loss the parent reports.
+    if !matches!(cli.cmd, Cmd::Worker) {
+        // SAFETY: restoring a signal's default disposition, before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let code = match real_main(cli) {
         Ok(c) => c,
         Err(e) => {

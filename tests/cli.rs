@@ -170,3 +170,19 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_without_a_panic() {
+    // `kpilot ledger list <task> | head -1`: the reader closes the pipe before kpilot is done.
+    use std::process::Stdio;
+    let mut child = kpilot()
+        .args(["ledger", "list", "group_norm_silu"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
