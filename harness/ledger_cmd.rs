@@ -269,7 +269,7 @@ fn summary(l: &Line) -> Summary {
 }
 
 fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?
     );
@@ -327,7 +327,7 @@ fn list(root: &Path, task: &str, kind: Option<&str>, json: bool) -> Result<()> {
             }
         );
     }
-    print!("{s}");
+    crate::out!("{s}");
     Ok(())
 }
 
@@ -470,7 +470,7 @@ fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
         return json_out(&l.raw);
     }
     match &l.record {
-        Record::Run(r) => print!("{}", show_run(r)),
+        Record::Run(r) => crate::out!("{}", show_run(r)),
         Record::Fidelity(r) => {
             let mut s = String::new();
             let _ = writeln!(
@@ -517,14 +517,14 @@ fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
             for f in &r.verdict.failures {
                 let _ = writeln!(s, "  - {f}");
             }
-            print!("{s}");
+            crate::out!("{s}");
         }
-        Record::Regress(r) => print!(
+        Record::Regress(r) => crate::out!(
             "{}",
             crate::regress::output::markdown(std::slice::from_ref(r))
         ),
         Record::Ncu(r) => {
-            println!(
+            crate::outln!(
                 "ncu {} of {}, row {}, on {}: digest {}\n  baseline: {}\n  {}: {}",
                 r.run_id,
                 r.task,
@@ -537,7 +537,7 @@ fn show(root: &Path, task: &str, id: &str, json: bool) -> Result<()> {
             );
         }
         Record::Freeze(r) => {
-            println!(
+            crate::outln!(
                 "freeze of {} at {}: {}\n  rows {}\n  baseline {}\n  task.toml {}",
                 r.task,
                 r.time_utc,
@@ -622,7 +622,7 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
         return json_out(&all);
     }
     for b in &all {
-        println!(
+        crate::outln!(
             "{:<14} {:<16} {}  gate {}  run {} ({}, best of {} evidence run(s); latest {:.4}x, run {})",
             b.card,
             b.candidate,
@@ -639,10 +639,10 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
         );
     }
     if all.is_empty() {
-        println!("no full run with a headline (not partial, not A/A, no deviations) of the current baseline, rows and task.toml in the ledger of {task}");
+        crate::outln!("no full run with a headline (not partial, not A/A, no deviations) of the current baseline, rows and task.toml in the ledger of {task}");
     }
     if other > 0 {
-        println!("({other} run(s) of an earlier baseline, rows or task.toml not considered)");
+        crate::outln!("({other} run(s) of an earlier baseline, rows or task.toml not considered)");
     }
     Ok(())
 }
@@ -652,8 +652,8 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
         LedgerCmd::List { task, kind, json } => list(root, task, kind.as_deref(), *json)?,
         LedgerCmd::Show { task, run_id, json } => show(root, task, run_id, *json)?,
         LedgerCmd::Best { task, card, json } => best(root, task, card.as_deref(), *json)?,
-        LedgerCmd::Lineage { task } => print!("{}", lineage(root, task)?),
-        LedgerCmd::Schema => print!("{}", crate::record::schema_json()),
+        LedgerCmd::Lineage { task } => crate::out!("{}", lineage(root, task)?),
+        LedgerCmd::Schema => crate::out!("{}", crate::record::schema_json()),
     }
     Ok(exit::OK)
 }

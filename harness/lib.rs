@@ -1,5 +1,24 @@
 //! kpilot: a harness for optimizing GPU kernels one task at a time. See README.md.
 
+/// `print!` to stdout that never panics: a reader that went away (`kpilot ... | head`) loses the
+/// rest of the text, and the command still ends with its own exit code (a verdict, for most).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` to stdout that never panics (see `out!`).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod abi;
 pub mod brief;
 pub mod candidate_cmd;

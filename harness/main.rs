@@ -389,12 +389,12 @@ fn real_main(cli: Cli) -> Result<i32> {
                     ));
                 }
                 let (p, r, j) = run::count_kinds(&task);
-                println!(
+                kpilot::outln!(
                     "{n}: ok ({p} production, {r} regression, {j} rejection rows; candidates: {})",
                     task.candidates().join(", ")
                 );
                 for line in kpilot::fidelity::rule::verify(&task, &root.join("ledger"))? {
-                    println!("{n}: {line}");
+                    kpilot::outln!("{n}: {line}");
                 }
             }
             Ok(exit::OK)
@@ -407,10 +407,10 @@ fn real_main(cli: Cli) -> Result<i32> {
                 match Task::load(&root.join("tasks"), &n) {
                     Ok(task) => {
                         let (p, r, j) = run::count_kinds(&task);
-                        println!("{n}: {} entry point(s), rows {p} production / {r} regression / {j} rejection, candidates: {}", task.spec.entries.len(), task.candidates().join(", "));
+                        kpilot::outln!("{n}: {} entry point(s), rows {p} production / {r} regression / {j} rejection, candidates: {}", task.spec.entries.len(), task.candidates().join(", "));
                     }
                     Err(e) => {
-                        println!("{n}: INVALID: {e}");
+                        kpilot::outln!("{n}: INVALID: {e}");
                         first_err.get_or_insert(e.exit_code());
                     }
                 }
@@ -420,7 +420,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Freeze { name, reason } => {
             let task = Task::load(&root.join("tasks"), &name)?;
             kpilot::freeze::freeze(&task, &root.join("ledger"), &reason)?;
-            println!(
+            kpilot::outln!(
                 "froze {name}: rows {}..., baseline {}...",
                 &task.hashes.rows[..12],
                 &task.hashes.baseline[..12]
@@ -435,7 +435,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             allow_partial,
         } => {
             let p = kpilot::regress::anchor::accept(&root, &name, &run, &reason, allow_partial)?;
-            println!("accepted run {run} of {name}: {}", p.display());
+            kpilot::outln!("accepted run {run} of {name}: {}", p.display());
             Ok(exit::OK)
         }
         Cmd::Regress {
@@ -463,13 +463,13 @@ fn real_main(cli: Cli) -> Result<i32> {
             after,
         } => {
             let (md, code) = kpilot::regress::compare::compare(&root, &name, &before, &after)?;
-            print!("{md}");
+            kpilot::out!("{md}");
             Ok(code)
         }
         Cmd::Merge { name, ids, junit } => {
             let (merged, _missing) = kpilot::regress::merge::merge(&root, &name, &ids)?;
             let all = std::slice::from_ref(&merged);
-            print!("{}", kpilot::regress::output::markdown(all));
+            kpilot::out!("{}", kpilot::regress::output::markdown(all));
             if let Some(p) = junit {
                 std::fs::write(&p, kpilot::regress::output::junit(all))
                     .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
@@ -479,7 +479,7 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Report { name, run, svg } => {
             let all = kpilot::regress::anchor::runs(&root, &name)?;
             let r = kpilot::regress::anchor::find_run(&all, &name, &run)?;
-            print!("{}", kpilot::run_report::markdown(r));
+            kpilot::out!("{}", kpilot::run_report::markdown(r));
             if let Some(p) = svg {
                 kpilot::run_report::svg(r, &p)?;
             }
@@ -489,7 +489,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             cmd: CandidateCmd::New { task, name, from },
         } => {
             let p = kpilot::candidate_cmd::new(&root, &task, &name, &from)?;
-            println!(
+            kpilot::outln!(
                 "wrote {} (from {from}); build it with `kpilot build {task}`",
                 p.display()
             );
@@ -498,12 +498,12 @@ fn real_main(cli: Cli) -> Result<i32> {
         Cmd::Brief { name, json } => {
             let b = kpilot::brief::build(&root, &name)?;
             if json {
-                println!(
+                kpilot::outln!(
                     "{}",
                     serde_json::to_string_pretty(&b).map_err(|e| Error::Internal(e.to_string()))?
                 );
             } else {
-                print!("{}", kpilot::brief::markdown(&b));
+                kpilot::out!("{}", kpilot::brief::markdown(&b));
             }
             Ok(exit::OK)
         }
@@ -554,15 +554,6 @@ fn main() {
             std::process::exit(code);
         }
     };
-    // A reader that stops early (`kpilot list | head`) ends the command quietly, as it ends any
-    // Unix tool, instead of a panic in println!. The worker keeps Rust's default (EPIPE as an
-    // error): its result channel is a pipe whose loss the parent reports.
-    if !matches!(cli.cmd, Cmd::Worker) {
-        // SAFETY: restoring a signal's default disposition, before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     let code = match real_main(cli) {
         Ok(c) => c,
         Err(e) => {

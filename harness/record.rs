@@ -258,8 +258,10 @@ pub struct Timing {
     pub min_sample_ms: f64,
     pub launches: String,
     pub seed: u64,
-    /// Units of every buffer set compared with the float64 reference after each timed sample
-    /// (the task's `timing.sample_units`, or `--sample-units`); absent in early records.
+    /// Units requested for comparison with the float64 reference after each timed sample, across
+    /// all buffer sets (the task's `timing.sample_units`, or `--sample-units`); what each row
+    /// actually compared is its `units_per_set` in every one of its `buffer_sets`. Absent in
+    /// early records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_units: Option<usize>,
     pub bootstrap_resamples: usize,
@@ -317,9 +319,10 @@ pub struct RunRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_us: Option<f64>,
     /// Bytes one launch of the stream reference moved (its reads plus its writes), to set
-    /// against the row's `bytes`: they differ where a tensor is too small for a 16-byte vector
-    /// or ends in a partial one (left out of the reference). Absent where `stream_us` is, and in
-    /// records made before it was recorded.
+    /// against the row's `bytes`: they differ where a tensor is too small for a 16-byte vector,
+    /// ends in a partial one or starts unaligned (left out of the reference). Measured in the
+    /// worker, like `stream_us`, so no more trustworthy than it: informational. Absent where
+    /// `stream_us` is, and in records made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_bytes: Option<u64>,
     /// stream_us / the candidate's median device time, in percent: how close the candidate is

@@ -487,7 +487,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     ledger::append(&ledger_path, &record)?;
     if opts.quiet {
     } else if opts.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&record).map_err(|e| Error::Internal(e.to_string()))?
         );

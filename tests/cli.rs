@@ -172,17 +172,25 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
 }
 
 #[test]
-fn a_reader_that_stops_early_ends_the_command_without_a_panic() {
-    // `kpilot ledger list <task> | head -1`: the reader closes the pipe before kpilot is done.
+fn a_reader_that_stops_early_changes_neither_the_exit_code_nor_panics() {
+    // `kpilot ... | head -1`: the reader closes the pipe before kpilot is done. The command must
+    // end with its own exit code (for most commands a verdict), not a panic or a signal.
     use std::process::Stdio;
-    let mut child = kpilot()
-        .args(["ledger", "list", "group_norm_silu"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take()); // the reader is gone before the first line
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
+    for args in [
+        vec!["ledger", "list", "group_norm_silu"],
+        vec!["check"],
+        vec!["list"],
+    ] {
+        let mut child = kpilot()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first line
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
 }

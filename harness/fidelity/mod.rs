@@ -330,7 +330,7 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
     let ledger_path = o.root.join("ledger").join(format!("{}.jsonl", task.name()));
     ledger::append(&ledger_path, &value)?;
     if o.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&value).map_err(|e| Error::Internal(e.to_string()))?
         );

@@ -279,14 +279,14 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let ledger_path = o.root.join("ledger").join(format!("{}.jsonl", task.name()));
     crate::ledger::append(&ledger_path, &Record::Ncu(Box::new(record.clone())))?;
     if o.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&Record::Ncu(Box::new(record)))
                 .map_err(|e| Error::Internal(e.to_string()))?
         );
     } else {
-        print!("{md}");
-        println!("\nrecorded: {} (ncu run {run_id})", ledger_path.display());
+        crate::out!("{md}");
+        crate::outln!("\nrecorded: {} (ncu run {run_id})", ledger_path.display());
     }
     Ok(crate::error::exit::OK)
 }

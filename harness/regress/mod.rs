@@ -477,7 +477,6 @@ pub fn run(o: &RegressOptions) -> Result<i32> {
         records.push(rec);
     }
     let md = output::markdown(&records);
-    print!("{md}");
     if let Some(p) = &o.markdown {
         write(p, &md)?;
     }
@@ -496,6 +495,9 @@ pub fn run(o: &RegressOptions) -> Result<i32> {
                 .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
         }
     }
+    // Printed last, after every file is written, and a reader that went away loses only the
+    // print: the exit code is the verdict's.
+    crate::out!("{md}");
     Ok(exit_code(&records))
 }
 
