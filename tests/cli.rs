@@ -94,7 +94,15 @@ fn a_changed_row_set_is_refused_until_frozen_again() {
     let d = tempfile::tempdir().unwrap();
     let task = d.path().join("tasks/fuse_scale_shift");
     std::fs::create_dir_all(task.join("candidates")).unwrap();
-    for f in ["task.toml", "rows.toml", "baseline.cu", "candidates/v1.cu"] {
+    // The task's files and its default candidate (task.toml's `candidate`), which check requires.
+    let toml = std::fs::read_to_string(repo().join("tasks/fuse_scale_shift/task.toml")).unwrap();
+    let default = toml
+        .lines()
+        .find_map(|l| l.strip_prefix("candidate = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("task.toml names its candidate");
+    let cand = format!("candidates/{default}.cu");
+    for f in ["task.toml", "rows.toml", "baseline.cu", cand.as_str()] {
         std::fs::copy(repo().join("tasks/fuse_scale_shift").join(f), task.join(f)).unwrap();
     }
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();
