@@ -4,6 +4,8 @@
 # can be carried to a GPU machine without Rust. The test binary finds the checkout from its working
 # directory (or KPILOT_REPO) and the kpilot binary at target/release/kpilot (or KPILOT_BIN), so it
 # runs from wherever the tree was copied.
+# A whole lease: scripts/pack_build_cache.py (the built libraries, so the GPU machine does not
+# recompile them) and scripts/gpu_lease.sh (tests, then scripts/gpu_candidates.sh specs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
