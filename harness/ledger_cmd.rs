@@ -570,15 +570,32 @@ struct Best {
 fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
     let (_, lines) = load(root, task)?;
     // Only runs of the task as it is now count: a run against another baseline, other rows or
-    // other verdict settings measured something else.
+    // other verdict settings measured something else. task.toml's default candidate is no
+    // verdict setting: a task.toml that differs from today's only in that line counts as today's.
     let now = crate::task::Task::load(&root.join("tasks"), task)?;
+    let mut same_settings: std::collections::BTreeSet<String> =
+        std::iter::once(now.hashes.task_toml.clone()).collect();
+    let names: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| match &l.record {
+            Record::Run(r) => Some(r.candidate.clone()),
+            _ => None,
+        })
+        .chain(now.candidates())
+        .chain(std::iter::once("v1".to_string()))
+        .collect();
+    same_settings.extend(
+        names
+            .iter()
+            .filter_map(|n| now.task_toml_sha_with_candidate(n)),
+    );
     let mut other = 0usize;
     let mut by: BTreeMap<(String, String), Best> = BTreeMap::new();
     for l in &lines {
         let Record::Run(r) = &l.record else { continue };
         if r.hashes.baseline != now.hashes.baseline
             || r.hashes.rows != now.hashes.rows
-            || r.hashes.task_toml != now.hashes.task_toml
+            || !same_settings.contains(&r.hashes.task_toml)
         {
             other += 1;
             continue;

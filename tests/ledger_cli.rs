@@ -158,8 +158,27 @@ fn best_is_per_card_and_candidate_over_full_evidence_runs_only() {
     )))
     .unwrap();
     assert!(!got.is_empty());
-    // Only runs of the task as it is now: the same baseline, rows and task.toml.
+    // Only runs of the task as it is now: the same baseline, rows and task.toml, where a
+    // task.toml that differs only in its default candidate (`[task] candidate`) is the same.
     let now = kpilot::task::Task::load(&repo().join("tasks"), "fuse_scale_shift").unwrap();
+    assert_eq!(
+        now.task_toml_sha_with_candidate(&now.spec.task.candidate)
+            .as_deref(),
+        Some(now.hashes.task_toml.as_str()),
+        "naming the current default changes nothing"
+    );
+    let same_settings: std::collections::BTreeSet<String> = all
+        .iter()
+        .filter_map(|r| r["candidate"].as_str())
+        .chain(["v1"])
+        .filter_map(|c| now.task_toml_sha_with_candidate(c))
+        .chain([now.hashes.task_toml.clone()])
+        .collect();
+    // The default moved from v1 to v5c with a freeze: the runs made under the old default count.
+    assert!(
+        got.iter().any(|b| b["candidate"] == "v1"),
+        "runs recorded while v1 was the default are still the task as it is: {got:?}"
+    );
     for b in &got {
         assert_ne!(
             b["candidate"], "baseline-aa",
@@ -177,7 +196,9 @@ fn best_is_per_card_and_candidate_over_full_evidence_runs_only() {
                     && r["headline"]["device_geomean"].is_f64()
                     && r["hashes"]["baseline"] == now.hashes.baseline.as_str()
                     && r["hashes"]["rows"] == now.hashes.rows.as_str()
-                    && r["hashes"]["task_toml"] == now.hashes.task_toml.as_str()
+                    && r["hashes"]["task_toml"]
+                        .as_str()
+                        .is_some_and(|h| same_settings.contains(h))
             })
             .collect();
         let latest = evidence.last().unwrap();

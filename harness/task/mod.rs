@@ -171,6 +171,30 @@ pub struct Task {
     pub hashes: Hashes,
 }
 
+impl Task {
+    /// The sha256 task.toml would have if its `[task] candidate = "..."` line named `name`: the
+    /// one line of task.toml that is no verdict setting, so a run recorded before the default
+    /// candidate changed still measured the task as it is. None when task.toml cannot be read or
+    /// has no such line.
+    pub fn task_toml_sha_with_candidate(&self, name: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("task.toml")).ok()?;
+        let current = format!("candidate = \"{}\"", self.spec.task.candidate);
+        let mut found = false;
+        let other: String = text
+            .split_inclusive('\n')
+            .map(|l| {
+                if !found && l.trim_end() == current {
+                    found = true;
+                    l.replacen(&current, &format!("candidate = \"{name}\""), 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        found.then(|| sha256_hex(other.as_bytes()))
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
