@@ -4,37 +4,24 @@
 //! x read through its strides), and upstream's fp32 arithmetic (emulated in Triton's reduction
 //! order) within the task's tolerance of the reference on the production and the stress rows.
 
+mod common;
+use common::row;
 use kpilot::dtype::DType;
 use kpilot::reference::{self, Inputs};
 use kpilot::task::rows::RowKind;
 use kpilot::task::{Row, Task};
-use std::path::PathBuf;
 
 const X: usize = 0;
 const W: usize = 1;
 const B: usize = 2;
 
 fn task() -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        "group_norm_silu",
-    )
-    .unwrap()
-}
-
-fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no row {name}"))
+    common::task("group_norm_silu")
 }
 
 /// Unit u (one (batch, channel)) of the row's y, from the registered reference.
 fn unit(r: &Row, seed: u64, u: usize) -> Vec<f64> {
-    let rf = reference::lookup("group_norm_silu").unwrap();
-    let mut out = vec![Vec::new()];
-    rf.compute(r, &Inputs::new(r, seed), u, &mut out);
-    out.pop().unwrap()
+    common::unit("group_norm_silu", r, seed, u)
 }
 
 /// Group g of batch b of the row's y: the units of its channels, in order.

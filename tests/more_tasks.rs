@@ -1,26 +1,11 @@
 //! The in-place (qknorm_rope) and bit-exact (causal_conv3d_cat_pad) tasks: their rows load as
 //! captured, and their float64 references compute what the upstream semantics say.
 
+mod common;
+use common::{row, task};
 use kpilot::reference::{self, Inputs};
 use kpilot::task::rows::RowKind;
 use kpilot::task::spec::Role;
-use kpilot::task::{Row, Task};
-use std::path::PathBuf;
-
-fn task(name: &str) -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        name,
-    )
-    .unwrap()
-}
-
-fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no row {name}"))
-}
 
 #[test]
 fn qknorm_rope_rows_are_in_place_and_complete() {

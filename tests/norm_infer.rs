@@ -2,33 +2,16 @@
 //! RMSNorm (norm_infer) and the one-pass RMSNorm (triton_one_pass_rms_norm) as hand-computed
 //! cases say, reading x through its shape and strides and the affine tensors when present.
 
+mod common;
+use common::{row, unit};
 use kpilot::dtype::DType;
 use kpilot::inputs::Dist;
 use kpilot::reference::{self, Inputs};
 use kpilot::task::rows::RowKind;
 use kpilot::task::{Row, Task};
-use std::path::PathBuf;
 
 fn task() -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        "norm_infer",
-    )
-    .unwrap()
-}
-
-fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no row {name}"))
-}
-
-fn unit(reference: &str, r: &Row, seed: u64, u: usize) -> Vec<f64> {
-    let rf = reference::lookup(reference).unwrap();
-    let mut out = vec![Vec::new()];
-    rf.compute(r, &Inputs::new(r, seed), u, &mut out);
-    out.pop().unwrap()
+    common::task("norm_infer")
 }
 
 fn set(r: &mut Row, name: &str, d: Dist) {

@@ -2,38 +2,25 @@
 //! out = residual + update * gate with update and gate broadcast to residual's shape (hand-computed
 //! cases, every gate layout, strided sources), within the task's tolerance of upstream's rounding.
 
+mod common;
+use common::row;
 use kpilot::dtype::DType;
 use kpilot::inputs::Dist;
 use kpilot::reference::{self, Inputs};
 use kpilot::task::rows::RowKind;
 use kpilot::task::{Row, Task};
-use std::path::PathBuf;
 
 const RES: usize = 0;
 const UPD: usize = 1;
 const GATE: usize = 2;
 
 fn task() -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        "residual_gate_add",
-    )
-    .unwrap()
-}
-
-fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no row {name}"))
+    common::task("residual_gate_add")
 }
 
 /// Unit u of the row's output, from the registered reference.
 fn unit(r: &Row, seed: u64, u: usize) -> Vec<f64> {
-    let rf = reference::lookup("residual_gate_add").unwrap();
-    let mut out = vec![Vec::new()];
-    rf.compute(r, &Inputs::new(r, seed), u, &mut out);
-    out.pop().unwrap()
+    common::unit("residual_gate_add", r, seed, u)
 }
 
 #[test]

@@ -4,30 +4,20 @@
 //! to bf16 first, cos/sin read through their strides. Hand-computed cases, the rounding point,
 //! strides.
 
+mod common;
+use common::row;
 use kpilot::dtype::DType;
 use kpilot::inputs::Dist;
 use kpilot::reference::{self, Inputs};
 use kpilot::task::rows::RowKind;
 use kpilot::task::{Row, Task};
-use std::path::PathBuf;
 
 const X: usize = 0;
 const COS: usize = 1;
 const SIN: usize = 2;
 
 fn task() -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        "rotary_embedding",
-    )
-    .unwrap()
-}
-
-fn row<'a>(t: &'a Task, name: &str) -> &'a Row {
-    t.rows
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no row {name}"))
+    common::task("rotary_embedding")
 }
 
 fn refname(r: &Row) -> &'static str {
@@ -39,10 +29,7 @@ fn refname(r: &Row) -> &'static str {
 }
 
 fn unit(r: &Row, u: usize) -> Vec<f64> {
-    let rf = reference::lookup(refname(r)).unwrap();
-    let mut out = vec![Vec::new()];
-    rf.compute(r, &Inputs::new(r, 11), u, &mut out);
-    out.pop().unwrap()
+    common::unit(refname(r), r, 11, u)
 }
 
 fn with(r: &Row, dists: [Dist; 3]) -> Row {
