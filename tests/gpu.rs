@@ -42,10 +42,8 @@ fn require_gpu() -> Gpu {
     Gpu::open(0).unwrap_or_else(|e| panic!("this test needs a GPU and found none: {e}"))
 }
 
-#[test]
-#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
-fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
-    let gpu = require_gpu();
+/// The support kernels (kernels/kpilot_support.cu) built for this GPU and loaded.
+fn build_support() -> Support {
     let nvcc = Nvcc::find(&repo()).expect("nvcc");
     let arch = kpilot::run::probe_arch(0).expect("arch");
     let inc = repo().join("kernels");
@@ -58,7 +56,14 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
             &repo().join(".kpilot-cache/build"),
         )
         .expect("build support");
-    let support = Support::load(&built.so).expect("load support");
+    Support::load(&built.so).expect("load support")
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
+    let gpu = require_gpu();
+    let support = build_support();
     let n: u64 = 100_003;
     let dists = [
         Dist::parse("uniform(-1, 1)").unwrap(),
@@ -103,19 +108,7 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
 fn the_stream_reference_reads_and_writes_exactly_its_regions() {
     use kpilot::library::KpsStreamRegion;
     let gpu = require_gpu();
-    let nvcc = Nvcc::find(&repo()).expect("nvcc");
-    let arch = kpilot::run::probe_arch(0).expect("arch");
-    let inc = repo().join("kernels");
-    let flags = nvcc.flag_line(&["-O3".into(), "-std=c++17".into()], &arch, &inc);
-    let built = nvcc
-        .build(
-            &repo().join("kernels/kpilot_support.cu"),
-            &flags,
-            &inc,
-            &repo().join(".kpilot-cache/build"),
-        )
-        .expect("build support");
-    let support = Support::load(&built.so).expect("load support");
+    let support = build_support();
     let st = kpilot::library::Stream(gpu.stream as *mut _);
     let len = 1 << 20;
     let (a, b) = (gpu.alloc(len).unwrap(), gpu.alloc(len).unwrap());

@@ -66,19 +66,26 @@ fn std_dims(x: &TensorDesc) -> Result<StdDims, String> {
     }
 }
 
+/// x, cos, sin and out of a row (both entry points take these four), each of a dtype upstream
+/// accepts.
+fn four_tensors(row: &Row) -> Result<[&TensorDesc; 4], String> {
+    let t = [
+        present(row, X)?,
+        present(row, COS)?,
+        present(row, SIN)?,
+        present(row, 3)?,
+    ];
+    for d in t {
+        io_dtype(d)?;
+    }
+    Ok(t)
+}
+
 pub struct StdRope;
 
 impl Reference for StdRope {
     fn validate(&self, row: &Row) -> Result<(), String> {
-        let (x, c, s, o) = (
-            present(row, X)?,
-            present(row, COS)?,
-            present(row, SIN)?,
-            present(row, 3)?,
-        );
-        for t in [x, c, s, o] {
-            io_dtype(t)?;
-        }
+        let [x, c, s, o] = four_tensors(row)?;
         let dm = std_dims(x)?;
         if dm.d % 2 != 0 {
             return Err(format!(
@@ -160,15 +167,7 @@ pub(crate) fn ltx_product(a: f64, c: f64, dtype: DType) -> f64 {
 
 impl Reference for Ltx2SplitRope {
     fn validate(&self, row: &Row) -> Result<(), String> {
-        let (x, c, s, o) = (
-            present(row, X)?,
-            present(row, COS)?,
-            present(row, SIN)?,
-            present(row, 3)?,
-        );
-        for t in [x, c, s, o] {
-            io_dtype(t)?;
-        }
+        let [x, c, s, o] = four_tensors(row)?;
         let (&[b, sq, inner], &[cb, h, cs, half]) = (x.shape.as_slice(), c.shape.as_slice()) else {
             return Err(format!(
                 "x must be [B, S, H*D] and cos [B, H, S, D/2], not {:?} and {:?} (upstream unpacks them)",
