@@ -581,14 +581,9 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
             Record::Run(r) => Some(r.candidate.clone()),
             _ => None,
         })
-        .chain(now.candidates())
-        .chain(std::iter::once("v1".to_string()))
         .collect();
-    same_settings.extend(
-        names
-            .iter()
-            .filter_map(|n| now.task_toml_sha_with_candidate(n)),
-    );
+    same_settings
+        .extend(now.task_toml_shas_with_candidates(&names.into_iter().collect::<Vec<_>>()));
     let mut other = 0usize;
     let mut by: BTreeMap<(String, String), Best> = BTreeMap::new();
     for l in &lines {

@@ -162,16 +162,17 @@ fn best_is_per_card_and_candidate_over_full_evidence_runs_only() {
     // task.toml that differs only in its default candidate (`[task] candidate`) is the same.
     let now = kpilot::task::Task::load(&repo().join("tasks"), "fuse_scale_shift").unwrap();
     assert_eq!(
-        now.task_toml_sha_with_candidate(&now.spec.task.candidate)
-            .as_deref(),
-        Some(now.hashes.task_toml.as_str()),
+        now.task_toml_shas_with_candidates(std::slice::from_ref(&now.spec.task.candidate)),
+        vec![now.hashes.task_toml.clone()],
         "naming the current default changes nothing"
     );
-    let same_settings: std::collections::BTreeSet<String> = all
+    let names: Vec<String> = all
         .iter()
-        .filter_map(|r| r["candidate"].as_str())
-        .chain(["v1"])
-        .filter_map(|c| now.task_toml_sha_with_candidate(c))
+        .filter_map(|r| r["candidate"].as_str().map(str::to_string))
+        .collect();
+    let same_settings: std::collections::BTreeSet<String> = now
+        .task_toml_shas_with_candidates(&names)
+        .into_iter()
         .chain([now.hashes.task_toml.clone()])
         .collect();
     // The default moved from v1 to v5c with a freeze: the runs made under the old default count.
@@ -298,4 +299,31 @@ fn a_malformed_line_is_named_by_file_and_line() {
     std::fs::write(&p, "{\"kind\": \"walk\"}\n").unwrap();
     let e = bad_input(&kpilot(d.path(), &["show", "fuse_scale_shift", "x"]));
     assert!(e.contains("fuse_scale_shift.jsonl:1:"), "{e}");
+}
+
+#[test]
+fn only_the_default_candidate_line_may_differ_for_a_run_to_count_as_the_task_now() {
+    let d = copy_root();
+    let toml = d.path().join("tasks/fuse_scale_shift/task.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let load = || kpilot::task::Task::load(&d.path().join("tasks"), "fuse_scale_shift").unwrap();
+    let now = load();
+    let as_v1 = now.task_toml_shas_with_candidates(&["v1".to_string()]);
+    assert_eq!(as_v1.len(), 1);
+    assert_ne!(as_v1[0], now.hashes.task_toml);
+    // The same task.toml with v1 as its default hashes to exactly what the substitution gave.
+    let line = format!("candidate = \"{}\"", now.spec.task.candidate);
+    assert!(text.contains(&format!("\n{line}\n")), "{line}");
+    std::fs::write(&toml, text.replace(&line, "candidate = \"v1\"")).unwrap();
+    assert_eq!(load().hashes.task_toml, as_v1[0]);
+    // A verdict setting changed as well: no substitution of the candidate line reaches it.
+    let loosened = text
+        .replace(&line, "candidate = \"v1\"")
+        .replace("min_row_speedup = 0.97", "min_row_speedup = 0.5");
+    assert_ne!(loosened, text.replace(&line, "candidate = \"v1\""));
+    std::fs::write(&toml, &loosened).unwrap();
+    let other = load().hashes.task_toml;
+    assert!(!now
+        .task_toml_shas_with_candidates(&["v1".to_string(), now.spec.task.candidate.clone()])
+        .contains(&other));
 }

@@ -116,7 +116,6 @@ pub fn written(row: &Row) -> Vec<usize> {
         .collect()
 }
 
-/// Shared shape checks.
 /// Tensor `i` of the row, or which one is missing.
 pub(crate) fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
     row.tensors[i]
@@ -124,6 +123,7 @@ pub(crate) fn present(row: &Row, i: usize) -> Result<&TensorDesc, String> {
         .ok_or_else(|| format!("tensor #{i} is missing"))
 }
 
+/// Shared shape checks.
 pub(crate) fn need_float(t: &TensorDesc) -> Result<(), String> {
     if t.dtype.is_float() {
         Ok(())

@@ -172,26 +172,30 @@ pub struct Task {
 }
 
 impl Task {
-    /// The sha256 task.toml would have if its `[task] candidate = "..."` line named `name`: the
-    /// one line of task.toml that is no verdict setting, so a run recorded before the default
-    /// candidate changed still measured the task as it is. None when task.toml cannot be read or
-    /// has no such line.
-    pub fn task_toml_sha_with_candidate(&self, name: &str) -> Option<String> {
-        let text = std::fs::read_to_string(self.dir.join("task.toml")).ok()?;
+    /// The sha256 task.toml would have if its `[task] candidate = "..."` line named each of
+    /// `names` instead: the one line of task.toml that is no verdict setting, so a run recorded
+    /// before the default candidate changed still measured the task as it is. Empty when
+    /// task.toml cannot be read or has no such line.
+    pub fn task_toml_shas_with_candidates(&self, names: &[String]) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("task.toml")) else {
+            return Vec::new();
+        };
         let current = format!("candidate = \"{}\"", self.spec.task.candidate);
-        let mut found = false;
-        let other: String = text
-            .split_inclusive('\n')
-            .map(|l| {
-                if !found && l.trim_end() == current {
-                    found = true;
-                    l.replacen(&current, &format!("candidate = \"{name}\""), 1)
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        found.then(|| sha256_hex(other.as_bytes()))
+        // The line itself, whole: at the start of the file or after a newline, ending in one.
+        let at = if text.starts_with(&format!("{current}\n")) {
+            Some(0)
+        } else {
+            text.find(&format!("\n{current}\n")).map(|i| i + 1)
+        };
+        let Some(at) = at else {
+            return Vec::new();
+        };
+        let (before, after) = text.split_at(at);
+        let rest = &after[current.len()..];
+        names
+            .iter()
+            .map(|n| sha256_hex(format!("{before}candidate = \"{n}\"{rest}").as_bytes()))
+            .collect()
     }
 }
 
