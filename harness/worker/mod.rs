@@ -963,15 +963,8 @@ impl<'a> RowRunner<'a> {
         // already drained the context and charged any work left running to its side.
         self.progress("stream reference");
         res.stream_us = match self.stream_reference(&b, n, (&e0, &e1)) {
-            Ok(us) => {
-                res.stream_bytes = (!us.is_empty())
-                    .then(|| self.stream_regions(&b.sets[0]))
-                    .flatten()
-                    .map(|r| {
-                        r.iter()
-                            .map(|g| g.n_vec * 16 * u64::from(g.read + g.write))
-                            .sum()
-                    });
+            Ok((us, bytes)) => {
+                res.stream_bytes = bytes;
                 us
             }
             Err(_) => {
@@ -1025,21 +1018,26 @@ impl<'a> RowRunner<'a> {
     }
 
     /// Per-launch device time (µs) of the stream reference, one value per trial: `n` launches
-    /// rotating through the buffer sets, captured into a graph like the sides' samples.
+    /// rotating through the buffer sets, captured into a graph like the sides' samples; and the
+    /// bytes one launch moves (None, with no times, when the row has no stream reference).
     fn stream_reference(
         &self,
         b: &Buffers,
         n: usize,
         (e0, e1): (&crate::gpu::Event, &crate::gpu::Event),
-    ) -> Result<Vec<f64>> {
+    ) -> Result<(Vec<f64>, Option<u64>)> {
         let Some(regions) = b
             .sets
             .iter()
             .map(|s| self.stream_regions(s))
             .collect::<Option<Vec<_>>>()
         else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
+        let bytes = regions[0]
+            .iter()
+            .map(|g| g.n_vec * 16 * u64::from(g.read + g.write))
+            .sum();
         let stream = self.stream();
         // One launch outside the graph first: the module loads here, not during the capture.
         self.support.stream(&regions[0], stream)?;
@@ -1061,7 +1059,7 @@ impl<'a> RowRunner<'a> {
             us.push(self.gpu.elapsed_ms(e0, e1)? * 1e3 / n as f64);
         }
         self.gpu.check_async("stream reference")?;
-        Ok(us)
+        Ok((us, Some(bytes)))
     }
 
     /// Captures `n` launches of one side, rotating through the buffer sets, into a graph.
