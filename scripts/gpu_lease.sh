@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One lease of a GPU machine without Rust, driven from a build machine: unpacks the build cache
 # made by scripts/pack_build_cache.py (optional, CACHE=path, default .carry/cache.tar), runs the
-# selected GPU tests (TESTS="name filters", TESTS_TIMEOUT seconds), then scripts/gpu_candidates.sh
-# with the given specs under LIMIT seconds. Whatever finished comes back in $OUT/results.tgz even
-# when the limit cuts the batch short. Carry target/release/kpilot and .gpu-bin
-# (scripts/stage_gpu_bins.sh), the cache, and .upstream/ for fidelity specs.
+# selected GPU tests (TESTS="name filters", or TESTS=all; TESTS_TIMEOUT seconds; TESTS_LAST=1
+# runs them after the specs instead of before), and scripts/gpu_candidates.sh with the given
+# specs under LIMIT seconds. Whatever finished comes back in $OUT/results.tgz (the test log as
+# $OUT/gputests.txt) even when the limit cuts the batch short. Carry target/release/kpilot and
+# .gpu-bin (scripts/stage_gpu_bins.sh), the cache, and .upstream/ for fidelity specs.
 # KPILOT_GIT_COMMIT must name the commit the tree is (the copy has no .git): the ledger records it.
 set -u
 cd "$(dirname "$0")/.." || exit 7
@@ -16,14 +17,22 @@ cache=${CACHE:-.carry/cache.tar}
 [ -f "$cache" ] && tar xf "$cache"
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
 out=${OUT:-/tmp/kpilot-out}; mkdir -p "$out"
-if [ -n "${TESTS:-}" ]; then
+gpu_tests() {
+  [ -n "${TESTS:-}" ] || return 0
+  local filters=$TESTS; [ "$filters" = all ] && filters=
   # shellcheck disable=SC2086 # TESTS is a list of filters
-  timeout "${TESTS_TIMEOUT:-200}" .gpu-bin/gpu-tests --ignored --test-threads 1 $TESTS > "$out/gputests.txt" 2>&1
-  grep -E "^test |test result" "$out/gputests.txt" | tail -30
+  timeout "${TESTS_TIMEOUT:-200}" .gpu-bin/gpu-tests --ignored --test-threads 1 $filters > "$out/gputests.txt" 2>&1
+  grep -E "^test |test result" "$out/gputests.txt" | tail -40
+}
+[ -n "${TESTS_LAST:-}" ] || gpu_tests
+rc=0
+if [ $# -gt 0 ]; then
+  timeout "${LIMIT:-520}" scripts/gpu_candidates.sh "$@"; rc=$?
+  if [ ! -f "$out/results.tgz" ]; then
+    res=${KPILOT_RES:-/tmp/kpilot-res}
+    cp ledger/*.jsonl "$res/" 2>/dev/null; cp -r ncu "$res/" 2>/dev/null
+    tar czf "$out/results.tgz" -C "$res" .; echo "cut short (rc $rc)"; cat "$res/summary.txt"
+  fi
 fi
-timeout "${LIMIT:-520}" scripts/gpu_candidates.sh "$@"; rc=$?
-if [ ! -f "$out/results.tgz" ]; then
-  cp ledger/*.jsonl /tmp/kpilot-res/ 2>/dev/null; cp -r ncu /tmp/kpilot-res/ 2>/dev/null
-  tar czf "$out/results.tgz" -C /tmp/kpilot-res .; echo "cut short (rc $rc)"; cat /tmp/kpilot-res/summary.txt
-fi
+[ -z "${TESTS_LAST:-}" ] || gpu_tests
 exit $rc

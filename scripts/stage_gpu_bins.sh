@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build machine side of scripts/gpu_evidence.sh and scripts/gpu_fidelity.sh: builds the release
+# Build machine side of the GPU scripts (scripts/gpu_lease.sh and its wrappers): builds the release
 # binary and the GPU test binary, and copies the latter into .gpu-bin/ (ignored by git) so both
 # can be carried to a GPU machine without Rust. The test binary finds the checkout from its working
 # directory (or KPILOT_REPO) and the kpilot binary at target/release/kpilot (or KPILOT_BIN), so it
