@@ -2,6 +2,8 @@
 """Packs the build cache entries of the given sources into a gzip tar for a GPU machine.
 
 Usage: scripts/pack_build_cache.py OUT.tar.gz tasks/<task>/baseline.cu tasks/<task>/candidates/v1.cu ...
+       (a source written +path may be #included by what is packed but is not packed on its own:
+       +tasks/<task>/candidates/v4.cu packs v5's library, which includes v4.cu, and not v4's)
 
 An entry (.kpilot-cache/build/<hash>.so and its .deps.json) is packed when every project file
 nvcc read for it still has the recorded sha256 and every .cu among them is one of the arguments,
@@ -22,10 +24,19 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def included(src, by):
+    """True when the text of `by` has a quoted #include naming src's file."""
+    name = os.path.basename(src)
+    with open(by, errors="replace") as f:
+        return any(l.lstrip().startswith("#include") and f'{name}"' in l for l in f)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    out, want = sys.argv[1], set(sys.argv[2:])
+    out = sys.argv[1]
+    include_only = {a[1:] for a in sys.argv[2:] if a.startswith("+")}
+    want = {a for a in sys.argv[2:] if not a.startswith("+")} | include_only
     root = os.getcwd()
     picked = []
     for deps in sorted(glob.glob(".kpilot-cache/build/*.deps.json")):
@@ -40,7 +51,8 @@ def main():
             if rel.endswith(".cu"):
                 mains.append(rel)
         so = deps[: -len(".deps.json")] + ".so"
-        if ok and mains and all(m in want for m in mains) and os.path.exists(so):
+        top = [m for m in mains if not any(included(m, o) for o in mains if o != m)]
+        if ok and mains and top[0] not in include_only and all(m in want for m in mains) and os.path.exists(so):
             picked += [so, deps]
             print(f"{so}: {', '.join(mains)}", file=sys.stderr)
     with tarfile.open(out, "w:gz") as t:
