@@ -442,6 +442,7 @@ pub fn record(
                 rotated_bytes: j.rotated_bytes,
                 cold: j.cold,
                 trial_seeds: r.map(|r| r.trial_seeds.clone()),
+                trial_units_seed: r.and_then(|r| r.trial_units_seed),
                 correct: j.correct,
                 problems: j.problems.clone(),
                 error: r.and_then(|r| r.error.clone()),

@@ -147,6 +147,11 @@ pub struct RowResult {
     #[serde(default)]
     pub units_per_set: u32,
     pub trial_seeds: Vec<u64>,
+    /// A `--quick` run's draw of the correctness call's units (drawn after both calls returned):
+    /// `check::pick_units(units, Some(trial_units), seed)` gives them back. None when every unit
+    /// was compared.
+    #[serde(default)]
+    pub trial_units_seed: Option<u64>,
     pub baseline: SideResult,
     pub candidate: SideResult,
     /// A failure of the row as a whole (the worker crashed or hung, a CUDA fault, out of memory,

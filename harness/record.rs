@@ -296,6 +296,12 @@ pub struct RunRow {
     #[serde(default)]
     pub cold: bool,
     pub trial_seeds: Option<Vec<u64>>,
+    /// A `--quick` run's draw of the correctness call's units, made after both calls returned
+    /// (the OS generator, so no candidate can predict it): `check::pick_units(units, Some(n),
+    /// seed)` with the row's unit count and the run's `--quick` sample size gives the units it
+    /// compared. Absent when every unit was compared (every full run) and in early records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_units_seed: Option<u64>,
     pub correct: bool,
     pub problems: Vec<String>,
     pub error: Option<String>,

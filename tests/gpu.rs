@@ -351,6 +351,8 @@ fn the_unbroken_fixture_passes_every_gate() {
     assert!(stream_us > 0.0 && pct > 0.0, "{small}");
     // Every tensor of this row is whole 16-byte vectors, so the reference moved the row's bytes.
     assert_eq!(small["stream_bytes"], small["bytes"], "{small}");
+    // A full run compares every unit of the correctness call: there is no draw to record.
+    assert!(small.get("trial_units_seed").is_none(), "{small}");
     // The run says how many units it compared after each sample: the task's default.
     assert_eq!(v["timing"]["sample_units"], 64, "{}", v["timing"]);
     assert_eq!(
@@ -395,6 +397,13 @@ fn a_quick_run_compares_drawn_units_not_only_the_ends() {
         "{:?}",
         failed_gates(r, "candidate")
     );
+    // The draw is recorded: its seed gives back the units compared, the ends among them.
+    let seed = r["trial_units_seed"]
+        .as_u64()
+        .expect("a quick run records its draw of units");
+    let units = kpilot::check::pick_units(4096, Some(kpilot::run::QUICK_TRIAL_UNITS), seed);
+    assert_eq!(units.len(), kpilot::run::QUICK_TRIAL_UNITS);
+    assert!(units.contains(&0) && units.contains(&4095), "{units:?}");
 }
 
 #[test]

@@ -580,7 +580,8 @@ impl<'a> RowRunner<'a> {
     }
 
     /// Every unit of the sides that returned ok compared with one pass of the float64 reference,
-    /// then each side's gates: written, finite, tolerance, guards, inputs unchanged.
+    /// then each side's gates: written, finite, tolerance, guards, inputs unchanged. Returns the
+    /// seed of a `--quick` run's draw of units (None when every unit was compared).
     fn judge_trial(
         &self,
         b: &mut Buffers,
@@ -588,14 +589,11 @@ impl<'a> RowRunner<'a> {
         pattern: u32,
         collected: [Option<TrialOutput>; 2],
         sides: &mut [SideResult; 2],
-    ) -> Result<()> {
+    ) -> Result<Option<u64>> {
         let reference = self.reference();
         // Every unit, or (--quick) a sample drawn now, after both calls returned.
-        let units = check::pick_units(
-            reference.units(self.row),
-            self.plan.trial_units,
-            rand::random(),
-        );
+        let draw: u64 = rand::random();
+        let units = check::pick_units(reference.units(self.row), self.plan.trial_units, draw);
         let present: Vec<usize> = (0..2).filter(|&s| collected[s].is_some()).collect();
         let written: Vec<Vec<(&crate::task::TensorDesc, &[u8])>> = present
             .iter()
@@ -665,7 +663,7 @@ impl<'a> RowRunner<'a> {
             );
             side.check = check;
         }
-        Ok(())
+        Ok(self.plan.trial_units.map(|_| draw))
     }
 
     /// Names of the tensors whose checksum differs between two `checksums_of` results.
@@ -829,7 +827,8 @@ impl<'a> RowRunner<'a> {
         }
         laps.lap("correctness_trial");
         if row.kind != RowKind::Rejection {
-            self.judge_trial(&mut b, seed0, POISON[0], outputs, &mut sides)?;
+            res.trial_units_seed =
+                self.judge_trial(&mut b, seed0, POISON[0], outputs, &mut sides)?;
             laps.lap("correctness_reference");
         }
         if row.kind == RowKind::Rejection || !sides.iter().all(|s| s.passed()) {
