@@ -59,7 +59,7 @@ pub mod exit {
     pub const INTERNAL: i32 = 6;
     /// The command line: an unknown option, subcommand, task, candidate or row, a bad value.
     pub const USAGE: i32 = 7;
-    /// A `--quick` run found correct (every output element scanned, 2048 drawn units a row
+    /// A `--quick` run found correct (every output element scanned, up to 2048 drawn units a row
     /// compared with the reference): it is never gate evidence, whatever the numbers.
     pub const QUICK: i32 = 8;
 }

@@ -15,7 +15,7 @@ Exit codes (one meaning each):
   5  nvcc failed to build the baseline, a candidate or the support kernels
   6  a bug in kpilot, or an I/O failure
   7  the command line: unknown option or subcommand, bad value, unknown task, candidate or row
-  8  a --quick run found correct (every element scanned, 2048 drawn units a row compared; never gate evidence)
+  8  a --quick run found correct (every element scanned, up to 2048 drawn units a row compared; never gate evidence)
 `fidelity` exits 0 when every gated production row is within 5% of upstream, 1 on a miss (or a
 partial run), 2 when either side's output fails the reference; `check` exits 1 when the fidelity
 rule fails (no complete fidelity record of the current baseline, or an unexplained miss).

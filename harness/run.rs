@@ -474,7 +474,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         record.gate.pass = false;
         record.gate.reasons.insert(
             0,
-            format!("a --quick run (production rows, minimum trials, the correctness call compared on {QUICK_TRIAL_UNITS} drawn units a row): never gate evidence"),
+            format!("a --quick run (production rows, minimum trials, the correctness call compared on up to {QUICK_TRIAL_UNITS} drawn units a row): never gate evidence"),
         );
     }
     let run_id = record.run_id.clone();

@@ -389,7 +389,7 @@ fn a_quick_run_compares_drawn_units_not_only_the_ends() {
         "a --quick run that finds a wrong output exits 2, not 8"
     );
     assert_eq!(v["quick"], true);
-    // 4096 tokens, 2048 drawn: the wrong middle is found though the ends are right.
+    // 4096 tokens, up to 2048 drawn: the wrong middle is found though the ends are right.
     let r = row(&v, "qwen_fss_S4096_C3072_scale1x1x3072.bf16_shiftfull.bf16");
     assert!(failed_gates(r, "baseline").is_empty(), "{r}");
     assert!(
@@ -402,7 +402,13 @@ fn a_quick_run_compares_drawn_units_not_only_the_ends() {
         .as_u64()
         .expect("a quick run records its draw of units");
     let units = kpilot::check::pick_units(4096, Some(kpilot::run::QUICK_TRIAL_UNITS), seed);
-    assert_eq!(units.len(), kpilot::run::QUICK_TRIAL_UNITS);
+    // 2046 draws with replacement, deduplicated, plus the two ends.
+    assert!(
+        units.len() > kpilot::run::QUICK_TRIAL_UNITS / 2
+            && units.len() <= kpilot::run::QUICK_TRIAL_UNITS,
+        "{}",
+        units.len()
+    );
     assert!(units.contains(&0) && units.contains(&4095), "{units:?}");
 }
 
