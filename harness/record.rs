@@ -229,7 +229,7 @@ pub struct SideIncludes {
     pub project: Vec<IncludedFile>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncludedFile {
     pub path: String,

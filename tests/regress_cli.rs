@@ -184,6 +184,19 @@ fn accept_writes_the_anchor_and_refuses_what_cannot_be_one() {
         (&a.run_id, &a.aa_run_id, &a.candidate_sha256)
     );
     assert_eq!(b.rows.len(), a.rows.len());
+    // The anchor keeps every project file the candidate's build read, so regress can name an
+    // edited parent: causal_conv3d_cat_pad's v5 includes v4.
+    let files: Vec<&str> = a.candidate_files.iter().map(|f| f.path.as_str()).collect();
+    for want in [
+        format!("tasks/causal_conv3d_cat_pad/candidates/{}.cu", a.candidate),
+        "tasks/causal_conv3d_cat_pad/candidates/v4.cu".to_string(),
+    ] {
+        assert!(files.contains(&want.as_str()), "{want} in {files:?}");
+    }
+    assert_eq!(
+        kpilot::regress::anchor::changed_files(d.path(), &a.candidate_files),
+        None
+    );
     for (x, y) in b.rows.iter().zip(&a.rows) {
         assert_eq!(
             (&x.name, &x.device_us, &x.eager_us),

@@ -24,6 +24,11 @@ pub struct Anchor {
     pub rows_sha256: String,
     pub baseline_sha256: String,
     pub candidate_sha256: String,
+    /// Every project file the candidate's build read (the candidate, what it #includes, the
+    /// baseline it wraps), from the run's record: `regress` names any that changed since, not
+    /// only the candidate's own file. Empty in anchors accepted before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_files: Vec<crate::record::IncludedFile>,
     #[serde(rename = "row")]
     pub rows: Vec<AnchorRow>,
 }
@@ -57,6 +62,21 @@ pub fn card_slug(card: &str) -> String {
         }
     }
     s.trim_matches('-').to_string()
+}
+
+/// The files of `files` whose content differs from the recorded hash now (a missing file counts),
+/// joined for a message; None when all are unchanged.
+pub fn changed_files(root: &Path, files: &[crate::record::IncludedFile]) -> Option<String> {
+    let changed: Vec<&str> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read(root.join(&f.path))
+                .map(|b| crate::task::sha256_hex(&b) != f.sha256)
+                .unwrap_or(true)
+        })
+        .map(|f| f.path.as_str())
+        .collect();
+    (!changed.is_empty()).then(|| changed.join(", "))
 }
 
 pub fn path(root: &Path, card: &str, task: &str) -> PathBuf {
@@ -243,6 +263,12 @@ pub fn accept(
         rows_sha256: run.hashes.rows.clone(),
         baseline_sha256: run.hashes.baseline.clone(),
         candidate_sha256: run.hashes.candidate.clone(),
+        candidate_files: run
+            .build
+            .includes
+            .as_ref()
+            .map(|i| i.candidate.project.clone())
+            .unwrap_or_default(),
         rows,
     };
     let p = path(root, &card, task);
@@ -261,6 +287,33 @@ pub fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_files_names_an_edited_or_missing_file_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(d.path().join(name), text).unwrap();
+        write("parent.cu", "int a;");
+        write("child.cu", "#include \"parent.cu\"");
+        let rec = |name: &str, text: &str| crate::record::IncludedFile {
+            path: name.to_string(),
+            sha256: crate::task::sha256_hex(text.as_bytes()),
+        };
+        let files = vec![
+            rec("child.cu", "#include \"parent.cu\""),
+            rec("parent.cu", "int a;"),
+        ];
+        assert_eq!(changed_files(d.path(), &files), None);
+        write("parent.cu", "int b;");
+        assert_eq!(
+            changed_files(d.path(), &files).as_deref(),
+            Some("parent.cu")
+        );
+        std::fs::remove_file(d.path().join("child.cu")).unwrap();
+        assert_eq!(
+            changed_files(d.path(), &files).as_deref(),
+            Some("child.cu, parent.cu")
+        );
+    }
 
     #[test]
     fn card_names_become_folder_names() {

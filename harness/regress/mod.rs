@@ -363,6 +363,10 @@ fn regress_task(o: &RegressOptions, task: &str, card: &str) -> Result<RegressRec
             &a.candidate_sha256[..12.min(a.candidate_sha256.len())],
             &cand_now[..12.min(cand_now.len())]
         );
+    } else if let Some(changed) = anchor::changed_files(&o.root, &a.candidate_files) {
+        rec.note = format!(
+            "{changed} changed since the anchor was accepted (the candidate's build reads it): a change below is the candidate's"
+        );
     }
     let rows = shard_rows(&a.rows, o.shard);
     if rows.is_empty() {
