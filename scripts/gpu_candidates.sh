@@ -8,17 +8,24 @@
 #   TASK:aa                 an A/A run of the task's baseline
 #   ncu:TASK:ROW[:CANDIDATE]  an ncu digest of one row, both sides (NCU_ARGS: extra options)
 #   fidelity:TASK           the baseline against the pinned upstream (.upstream/ from
-#                           scripts/fetch_upstream.sh, carried)
+#                           scripts/fetch_upstream.sh, carried; FIDELITY_ARGS: extra options)
 #   regress[:TASK[,TASK...]]  the nightly job over the anchors of this card (all tasks when
 #                           none is named); its markdown and JUnit land beside the logs
 # Logs, ledgers and digests land in $OUT/results.tgz; the exit status is the worst of the runs'.
-# KPILOT_BIN names another kpilot binary (default target/release/kpilot), KPILOT_RES the scratch
-# folder (default /tmp/kpilot-res). The copy there has no .git: pass KPILOT_GIT_COMMIT (and
+# KPILOT_BIN names another kpilot binary (default target/release/kpilot), KPILOT_RES a new or
+# empty scratch folder (default /tmp/kpilot-res, cleared). The copy there has no .git: pass KPILOT_GIT_COMMIT (and
 # KPILOT_GIT_DIRTY) so the ledger records which commit ran. scripts/gpu_lease.sh wraps this with
 # a build cache and the GPU tests.
 set -u
 cd "$(dirname "$0")/.." || exit 7
-out=${OUT:-/tmp/kpilot-out}; res=${KPILOT_RES:-/tmp/kpilot-res}; rm -rf "$res"; mkdir -p "$out" "$res"
+out=${OUT:-/tmp/kpilot-out}; res=${KPILOT_RES:-/tmp/kpilot-res}
+# The default scratch folder is this script's own and is cleared; a folder named by KPILOT_RES is
+# never deleted: it must be new or empty.
+if [ -z "${KPILOT_RES:-}" ]; then rm -rf "$res"
+elif [ -e "$res" ] && [ -n "$(ls -A "$res" 2>/dev/null)" ]; then
+  echo "gpu_candidates.sh: KPILOT_RES=$res is not empty; name a new or empty folder" >&2; exit 3
+fi
+mkdir -p "$out" "$res"
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
 b=${KPILOT_BIN:-target/release/kpilot}
 say() { echo "$*" | tee -a "$res/summary.txt"; }
@@ -36,7 +43,8 @@ for spec in "$@"; do
     ver=$(sed -n 's/^version = "\(.*\)"$/\1/p' "tasks/$a2/task.toml" | head -1)
     up=".upstream/$pkg-$ver"
     if [ -n "$pkg" ] && [ -n "$ver" ] && [ -d "$up" ]; then
-      timeout 900 "$b" fidelity "$a2" --upstream "$up" >> "$log" 2>&1
+      # shellcheck disable=SC2086 # FIDELITY_ARGS is a list of options
+      timeout 900 "$b" fidelity "$a2" --upstream "$up" ${FIDELITY_ARGS:-} >> "$log" 2>&1
     else
       echo "fidelity $a2: no upstream folder '$up' (run scripts/fetch_upstream.sh and carry .upstream/)" >> "$log"; (exit 3)
     fi

@@ -11,5 +11,6 @@ specs=(fuse_scale_shift fuse_scale_shift)
 for d in tasks/*/task.toml; do t=$(basename "$(dirname "$d")"); [ "$t" = fuse_scale_shift ] || specs+=("$t"); done
 for d in tasks/*/task.toml; do specs+=("$(basename "$(dirname "$d")"):aa"); done
 specs+=("ncu:fuse_scale_shift:wan-t2v_fss_S37800_C5120_scale1x1x5120.fp32_shiftfull.bf16")
-TESTS=${TESTS:-all} TESTS_LAST=1 TESTS_TIMEOUT=${TESTS_TIMEOUT:-300} LIMIT=${LIMIT:-5400} \
-  exec scripts/gpu_lease.sh "${specs[@]}"
+# No build cache unless CACHE names one, so the first main job builds cold.
+CACHE=${CACHE:-none} TESTS=${TESTS:-all} TESTS_LAST=1 TESTS_TIMEOUT=${TESTS_TIMEOUT:-300} \
+  LIMIT=${LIMIT:-5400} exec scripts/gpu_lease.sh "${specs[@]}"

@@ -4,7 +4,8 @@
 # selected GPU tests (TESTS="name filters", or TESTS=all; TESTS_TIMEOUT seconds; TESTS_LAST=1
 # runs them after the specs instead of before), and scripts/gpu_candidates.sh with the given
 # specs under LIMIT seconds. Whatever finished comes back in $OUT/results.tgz (the test log as
-# $OUT/gputests.txt) even when the limit cuts the batch short. Carry target/release/kpilot and
+# $OUT/gputests.txt) even when the limit cuts the batch short. The exit code is the worst of the
+# runs' and the tests'. Carry target/release/kpilot and
 # .gpu-bin (scripts/stage_gpu_bins.sh), the cache, and .upstream/ for fidelity specs.
 # KPILOT_GIT_COMMIT must name the commit the tree is (the copy has no .git): the ledger records it.
 set -u
@@ -17,12 +18,15 @@ cache=${CACHE:-.carry/cache.tar}
 [ -f "$cache" ] && tar xf "$cache"
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH
 out=${OUT:-/tmp/kpilot-out}; mkdir -p "$out"
+trc=0
 gpu_tests() {
   [ -n "${TESTS:-}" ] || return 0
   local filters=$TESTS; [ "$filters" = all ] && filters=
   # shellcheck disable=SC2086 # TESTS is a list of filters
   timeout "${TESTS_TIMEOUT:-200}" .gpu-bin/gpu-tests --ignored --test-threads 1 $filters > "$out/gputests.txt" 2>&1
+  trc=$?
   grep -E "^test |test result" "$out/gputests.txt" | tail -40
+  echo "gpu tests: exit $trc (log: \$OUT/gputests.txt)"
 }
 [ -n "${TESTS_LAST:-}" ] || gpu_tests
 rc=0
@@ -35,4 +39,6 @@ if [ $# -gt 0 ]; then
   fi
 fi
 [ -z "${TESTS_LAST:-}" ] || gpu_tests
+# The worst of the runs' exit code and the tests' (a failed or cut test run is never hidden).
+[ "$trc" -gt "$rc" ] && rc=$trc
 exit $rc

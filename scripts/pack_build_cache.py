@@ -12,6 +12,7 @@ support kernels). The GPU machine then finds them by hash ("cached ... (hash mat
 compiling; a stale or missing entry is simply compiled there.
 """
 import glob
+import re
 import hashlib
 import json
 import os
@@ -24,11 +25,17 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+
+
 def included(src, by):
-    """True when the text of `by` has a quoted #include naming src's file."""
-    name = os.path.basename(src)
+    """True when `by` has a quoted #include that resolves (relative to `by`'s folder) to src."""
     with open(by, errors="replace") as f:
-        return any(l.lstrip().startswith("#include") and f'{name}"' in l for l in f)
+        for line in f:
+            m = INCLUDE.match(line)
+            if m and os.path.normpath(os.path.join(os.path.dirname(by), m.group(1))) == os.path.normpath(src):
+                return True
+    return False
 
 
 def main():
@@ -51,8 +58,11 @@ def main():
             if rel.endswith(".cu"):
                 mains.append(rel)
         so = deps[: -len(".deps.json")] + ".so"
+        # The library's own source: a .cu no other .cu of the build includes. Skip the entry when
+        # that is unclear (none, or more than one) or when it is an include-only argument.
         top = [m for m in mains if not any(included(m, o) for o in mains if o != m)]
-        if ok and mains and top[0] not in include_only and all(m in want for m in mains) and os.path.exists(so):
+        own = len(top) == 1 and top[0] not in include_only
+        if ok and own and all(m in want for m in mains) and os.path.exists(so):
             picked += [so, deps]
             print(f"{so}: {', '.join(mains)}", file=sys.stderr)
     with tarfile.open(out, "w:gz") as t:

@@ -410,6 +410,12 @@ fn a_quick_run_compares_drawn_units_not_only_the_ends() {
         units.len()
     );
     assert!(units.contains(&0) && units.contains(&4095), "{units:?}");
+    // And they are the units the run compared: one 3072-element output row each.
+    assert_eq!(
+        r["baseline"]["checked"]["correctness_trial"]["compared"].as_u64(),
+        Some(units.len() as u64 * 3072),
+        "{r}"
+    );
 }
 
 #[test]

@@ -105,3 +105,25 @@ fn the_lease_script_refuses_to_run_without_the_commit() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KPILOT_GIT_COMMIT"));
 }
+
+#[test]
+fn a_scratch_folder_that_is_not_empty_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("res");
+    std::fs::create_dir_all(&res).unwrap();
+    std::fs::write(res.join("keep.txt"), "mine").unwrap();
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/gpu_candidates.sh"))
+        .arg("rotary_embedding")
+        .env("KPILOT_BIN", "/bin/true")
+        .env("OUT", dir.path().join("out"))
+        .env("KPILOT_RES", &res)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert_eq!(
+        std::fs::read_to_string(res.join("keep.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -593,7 +593,10 @@ impl<'a> RowRunner<'a> {
         let reference = self.reference();
         // Every unit, or (--quick) a sample drawn now, after both calls returned.
         let draw: u64 = rand::random();
-        let units = check::pick_units(reference.units(self.row), self.plan.trial_units, draw);
+        let total = reference.units(self.row);
+        let units = check::pick_units(total, self.plan.trial_units, draw);
+        // A draw was made only when the sample is smaller than the row (else every unit).
+        let drawn = self.plan.trial_units.is_some_and(|n| n < total);
         let present: Vec<usize> = (0..2).filter(|&s| collected[s].is_some()).collect();
         let written: Vec<Vec<(&crate::task::TensorDesc, &[u8])>> = present
             .iter()
@@ -663,7 +666,7 @@ impl<'a> RowRunner<'a> {
             );
             side.check = check;
         }
-        Ok(self.plan.trial_units.map(|_| draw))
+        Ok(drawn.then_some(draw))
     }
 
     /// Names of the tensors whose checksum differs between two `checksums_of` results.
