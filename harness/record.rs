@@ -300,6 +300,8 @@ pub struct RunRow {
     /// (the OS generator, so no candidate can predict it): `check::pick_units(units, Some(n),
     /// seed)` with the row's unit count and the run's `--quick` sample size gives the units it
     /// compared. Absent when every unit was compared (every full run) and in early records.
+    /// Written by the worker, where candidate host code runs (like `stream_us`): a record of what
+    /// was checked, not a verdict; the verdict is the row's gates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_units_seed: Option<u64>,
     pub correct: bool,

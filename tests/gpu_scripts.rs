@@ -127,3 +127,45 @@ fn a_scratch_folder_that_is_not_empty_is_refused_and_left_alone() {
         "mine"
     );
 }
+
+#[test]
+fn a_lease_whose_gpu_tests_fail_exits_with_their_code() {
+    // A copy of the scripts in a scratch tree whose GPU test binary fails (exit 101, as a failed
+    // cargo test binary does): the lease must not hide it behind its specs' success.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    std::fs::create_dir_all(root.join(".gpu-bin")).unwrap();
+    std::fs::copy(
+        repo().join("scripts/gpu_lease.sh"),
+        root.join("scripts/gpu_lease.sh"),
+    )
+    .unwrap();
+    let fake = root.join(".gpu-bin/gpu-tests");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'test result: FAILED. 0 passed; 1 failed'\nexit 101\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("bash")
+        .arg(root.join("scripts/gpu_lease.sh"))
+        .env("KPILOT_GIT_COMMIT", "x")
+        .env("TESTS", "all")
+        .env("CACHE", "none")
+        .env("OUT", root.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gpu tests: exit 101"));
+    assert!(root.join("out/gputests.txt").exists());
+}

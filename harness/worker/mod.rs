@@ -595,8 +595,8 @@ impl<'a> RowRunner<'a> {
         let draw: u64 = rand::random();
         let total = reference.units(self.row);
         let units = check::pick_units(total, self.plan.trial_units, draw);
-        // A draw was made only when the sample is smaller than the row (else every unit).
-        let drawn = self.plan.trial_units.is_some_and(|n| n < total);
+        // Fewer units than the row has: the seed chose them (else every unit was taken).
+        let drawn = units.len() < total;
         let present: Vec<usize> = (0..2).filter(|&s| collected[s].is_some()).collect();
         let written: Vec<Vec<(&crate::task::TensorDesc, &[u8])>> = present
             .iter()
