@@ -12,10 +12,10 @@ support kernels). The GPU machine then finds them by hash ("cached ... (hash mat
 compiling; a stale or missing entry is simply compiled there.
 """
 import glob
-import re
 import hashlib
 import json
 import os
+import re
 import sys
 import tarfile
 
@@ -58,11 +58,12 @@ def main():
             if rel.endswith(".cu"):
                 mains.append(rel)
         so = deps[: -len(".deps.json")] + ".so"
+        if not (ok and mains and all(m in want for m in mains) and os.path.exists(so)):
+            continue
         # The library's own source: a .cu no other .cu of the build includes. Skip the entry when
         # that is unclear (none, or more than one) or when it is an include-only argument.
         top = [m for m in mains if not any(included(m, o) for o in mains if o != m)]
-        own = len(top) == 1 and top[0] not in include_only
-        if ok and own and all(m in want for m in mains) and os.path.exists(so):
+        if len(top) == 1 and top[0] not in include_only:
             picked += [so, deps]
             print(f"{so}: {', '.join(mains)}", file=sys.stderr)
     with tarfile.open(out, "w:gz") as t:

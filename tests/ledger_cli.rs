@@ -175,7 +175,7 @@ fn best_is_per_card_and_candidate_over_full_evidence_runs_only() {
         .into_iter()
         .chain([now.hashes.task_toml.clone()])
         .collect();
-    // The default moved from v1 to v5c with a freeze: the runs made under the old default count.
+    // The default moved from v1 (to v5c, then v6) with freezes: runs made under v1 still count.
     assert!(
         got.iter().any(|b| b["candidate"] == "v1"),
         "runs recorded while v1 was the default are still the task as it is: {got:?}"
