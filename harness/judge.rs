@@ -508,6 +508,7 @@ pub fn record(
             launches: "calibrated once per row from the slower side's graph time; the same N for both sides and both modes".into(),
             seed,
             sample_units: None,
+            row_timeout_s: None,
             bootstrap_resamples: stats::BOOTSTRAP_RESAMPLES,
             ci: "95% percentile bootstrap over trials, pairs kept together; ChaCha8 (rand_chacha) seeded from the row's first trial seed".into(),
             speedup: Some("exp(median over trials of ln(baseline / candidate)): each trial's A/B pair taken back to back".into()),

@@ -88,6 +88,11 @@ enum Cmd {
         /// `quick: true`, never gate evidence (exit 8 when correct, 2 when not).
         #[arg(long)]
         quick: bool,
+        /// Seconds a row may go without news from the worker before it is killed as hung
+        /// (default: the task's timing.row_timeout_s). Recorded; a hung row fails its side, so a
+        /// shorter limit can only fail a run, never pass one.
+        #[arg(long, value_parser = parse_row_timeout)]
+        row_timeout: Option<f64>,
     },
     /// Time the pinned upstream release itself against the task's baseline on this GPU, the same
     /// way, check both against the float64 reference, and record a `fidelity` record.
@@ -280,6 +285,14 @@ fn task_names(root: &Path) -> Result<Vec<String>> {
     kpilot::task::names(root)
 }
 
+/// `--row-timeout`: a finite number of seconds above zero.
+fn parse_row_timeout(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds above zero")),
+    }
+}
+
 fn real_main(cli: Cli) -> Result<i32> {
     let root = cli.root.clone();
     match cli.cmd {
@@ -295,6 +308,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             sample_units,
             aa,
             quick,
+            row_timeout,
         } => run::run(&RunOptions {
             root,
             task: name,
@@ -309,6 +323,7 @@ fn real_main(cli: Cli) -> Result<i32> {
             aa,
             quiet: false,
             quick,
+            row_timeout_s: row_timeout,
         }),
         Cmd::Fidelity {
             name,

@@ -264,6 +264,10 @@ pub struct Timing {
     /// early records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_units: Option<usize>,
+    /// Seconds a row could go without news from the worker before it was killed as hung (the
+    /// task's `timing.row_timeout_s`, or `--row-timeout`). Absent in early records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_timeout_s: Option<f64>,
     pub bootstrap_resamples: usize,
     pub ci: String,
     /// Absent in early records.

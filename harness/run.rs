@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Production rows only, the minimum trials; never gate evidence.
     pub quick: bool,
+    /// None: the task's timing.row_timeout_s.
+    pub row_timeout_s: Option<f64>,
 }
 
 /// What the worker reported, gathered over restarts.
@@ -412,7 +414,8 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         trial_units: opts.quick.then_some(QUICK_TRIAL_UNITS),
     };
     lap("build", &mut phases);
-    let collected = drive(&task, plan, quiet)?;
+    let row_timeout_s = opts.row_timeout_s.unwrap_or(task.spec.timing.row_timeout_s);
+    let collected = drive(&task, plan, row_timeout_s, quiet)?;
     phases.extend(collected.phases.iter().cloned());
     lap("", &mut Vec::new()); // the workers' time is in their phases
     let Some(device) = collected.device.clone() else {
@@ -456,6 +459,7 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     record.deviations = deviations;
     record.phases = phases;
     record.timing.sample_units = Some(sample_units);
+    record.timing.row_timeout_s = Some(row_timeout_s);
     record.fidelity = Some(crate::record::FidelityStanding {
         card: device.name.clone(),
         run_id: fidelity.as_ref().ok().cloned(),
@@ -701,7 +705,7 @@ fn spawn_worker(plan: &Plan, secret: &str) -> Result<(std::process::Child, std::
 }
 
 /// Runs the plan in worker processes, restarting after a crash or hang with the rows left.
-fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
+fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Collected> {
     let mut got = Collected::default();
     let mut remaining: VecDeque<usize> = plan.rows.iter().copied().collect();
     let bar = if quiet {
@@ -713,7 +717,7 @@ fn drive(task: &Task, plan: Plan, quiet: bool) -> Result<Collected> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} rows {elapsed} {wide_msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let timeout = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
+    let timeout = Duration::from_secs_f64(row_timeout_s);
     let mut protocol = Protocol::new(channel_secret());
     while !remaining.is_empty() {
         let mut p = plan.clone();
@@ -934,6 +938,7 @@ mod tests {
             aa: false,
             quiet: false,
             quick: false,
+            row_timeout_s: None,
         }
     }
 

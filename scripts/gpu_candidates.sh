@@ -11,6 +11,8 @@
 #                           scripts/fetch_upstream.sh, carried; FIDELITY_ARGS: extra options)
 #   regress[:TASK[,TASK...]]  the nightly job over the anchors of this card (all tasks when
 #                           none is named); its markdown and JUnit land beside the logs
+# TASK_ARGS: extra options for every `kpilot task` spec above (e.g. "--row-timeout 20", so a
+# candidate that hangs costs 20 s a row of the lease instead of the task's row_timeout_s).
 # Logs, ledgers and digests land in $OUT/results.tgz; the exit status is the worst of the runs'.
 # KPILOT_BIN names another kpilot binary (default target/release/kpilot), KPILOT_RES a new or
 # empty scratch folder (default /tmp/kpilot-res, cleared). The copy there has no .git: pass KPILOT_GIT_COMMIT (and
@@ -57,11 +59,17 @@ for spec in "$@"; do
     # shellcheck disable=SC2086 # the task list is split on commas on purpose
     "$b" regress ${a2//,/ } --markdown "$res/$n-regress.md" --junit "$res/$n-regress.junit.xml" > "$log" 2>&1
   elif [ "$a2" = aa ]; then
-    log="$res/$n-aa-$a1.txt"; "$b" task "$a1" --aa > "$log" 2>&1
+    log="$res/$n-aa-$a1.txt"
+    # shellcheck disable=SC2086 # TASK_ARGS is a list of options
+    "$b" task "$a1" --aa ${TASK_ARGS:-} > "$log" 2>&1
   elif [ "${a3:-}" = quick ]; then
-    log="$res/$n-quick-$a1-$a2.txt"; "$b" task "$a1" --candidate "$a2" --quick > "$log" 2>&1
+    log="$res/$n-quick-$a1-$a2.txt"
+    # shellcheck disable=SC2086 # TASK_ARGS is a list of options
+    "$b" task "$a1" --candidate "$a2" --quick ${TASK_ARGS:-} > "$log" 2>&1
   else
-    log="$res/$n-$a1-${a2:-default}.txt"; "$b" task "$a1" ${a2:+--candidate "$a2"} > "$log" 2>&1
+    log="$res/$n-$a1-${a2:-default}.txt"
+    # shellcheck disable=SC2086 # TASK_ARGS is a list of options
+    "$b" task "$a1" ${a2:+--candidate "$a2"} ${TASK_ARGS:-} > "$log" 2>&1
   fi
   rc=$?; [ "$rc" -gt "$worst" ] && worst=$rc
   say "$spec: exit $rc, wall $(( $(date +%s) - start )) s; $(grep -m1 -E '^headline|run [0-9]{8}T' "$log" | head -c 200)"

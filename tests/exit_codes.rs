@@ -82,6 +82,14 @@ fn command_line_mistakes_exit_7_and_say_what_is_wrong() {
         ),
         (&["task", "nope"][..], "no task 'nope'"),
         (
+            &["task", "fuse_scale_shift", "--row-timeout", "0"][..],
+            "'0' is not a number of seconds above zero",
+        ),
+        (
+            &["task", "fuse_scale_shift", "--row-timeout", "inf"][..],
+            "'inf' is not a number of seconds above zero",
+        ),
+        (
             &["build", "fuse_scale_shift", "--arch", "x86"][..],
             "--arch x86",
         ),

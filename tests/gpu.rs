@@ -523,6 +523,22 @@ fn a_hanging_kernel_is_killed_by_the_watchdog() {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn row_timeout_shortens_the_watchdog_and_is_recorded() {
+    require_gpu();
+    // The same hanging fixture as above, under --row-timeout 4 instead of the scratch task's 20 s:
+    // a lease or an agent loop can bound what a hanging candidate costs without a re-freeze.
+    let (code, v) = run_fixture_with(
+        "hangs",
+        &["--trials", "7", "--row", SMALL, "--row-timeout", "4"],
+    );
+    assert_eq!(code, 2);
+    let err = row(&v, SMALL)["error"].as_str().unwrap_or("").to_string();
+    assert!(err.contains("no progress for 4 s"), "{err}");
+    assert_eq!(v["timing"]["row_timeout_s"].as_f64(), Some(4.0));
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn the_baseline_against_itself_is_the_same_everywhere() {
     // An A/A run: a copy of the baseline as the candidate must be correct and never called
     // faster or slower beyond the noise on a few rows.

@@ -80,6 +80,55 @@ fn every_spec_becomes_one_kpilot_command_and_the_worst_exit_code_wins() {
 }
 
 #[test]
+fn task_args_reach_every_task_run_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("argv.txt");
+    let fake = dir.path().join("kpilot");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexit 0\n", log.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let res_dir = dir.path().join("res");
+    let specs = [
+        "rotary_embedding",
+        "norm_infer:v4c",
+        "norm_infer:v4c:quick",
+        "qknorm_rope:aa",
+        "ncu:qknorm_rope:joyai-edit_qknorm_rope_T7904_H32",
+        "regress:norm_infer",
+    ];
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/gpu_candidates.sh"))
+        .args(specs)
+        .env("KPILOT_BIN", &fake)
+        .env("OUT", dir.path().join("out"))
+        .env("KPILOT_RES", &res_dir)
+        .env("TASK_ARGS", "--row-timeout 20")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let argv = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = argv.lines().collect();
+    let md = format!("--markdown {}/6-regress.md", res_dir.display());
+    let junit = format!("--junit {}/6-regress.junit.xml", res_dir.display());
+    let want = [
+        "task rotary_embedding --row-timeout 20".to_string(),
+        "task norm_infer --candidate v4c --row-timeout 20".into(),
+        "task norm_infer --candidate v4c --quick --row-timeout 20".into(),
+        "task qknorm_rope --aa --row-timeout 20".into(),
+        "ncu qknorm_rope --row joyai-edit_qknorm_rope_T7904_H32".into(),
+        format!("regress norm_infer {md} {junit}"),
+    ];
+    assert_eq!(lines, want);
+}
+
+#[test]
 fn a_fidelity_spec_without_the_upstream_folder_says_so_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("bash")

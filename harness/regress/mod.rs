@@ -254,6 +254,7 @@ fn run_rows(
         aa: false,
         quiet: true,
         quick: false,
+        row_timeout_s: None,
     };
     let devices = if o.devices.is_empty() {
         vec![0]
