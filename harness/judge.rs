@@ -218,6 +218,11 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
             got.protocol_violations
         ));
     }
+    for why in &got.exit_failures {
+        reasons.push(format!(
+            "{why}: what it did after its last report (teardown, work left running) was not checked"
+        ));
+    }
     for j in rows.iter().filter(|j| j.impossible) {
         reasons.push(format!(
             "row '{}' moved its bytes faster than the card's measured copy bandwidth allows",
@@ -517,6 +522,7 @@ pub fn record(
         row_filter: row_filter.to_vec(),
         worker_restarts: got.worker_restarts,
         protocol_violations: got.protocol_violations,
+        exit_failures: got.exit_failures.clone(),
         rows,
         headline: Headline {
             device_geomean: judged.device_geomean,

@@ -595,8 +595,10 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
             other += 1;
             continue;
         }
-        let evidence =
-            r.is_full_evidence() && r.gate.correctness_failures == 0 && r.protocol_violations == 0;
+        let evidence = r.is_full_evidence()
+            && r.gate.correctness_failures == 0
+            && r.protocol_violations == 0
+            && r.exit_failures.is_empty();
         let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
             continue;
         };

@@ -89,8 +89,9 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
         /// Seconds a row may go without news from the worker before it is killed as hung
-        /// (default: the task's timing.row_timeout_s). Recorded; a hung row fails its side, so a
-        /// shorter limit can only fail a run, never pass one.
+        /// (default: the task's timing.row_timeout_s; 1 to 86400). Recorded; a hung row fails its
+        /// side, so a shorter limit can only fail a run, never pass one; a longer one than the
+        /// frozen value is a deviation (the run cannot pass the gate).
         #[arg(long, value_parser = parse_row_timeout)]
         row_timeout: Option<f64>,
     },
@@ -285,11 +286,16 @@ fn task_names(root: &Path) -> Result<Vec<String>> {
     kpilot::task::names(root)
 }
 
-/// `--row-timeout`: a finite number of seconds above zero.
+/// `--row-timeout`: seconds within kpilot::task::ROW_TIMEOUT_RANGE_S.
 fn parse_row_timeout(s: &str) -> std::result::Result<f64, String> {
+    let range = kpilot::task::ROW_TIMEOUT_RANGE_S;
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("'{s}' is not a number of seconds above zero")),
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a number of seconds from {} to {}",
+            range.start(),
+            range.end()
+        )),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Collected {
     pub worker_restarts: u32,
     /// Messages on the result channel that broke the protocol (each failed its row).
     pub protocol_violations: u32,
+    /// A worker that failed after reporting every row left to it (a crash or error exit in
+    /// teardown: a candidate's destructor, a fault from work it left running): fails the gate.
+    pub exit_failures: Vec<String>,
     /// What the parent saw of the workers' wall time, summed over restarts: start (process,
     /// driver, context), setup (task and kernel libraries loaded), copy bandwidth, rows, exit.
     pub phases: Vec<crate::record::Phase>,
@@ -236,6 +239,13 @@ fn deviations(task: &Task, opts: &RunOptions, trials: u32, cache: &str) -> Vec<S
         d.push(format!(
             "--cache {cache} differs from the frozen timing.cache = \"{}\"",
             t.cache
+        ));
+    }
+    if let Some(s) = opts.row_timeout_s.filter(|&s| s > t.row_timeout_s) {
+        // A longer watchdog lets a row that the frozen task calls hung finish and be timed.
+        d.push(format!(
+            "--row-timeout {s} is longer than the frozen timing.row_timeout_s = {}",
+            t.row_timeout_s
         ));
     }
     d
@@ -508,7 +518,10 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         let _ = writeln!(out, "recorded: {} (run {})", ledger_path.display(), run_id);
         let _ = writeln!(out, "wall clock: {:.1} s", wall.elapsed().as_secs_f64());
     }
-    let code = if judged.correctness_failures > 0 || collected.protocol_violations > 0 {
+    let code = if judged.correctness_failures > 0
+        || collected.protocol_violations > 0
+        || !collected.exit_failures.is_empty()
+    {
         exit::CORRECTNESS
     } else if opts.quick {
         exit::QUICK
@@ -810,14 +823,20 @@ fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Col
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let _ = child.kill();
-                    break Some(format!("no progress for {:.0} s during the {stage}: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
+                    break Some(format!("no progress for {} s during the {stage}: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child
-                        .wait()
+                    let waited = child.wait();
+                    let status_ok = matches!(&waited, Ok(s) if s.success());
+                    let status = waited
                         .map(|s| describe_exit(&s))
                         .unwrap_or_else(|e| format!("unknown exit ({e})"));
                     break if remaining.is_empty() {
+                        if !status_ok {
+                            got.exit_failures.push(format!(
+                                "the worker exited ({status}) after reporting its last row"
+                            ));
+                        }
                         None
                     } else {
                         Some(format!("the worker exited ({status}) during the {stage}"))
@@ -1077,6 +1096,26 @@ mod tests {
             d[0].contains("--sample-units 0")
                 && d[1].contains("--trials")
                 && d[2].contains("--cache warm")
+        );
+        // The watchdog: shorter than the frozen one can only fail rows; longer lets a row the
+        // frozen task calls hung finish and be timed.
+        let with_timeout = |s: f64| RunOptions {
+            row_timeout_s: Some(s),
+            ..opts(None)
+        };
+        assert!(deviations(&task, &with_timeout(t.row_timeout_s), t.trials, &t.cache).is_empty());
+        assert!(deviations(&task, &with_timeout(1.5), t.trials, &t.cache).is_empty());
+        let d = deviations(
+            &task,
+            &with_timeout(t.row_timeout_s + 0.5),
+            t.trials,
+            &t.cache,
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].contains(&format!("--row-timeout {}", t.row_timeout_s + 0.5))
+                && d[0].contains("frozen timing.row_timeout_s"),
+            "{d:?}"
         );
     }
 }

@@ -81,13 +81,26 @@ fn command_line_mistakes_exit_7_and_say_what_is_wrong() {
             "takes no --candidate",
         ),
         (&["task", "nope"][..], "no task 'nope'"),
+        // The watchdog's bounds: 1 s to a day (a value beyond a Duration's range would panic).
         (
             &["task", "fuse_scale_shift", "--row-timeout", "0"][..],
-            "'0' is not a number of seconds above zero",
+            "'0' is not a number of seconds from 1 to 86400",
+        ),
+        (
+            &["task", "fuse_scale_shift", "--row-timeout", "0.5"][..],
+            "'0.5' is not a number of seconds from 1 to 86400",
+        ),
+        (
+            &["task", "fuse_scale_shift", "--row-timeout", "1e20"][..],
+            "'1e20' is not a number of seconds from 1 to 86400",
         ),
         (
             &["task", "fuse_scale_shift", "--row-timeout", "inf"][..],
-            "'inf' is not a number of seconds above zero",
+            "'inf' is not a number of seconds from 1 to 86400",
+        ),
+        (
+            &["task", "fuse_scale_shift", "--row-timeout", "NaN"][..],
+            "'NaN' is not a number of seconds from 1 to 86400",
         ),
         (
             &["build", "fuse_scale_shift", "--arch", "x86"][..],

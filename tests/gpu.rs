@@ -733,6 +733,38 @@ fn a_forged_message_on_the_result_channel_fails_the_row() {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_worker_that_crashes_after_its_last_row_fails_the_run() {
+    require_gpu();
+    // Correct on every call; its library's destructor raises SIGSEGV once every row is reported.
+    let (code, v) = run_fixture("crashes_after_its_last_row", &[SMALL, OTHER]);
+    assert_eq!(
+        code, 2,
+        "a crash after the last report fails the run like a row would"
+    );
+    for name in [SMALL, OTHER] {
+        assert_eq!(
+            row(&v, name)["correct"],
+            true,
+            "{name}: the rows themselves were right"
+        );
+    }
+    let why = v["exit_failures"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("signal 11") && why.contains("after reporting its last row"),
+        "{v}"
+    );
+    assert_eq!(v["gate"]["pass"], false);
+    assert!(
+        v["gate"]["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x.as_str().unwrap_or("").contains(why))),
+        "{}",
+        v["gate"]
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn work_left_running_fails_its_side_and_not_the_other() {
     require_gpu();
     let (code, v) = run_fixture("leaves_work_running", &[SMALL]);

@@ -249,6 +249,22 @@ fn fewer_than_seven_trials_is_refused() {
 }
 
 #[test]
+fn a_watchdog_outside_a_second_to_a_day_is_refused_with_the_value() {
+    for bad in ["0.5", "0", "-3", "1e20", "nan"] {
+        let (_d, dir) = scratch(
+            |t| t.replace("row_timeout_s = 180", &format!("row_timeout_s = {bad}")),
+            |r| r,
+        );
+        let (file, _, msg) = load_err(&dir);
+        assert_eq!(file, "task.toml");
+        assert!(
+            msg.contains("timing.row_timeout_s = ") && msg.contains("use 1 to 86400 seconds"),
+            "{bad}: {msg}"
+        );
+    }
+}
+
+#[test]
 fn per_side_or_architecture_flags_cannot_be_smuggled_in() {
     let (_d, dir) = scratch(
         |t| {

@@ -83,6 +83,11 @@ pub fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
 /// of today, and small enough that no size arithmetic on it can overflow.
 pub const MAX_ROW_BYTES: u64 = 1 << 40;
 
+/// The watchdog a row may have, in seconds (task.toml's timing.row_timeout_s and `--row-timeout`):
+/// at least a second, so a worker generating a large row's inputs has time to report; at most a
+/// day, far beyond any row and far below what a `Duration` holds.
+pub const ROW_TIMEOUT_RANGE_S: std::ops::RangeInclusive<f64> = 1.0..=86_400.0;
+
 /// Elements, storage elements and storage bytes of a view, with every step checked: a shape or
 /// stride whose arithmetic overflows 64 bits is an error with the numbers, never a wrapped size.
 pub fn checked_size(t: &TensorDesc) -> std::result::Result<(u64, u64, u64), String> {
@@ -378,8 +383,16 @@ fn validate_spec(spec: &TaskSpec, path: &Path, text: &str) -> Result<()> {
             ),
         );
     }
-    if spec.timing.row_timeout_s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-        return err("row_timeout_s", "timing.row_timeout_s must be > 0".into());
+    if !ROW_TIMEOUT_RANGE_S.contains(&spec.timing.row_timeout_s) {
+        return err(
+            "row_timeout_s",
+            format!(
+                "timing.row_timeout_s = {}: use {} to {} seconds",
+                spec.timing.row_timeout_s,
+                ROW_TIMEOUT_RANGE_S.start(),
+                ROW_TIMEOUT_RANGE_S.end()
+            ),
+        );
     }
     if spec.timing.sample_units == 0 {
         return err(
