@@ -220,7 +220,7 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
     }
     for why in &got.exit_failures {
         reasons.push(format!(
-            "{why}: what it did after its last report (teardown, work left running) was not checked"
+            "{why}: what it did after its last report (teardown) was not checked"
         ));
     }
     for j in rows.iter().filter(|j| j.impossible) {

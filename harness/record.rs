@@ -133,8 +133,8 @@ pub struct RunRecord {
     pub worker_restarts: u32,
     #[serde(default)]
     pub protocol_violations: u32,
-    /// Workers that failed after reporting every row left to them (a crash or error exit in
-    /// teardown), in words; each fails the gate with exit 2. Absent when none (and in early records).
+    /// Workers that failed after reporting every row left to them (a crash, an error exit or a
+    /// hang in teardown), in words; each fails the gate with exit 2. Absent when none (and in early records).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exit_failures: Vec<String>,
     pub rows: Vec<RunRow>,

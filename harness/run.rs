@@ -48,8 +48,8 @@ pub struct Collected {
     pub worker_restarts: u32,
     /// Messages on the result channel that broke the protocol (each failed its row).
     pub protocol_violations: u32,
-    /// A worker that failed after reporting every row left to it (a crash or error exit in
-    /// teardown: a candidate's destructor, a fault from work it left running): fails the gate.
+    /// A worker that failed after reporting every row left to it (a crash, an error exit or a
+    /// hang in teardown, e.g. a candidate's destructor): fails the gate.
     pub exit_failures: Vec<String>,
     /// What the parent saw of the workers' wall time, summed over restarts: start (process,
     /// driver, context), setup (task and kernel libraries loaded), copy bandwidth, rows, exit.
@@ -755,6 +755,7 @@ fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Col
         let err_thread = keep(&printed, "stderr", child.stderr.take().expect("piped"));
         let mut stage = String::from("starting");
         let mut reported = false;
+        let mut last_row_failed = false;
         let failure: Option<String> = loop {
             match rx.recv_timeout(timeout) {
                 Ok(line) => {
@@ -806,6 +807,7 @@ fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Col
                         Event::Row { mut result } => {
                             remaining.retain(|&r| r != result.row);
                             reported = true;
+                            last_row_failed = result.error.is_some();
                             bar.inc(1);
                             if let Some(e) = &result.error {
                                 bar.println(format!("row {}: {e}", result.name));
@@ -823,16 +825,35 @@ fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Col
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let _ = child.kill();
+                    if remaining.is_empty() {
+                        // Every row reported, then silence: what it did after was not checked.
+                        got.exit_failures.push(format!(
+                            "the worker made no progress for {} s after reporting its last row and was killed",
+                            timeout.as_secs_f64()
+                        ));
+                        break None;
+                    }
                     break Some(format!("no progress for {} s during the {stage}: the worker was killed (a hung kernel?)", timeout.as_secs_f64()));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let waited = child.wait();
-                    let status_ok = matches!(&waited, Ok(s) if s.success());
-                    let status = waited
-                        .map(|s| describe_exit(&s))
-                        .unwrap_or_else(|e| format!("unknown exit ({e})"));
+                    // The channel can close before the process ends (a candidate may close it):
+                    // the exit is awaited under the same watchdog, never forever.
+                    let (waited, hung) = wait_bounded(&mut child, timeout);
+                    let status_ok = !hung && matches!(&waited, Ok(s) if s.success());
+                    let status = if hung {
+                        format!(
+                            "no exit {} s after its result channel closed; killed",
+                            timeout.as_secs_f64()
+                        )
+                    } else {
+                        waited
+                            .map(|s| describe_exit(&s))
+                            .unwrap_or_else(|e| format!("unknown exit ({e})"))
+                    };
                     break if remaining.is_empty() {
-                        if !status_ok {
+                        // A worker that reported an error on its last row exits non-zero on purpose
+                        // (a CUDA fault ends it); that row has already failed the run.
+                        if !status_ok && !last_row_failed {
                             got.exit_failures.push(format!(
                                 "the worker exited ({status}) after reporting its last row"
                             ));
@@ -912,6 +933,26 @@ fn drive(task: &Task, plan: Plan, row_timeout_s: f64, quiet: bool) -> Result<Col
     bar.finish_and_clear();
     got.rows.sort_by_key(|r| r.row);
     Ok(got)
+}
+
+/// The worker's exit, awaited for at most `timeout`; past it the worker is killed (then reaped)
+/// and the second value is true.
+fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> (std::io::Result<std::process::ExitStatus>, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return (Ok(s), false),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                return (child.wait(), true);
+            }
+            Err(e) => return (Err(e), false),
+        }
+    }
 }
 
 fn describe_exit(s: &std::process::ExitStatus) -> String {

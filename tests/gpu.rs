@@ -757,6 +757,25 @@ fn a_worker_that_crashes_after_its_last_row_fails_the_run() {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
+fn a_worker_that_hangs_after_its_last_row_fails_the_run() {
+    require_gpu();
+    // Correct on every call; its library's destructor spins once every row is reported.
+    let (code, v) = run_fixture_with(
+        "hangs_after_its_last_row",
+        &["--trials", "7", "--row", SMALL, "--row-timeout", "4"],
+    );
+    assert_eq!(code, 2, "a hang after the last report fails the run");
+    assert_eq!(row(&v, SMALL)["correct"], true);
+    let why = v["exit_failures"][0].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no progress for 4 s after reporting its last row"),
+        "{v}"
+    );
+    assert_eq!(v["gate"]["pass"], false);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU; run on the GPU machine with -- --ignored"]
 fn work_left_running_fails_its_side_and_not_the_other() {
     require_gpu();
     let (code, v) = run_fixture("leaves_work_running", &[SMALL]);

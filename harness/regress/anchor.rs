@@ -210,7 +210,10 @@ pub fn accept(
             run.run_id
         )));
     }
-    if run.gate.correctness_failures > 0 || run.protocol_violations > 0 {
+    if run.gate.correctness_failures > 0
+        || run.protocol_violations > 0
+        || !run.exit_failures.is_empty()
+    {
         return Err(Error::Cli(format!(
             "run {} failed a correctness gate: an anchor must be correct everywhere",
             run.run_id
