@@ -182,10 +182,86 @@ pub fn add_phase(phases: &mut Vec<Phase>, name: &str, seconds: f64) {
     }
 }
 
+/// Why a run's numbers cannot stand as evidence (`RunRecord::distrust`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distrust {
+    /// `--row`: only these many rows were asked for.
+    Partial(usize),
+    /// `--quick`: production rows only, fewer trials, a sample of units compared.
+    Quick,
+    /// Options that weakened the run against the frozen task.toml.
+    Deviations(Vec<String>),
+    /// Rows that failed a correctness gate or did not finish.
+    Incorrect(usize),
+    /// Messages on the result channel that broke the protocol: a forgery was attempted.
+    ProtocolViolations(u32),
+    /// Workers that died and were replaced mid-run.
+    WorkerRestarts(u32),
+    /// Workers that crashed, exited with an error or hung after their last report.
+    ExitFailures(usize),
+}
+
+impl std::fmt::Display for Distrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Distrust::Partial(n) => write!(f, "partial ({n} row(s), --row)"),
+            Distrust::Quick => write!(f, "a --quick run"),
+            Distrust::Deviations(d) => write!(f, "{} deviation(s): {}", d.len(), d.join("; ")),
+            Distrust::Incorrect(n) => write!(f, "{n} row(s) incorrect or unfinished"),
+            Distrust::ProtocolViolations(n) => write!(f, "{n} protocol violation(s)"),
+            Distrust::WorkerRestarts(n) => write!(f, "{n} worker restart(s)"),
+            Distrust::ExitFailures(n) => write!(f, "{n} worker exit failure(s)"),
+        }
+    }
+}
+
 impl RunRecord {
-    /// Evidence for the gate: a full run (no --row), not A/A, with no deviation.
+    /// Why this run cannot stand as evidence of what it measured, empty when it can: it must
+    /// have run every row with the task's frozen settings (no `--row`, not `--quick`, no
+    /// deviation), found every row correct, and seen nothing go wrong with its workers (no
+    /// protocol violation, no restart, no failed exit). The one test behind everything that
+    /// takes a run as evidence: `ledger best`, `ledger lineage`, `brief`, `accept` and the A/A
+    /// run an anchor takes its noise floor from. Whether the run is A/A is not part of it: an
+    /// A/A run can be trustworthy, as a noise floor, and is never a candidate's evidence.
+    pub fn distrust(&self) -> Vec<Distrust> {
+        let mut why = Vec::new();
+        if !self.row_filter.is_empty() {
+            why.push(Distrust::Partial(self.row_filter.len()));
+        }
+        if self.quick {
+            why.push(Distrust::Quick);
+        }
+        if !self.deviations.is_empty() {
+            why.push(Distrust::Deviations(self.deviations.clone()));
+        }
+        // The gate's count and the rows' own flags: either one failing is enough.
+        let incorrect = self
+            .gate
+            .correctness_failures
+            .max(self.rows.iter().filter(|r| !r.correct).count());
+        if incorrect > 0 {
+            why.push(Distrust::Incorrect(incorrect));
+        }
+        if self.protocol_violations > 0 {
+            why.push(Distrust::ProtocolViolations(self.protocol_violations));
+        }
+        if self.worker_restarts > 0 {
+            why.push(Distrust::WorkerRestarts(self.worker_restarts));
+        }
+        if !self.exit_failures.is_empty() {
+            why.push(Distrust::ExitFailures(self.exit_failures.len()));
+        }
+        why
+    }
+
+    /// Nothing in `distrust`: see there.
+    pub fn is_trustworthy(&self) -> bool {
+        self.distrust().is_empty()
+    }
+
+    /// Evidence for a candidate: a trustworthy run that is not A/A.
     pub fn is_full_evidence(&self) -> bool {
-        self.row_filter.is_empty() && !self.aa && !self.quick && self.deviations.is_empty()
+        self.is_trustworthy() && !self.aa
     }
 }
 
@@ -540,4 +616,79 @@ pub struct RegressRow {
     pub rerun_verdict: Option<String>,
     pub rerun_ratio: Option<f64>,
     pub detail: String,
+}
+
+/// Synthetic run records for unit tests: what a clean full run records, to be spoiled one field
+/// at a time.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::RunRecord;
+
+    /// A clean full run of `task` by `candidate` on an H200, headline `geomean`, one correct
+    /// production row, hashes "toml", "rows", "base", "cand".
+    pub fn run(task: &str, id: &str, candidate: &str, geomean: f64) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "schema": 1, "run_id": id, "time_utc": id, "task": task, "candidate": candidate,
+            "aa": candidate == crate::run::AA_CANDIDATE,
+            "git": {"commit": "abc", "dirty": false, "source": "git"},
+            "hashes": {"task_toml": "toml", "rows": "rows", "baseline": "base", "candidate": "cand"},
+            "build": {"nvcc": "nvcc", "nvcc_version": "13.0", "arch": "sm_90a", "flags": [], "flag_line": ""},
+            "device": {"name": "NVIDIA H200", "uuid": "u", "compute_capability": [9, 0], "sm_count": 132,
+                       "l2_bytes": 1, "total_mem_bytes": 1, "driver_version": "x"},
+            "copy_bandwidth": {"tbps": 4.0, "method": "copy"},
+            "timing": {"device_mode": "", "eager_mode": "", "order": "", "cache": "cold", "cache_note": "",
+                       "trials": 30, "warmup": "", "min_sample_ms": 1.0, "launches": "", "seed": 1,
+                       "bootstrap_resamples": 1000, "ci": "", "verdict_rule": ""},
+            "row_filter": [], "worker_restarts": 0,
+            "rows": [{"name": "r", "entry": "e", "kind": "production", "production": true, "ran": true,
+                      "bytes": 1, "correct": true, "problems": [], "impossible_bandwidth": false}],
+            "headline": {"device_geomean": geomean, "eager_geomean": geomean, "device_ci": [geomean, geomean],
+                         "production_rows": 1, "weighting": "equal"},
+            "gate": {"min_geomean": 1.0, "min_row_speedup": 0.97, "pass": geomean > 1.0,
+                     "correctness_failures": 0, "reasons": []},
+            "wall_seconds": 1.0,
+        }))
+        .expect("the fixture is a run record")
+    }
+
+    /// Spoils a clean run one way.
+    pub type Spoil = fn(&mut RunRecord);
+
+    /// One way each to spoil a clean run, named: every one must make it untrustworthy.
+    pub fn spoilers() -> Vec<(&'static str, Spoil)> {
+        vec![
+            ("partial", |r| r.row_filter = vec!["r".into()]),
+            ("quick", |r| r.quick = true),
+            ("deviation", |r| r.deviations = vec!["--trials 7".into()]),
+            ("correctness failure", |r| r.gate.correctness_failures = 1),
+            ("incorrect row", |r| r.rows[0].correct = false),
+            ("protocol violation", |r| r.protocol_violations = 1),
+            ("worker restart", |r| r.worker_restarts = 1),
+            ("exit failure", |r| {
+                r.exit_failures = vec!["the worker exited (signal 6) after its last row".into()]
+            }),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{run, spoilers};
+
+    #[test]
+    fn a_clean_full_run_is_trustworthy_and_every_spoiler_makes_it_not() {
+        let clean = run("t", "1", "v1", 1.2);
+        assert_eq!(clean.distrust(), vec![]);
+        assert!(clean.is_trustworthy() && clean.is_full_evidence());
+        for (name, spoil) in spoilers() {
+            let mut r = clean.clone();
+            spoil(&mut r);
+            assert_eq!(r.distrust().len(), 1, "{name}: {:?}", r.distrust());
+            assert!(!r.is_trustworthy(), "{name}");
+            assert!(!r.is_full_evidence(), "{name}");
+        }
+        // An A/A run may be trustworthy (a noise floor) but is never a candidate's evidence.
+        let aa = run("t", "2", crate::run::AA_CANDIDATE, 1.0);
+        assert!(aa.aa && aa.is_trustworthy() && !aa.is_full_evidence());
+    }
 }

@@ -2,8 +2,9 @@
 //! repository at anchors/<card>/<task>.toml and reviewed like code. `kpilot accept` writes one.
 
 use crate::error::{Error, Result};
-use crate::record::{Record, RunRecord};
+use crate::record::{Distrust, Record, RunRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -135,12 +136,24 @@ fn half_width(c: &crate::stats::Comparison) -> f64 {
     }
 }
 
-/// The latest A/A run of the run's card with the same rows and baseline: the noise floor.
-pub fn latest_aa<'a>(all: &'a [RunRecord], run: &RunRecord) -> Option<&'a RunRecord> {
+/// The latest A/A run that can stand as the run's noise floor: of the same task and card, with
+/// the same rows, baseline and task.toml settings (`settings`: the task.toml hashes that count as
+/// today's, `Task::same_settings`; two hashes in it are the same settings, any other only
+/// itself), and trustworthy (`RunRecord::distrust`): a partial, quick, deviating, incorrect or
+/// disturbed A/A run would set a wrong threshold for every row of the anchor.
+pub fn latest_aa<'a>(
+    all: &'a [RunRecord],
+    run: &RunRecord,
+    settings: &BTreeSet<String>,
+) -> Option<&'a RunRecord> {
+    let same_settings = |a: &str, b: &str| a == b || (settings.contains(a) && settings.contains(b));
     all.iter().rev().find(|r| {
-        r.aa && r.device.name == run.device.name
+        r.aa && r.task == run.task
+            && r.device.name == run.device.name
             && r.hashes.rows == run.hashes.rows
             && r.hashes.baseline == run.hashes.baseline
+            && same_settings(&r.hashes.task_toml, &run.hashes.task_toml)
+            && r.is_trustworthy()
     })
 }
 
@@ -188,6 +201,28 @@ pub fn find_run<'a>(all: &'a [RunRecord], task: &str, id: &str) -> Result<&'a Ru
     }
 }
 
+/// Why a run of the candidate cannot be an anchor, in words with what to do; empty when it can.
+/// The one trust test (`RunRecord::distrust`), with --allow-partial waiving only `--row`.
+fn why_not_an_anchor(run: &RunRecord, allow_partial: bool) -> Vec<String> {
+    run.distrust()
+        .into_iter()
+        .filter_map(|d| match d {
+            Distrust::Partial(_) if allow_partial => None,
+            Distrust::Partial(n) => Some(format!(
+                "it timed only {n} row(s) (--row): accept a full run, or pass --allow-partial to anchor just those rows"
+            )),
+            Distrust::Quick => Some("it is a --quick run: accept a full run".into()),
+            Distrust::Deviations(d) => Some(format!(
+                "it deviated from the task's settings ({}): regress times with the task's settings, so it would compare different measurements",
+                d.join("; ")
+            )),
+            other => Some(format!(
+                "{other}: an anchor must be correct everywhere, from workers nothing disturbed"
+            )),
+        })
+        .collect()
+}
+
 /// `kpilot accept <task> --run <id> --reason "..."`: writes the anchor of the run's card.
 pub fn accept(
     root: &Path,
@@ -210,33 +245,12 @@ pub fn accept(
             run.run_id
         )));
     }
-    if run.gate.correctness_failures > 0
-        || run.protocol_violations > 0
-        || !run.exit_failures.is_empty()
-    {
+    let why = why_not_an_anchor(run, allow_partial);
+    if !why.is_empty() {
         return Err(Error::Cli(format!(
-            "run {} failed a correctness gate: an anchor must be correct everywhere",
-            run.run_id
-        )));
-    }
-    if run.quick {
-        return Err(Error::Cli(format!(
-            "run {} is a --quick run: accept a full run",
-            run.run_id
-        )));
-    }
-    if !run.deviations.is_empty() {
-        return Err(Error::Cli(format!(
-            "run {} deviated from the task's settings ({}): regress times with the task's settings, so it would compare different measurements",
+            "run {} cannot be an anchor: {}",
             run.run_id,
-            run.deviations.join("; ")
-        )));
-    }
-    if !run.row_filter.is_empty() && !allow_partial {
-        return Err(Error::Cli(format!(
-            "run {} timed only {} row(s) (--row): accept a full run, or pass --allow-partial to anchor just those rows",
-            run.run_id,
-            run.row_filter.len()
+            why.join("; ")
         )));
     }
     if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {
@@ -246,7 +260,7 @@ pub fn accept(
         )));
     }
     let card = run.device.name.clone();
-    let aa = latest_aa(&all, run);
+    let aa = latest_aa(&all, run, &t.same_settings(&all));
     let rows = rows_of(run, aa);
     if rows.is_empty() {
         return Err(Error::Cli(format!(
@@ -316,6 +330,66 @@ mod tests {
             changed_files(d.path(), &files).as_deref(),
             Some("child.cu, parent.cu")
         );
+    }
+
+    #[test]
+    fn the_noise_floor_comes_only_from_a_trustworthy_aa_run_of_the_same_task_as_it_is() {
+        use crate::record::fixture::{run, spoilers};
+        let aa = |id: &str| run("t", id, crate::run::AA_CANDIDATE, 1.0);
+        let cand = run("t", "9", "v1", 1.2);
+        let settings: BTreeSet<String> = ["toml".to_string(), "toml-v0".to_string()].into();
+        let pick = |all: &[RunRecord]| latest_aa(all, &cand, &settings).map(|r| r.run_id.clone());
+        let good = aa("1");
+        assert_eq!(pick(&[good.clone(), cand.clone()]).as_deref(), Some("1"));
+        // Every way an A/A run can be spoiled, and every way it can measure something else: the
+        // later, spoiled or foreign A/A run is passed over for the earlier good one.
+        let mut others: Vec<(&str, RunRecord)> = spoilers()
+            .into_iter()
+            .map(|(name, spoil)| {
+                let mut r = aa("2");
+                spoil(&mut r);
+                (name, r)
+            })
+            .collect();
+        let mut foreign = |name: &'static str, f: fn(&mut RunRecord)| {
+            let mut r = aa("2");
+            f(&mut r);
+            others.push((name, r));
+        };
+        foreign("another task", |r| r.task = "other".into());
+        foreign("another card", |r| r.device.name = "NVIDIA H100".into());
+        foreign("other rows", |r| r.hashes.rows = "rows2".into());
+        foreign("another baseline", |r| r.hashes.baseline = "base2".into());
+        foreign("other settings", |r| r.hashes.task_toml = "toml2".into());
+        foreign("not A/A", |r| r.aa = false);
+        for (name, later) in &others {
+            assert_eq!(
+                pick(&[good.clone(), later.clone(), cand.clone()]).as_deref(),
+                Some("1"),
+                "{name}"
+            );
+            assert_eq!(pick(&[later.clone(), cand.clone()]), None, "{name}");
+        }
+        // A task.toml that differs only in its default candidate line is the same settings.
+        let mut renamed = aa("3");
+        renamed.hashes.task_toml = "toml-v0".into();
+        assert_eq!(pick(&[good, renamed]).as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn accept_refuses_every_untrustworthy_run_and_allow_partial_waives_only_the_row_filter() {
+        use crate::record::fixture::{run, spoilers};
+        assert_eq!(
+            why_not_an_anchor(&run("t", "1", "v1", 1.2), false),
+            Vec::<String>::new()
+        );
+        for (name, spoil) in spoilers() {
+            let mut r = run("t", "1", "v1", 1.2);
+            spoil(&mut r);
+            assert_eq!(why_not_an_anchor(&r, false).len(), 1, "{name}");
+            let waived = why_not_an_anchor(&r, true);
+            assert_eq!(waived.is_empty(), name == "partial", "{name}: {waived:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub fn compare(root: &Path, task: &str, before: &str, after: &str) -> Result<(St
     let all = runs(root, task)?;
     let a = find_run(&all, task, before)?;
     let b = find_run(&all, task, after)?;
-    let then = rows_of(a, latest_aa(&all, b));
+    // Without the task (removed since), an A/A run counts only with the later run's task.toml.
+    let settings = crate::task::Task::load(&root.join("tasks"), task)
+        .map(|t| t.same_settings(&all))
+        .unwrap_or_default();
+    let then = rows_of(a, latest_aa(&all, b, &settings));
     let seed = crate::inputs::mix64(a.run_id.len() as u64 ^ 0xC0);
     let rows: Vec<RegressRow> = then
         .iter()

@@ -202,6 +202,22 @@ impl Task {
             .map(|n| sha256_hex(format!("{before}candidate = \"{n}\"{rest}").as_bytes()))
             .collect()
     }
+
+    /// The task.toml hashes that count as today's settings: today's own, and today's with the
+    /// default candidate line naming any of `runs`' candidates or the candidates in the tree
+    /// (see `task_toml_shas_with_candidates`).
+    pub fn same_settings<'a>(
+        &self,
+        runs: impl IntoIterator<Item = &'a crate::record::RunRecord>,
+    ) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> =
+            runs.into_iter().map(|r| r.candidate.clone()).collect();
+        names.extend(self.candidates());
+        let names: Vec<String> = names.into_iter().collect();
+        std::iter::once(self.hashes.task_toml.clone())
+            .chain(self.task_toml_shas_with_candidates(&names))
+            .collect()
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
