@@ -141,23 +141,10 @@ pub fn build(root: &Path, task: &str) -> Result<Brief> {
         "regression" => 1,
         _ => 2,
     });
-    // The best full run of the current baseline per card and candidate.
-    let mut best: BTreeMap<(String, String), &crate::record::RunRecord> = BTreeMap::new();
-    for r in &runs {
-        let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
-            continue;
-        };
-        if !r.is_full_evidence() || r.hashes.baseline != t.hashes.baseline {
-            continue;
-        }
-        let k = (r.device.name.clone(), r.candidate.clone());
-        if best
-            .get(&k)
-            .is_none_or(|b| b.headline.device_geomean.unwrap_or(0.0) < g)
-        {
-            best.insert(k, r);
-        }
-    }
+    // The best evidence run of the current baseline per card and candidate.
+    let best = crate::ledger_cmd::best_evidence(runs.iter().copied(), |r| {
+        r.hashes.baseline == t.hashes.baseline
+    });
     Ok(Brief {
         brief_schema: BRIEF_SCHEMA,
         task: task.to_string(),
@@ -358,4 +345,33 @@ pub fn markdown(b: &Brief) -> String {
         let _ = writeln!(s, "- {}: {why}", names.join(", "));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::fixture::{root_with, run, spoilers};
+
+    /// The brief's best per card and candidate is never a spoiled run, however fast.
+    #[test]
+    fn a_spoiled_run_is_never_the_briefs_best() {
+        let task = "fuse_scale_shift";
+        for (name, spoil) in spoilers() {
+            let clean = run(task, "20260101T000001Z-clean", "v1", 1.1);
+            let mut fast = run(task, "20260101T000002Z-spoiled", "v1", 2.0);
+            spoil(&mut fast);
+            let (d, _) = root_with(task, &[clean, fast.clone()]);
+            let b = super::build(d.path(), task).unwrap();
+            let best: Vec<(&str, f64)> = b
+                .best
+                .iter()
+                .map(|x| (x.run_id.as_str(), x.headline))
+                .collect();
+            assert_eq!(best, vec![("20260101T000001Z-clean", 1.1)], "{name}");
+            let (d, _) = root_with(task, &[fast]);
+            assert!(
+                super::build(d.path(), task).unwrap().best.is_empty(),
+                "{name}"
+            );
+        }
+    }
 }

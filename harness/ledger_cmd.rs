@@ -33,7 +33,8 @@ pub enum LedgerCmd {
         json: bool,
     },
     /// Per card and candidate, the best headline among runs that are gate evidence: full (no
-    /// --row), not A/A, no deviations, no correctness failure or protocol violation.
+    /// --row), not A/A, not --quick, no deviations, every row correct, no protocol violation,
+    /// worker restart or exit failure.
     Best {
         /// Task name (ledger/<TASK>.jsonl).
         task: String,
@@ -169,7 +170,8 @@ struct Summary {
     device_ci: Option<[f64; 2]>,
     /// Runs: the gate; fidelity: the fidelity rule's verdict.
     pass: Option<bool>,
-    /// Runs: full, not A/A, no deviations.
+    /// Runs: a candidate's evidence (`RunRecord::is_full_evidence`): every row with the task's
+    /// settings, not A/A, every row correct, nothing wrong with the workers. Fidelity: not partial.
     full: Option<bool>,
     wall_seconds: Option<f64>,
     /// A short note: the freeze's reason, a fidelity record's rows within the band, a partial run.
@@ -194,15 +196,16 @@ fn summary(l: &Line) -> Summary {
     };
     match &l.record {
         Record::Run(r) => {
+            // Why the run is no evidence, in the words of the one trust test.
             let mut note = Vec::new();
             if r.aa {
                 note.push("A/A".to_string());
             }
-            if !r.row_filter.is_empty() {
-                note.push(format!("partial ({} row(s))", r.row_filter.len()));
-            }
-            if !r.deviations.is_empty() {
-                note.push(format!("{} deviation(s)", r.deviations.len()));
+            for d in r.distrust() {
+                note.push(match d {
+                    crate::record::Distrust::Deviations(d) => format!("{} deviation(s)", d.len()),
+                    d => d.to_string(),
+                });
             }
             Summary {
                 card: Some(r.device.name.clone()),
@@ -567,71 +570,97 @@ struct Best {
     latest_geomean: f64,
 }
 
+/// The device headline of a run that is a candidate's evidence (`RunRecord::is_full_evidence`)
+/// and has a finite one; None otherwise.
+fn evidence_headline(r: &RunRecord) -> Option<f64> {
+    r.headline
+        .device_geomean
+        .filter(|g| g.is_finite() && r.is_full_evidence())
+}
+
+/// Per (card, candidate), the run with the highest device headline among the runs that are a
+/// candidate's evidence (`RunRecord::is_full_evidence`, a finite headline) and that `admit` lets
+/// in; the earliest of equal ones. `ledger best`, `ledger lineage` and `brief` all rank through
+/// it, so no run that one of them refuses can stand as another's best.
+pub fn best_evidence<'a>(
+    runs: impl IntoIterator<Item = &'a RunRecord>,
+    admit: impl Fn(&RunRecord) -> bool,
+) -> BTreeMap<(String, String), &'a RunRecord> {
+    let mut by: BTreeMap<(String, String), (f64, &RunRecord)> = BTreeMap::new();
+    for r in runs {
+        let Some(g) = evidence_headline(r).filter(|_| admit(r)) else {
+            continue;
+        };
+        let k = (r.device.name.clone(), r.candidate.clone());
+        if by.get(&k).is_none_or(|b| g > b.0) {
+            by.insert(k, (g, r));
+        }
+    }
+    by.into_iter().map(|(k, (_, r))| (k, r)).collect()
+}
+
+/// `ledger best`'s selection: only runs of the task as it is now count (its baseline, rows and
+/// task.toml settings, `same_settings`), on a card whose name contains `card`; of those, the best
+/// evidence per card and candidate with how many evidence runs there were and the latest one.
+fn best_of(
+    runs: &[&RunRecord],
+    now: &crate::task::Task,
+    same_settings: &std::collections::BTreeSet<String>,
+    card: Option<&str>,
+) -> (Vec<Best>, usize) {
+    let of_now = |r: &RunRecord| {
+        r.hashes.baseline == now.hashes.baseline
+            && r.hashes.rows == now.hashes.rows
+            && same_settings.contains(&r.hashes.task_toml)
+    };
+    let other = runs.iter().filter(|r| !of_now(r)).count();
+    let admit = |r: &RunRecord| of_now(r) && card.is_none_or(|c| r.device.name.contains(c));
+    let top = best_evidence(runs.iter().copied(), admit);
+    let all = top
+        .into_iter()
+        .map(|((card, candidate), b)| {
+            let evidence: Vec<&&RunRecord> = runs
+                .iter()
+                .filter(|r| {
+                    r.device.name == card
+                        && r.candidate == candidate
+                        && admit(r)
+                        && evidence_headline(r).is_some()
+                })
+                .collect();
+            let latest = evidence.last().copied().copied().unwrap_or(b);
+            Best {
+                card,
+                candidate,
+                run_id: b.run_id.clone(),
+                time_utc: b.time_utc.clone(),
+                device_geomean: evidence_headline(b).unwrap_or(f64::NAN),
+                device_ci: b.headline.device_ci,
+                gate_pass: b.gate.pass,
+                runs: evidence.len(),
+                latest_run_id: latest.run_id.clone(),
+                latest_geomean: evidence_headline(latest).unwrap_or(f64::NAN),
+            }
+        })
+        .collect();
+    (all, other)
+}
+
 fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
     let (_, lines) = load(root, task)?;
     // Only runs of the task as it is now count: a run against another baseline, other rows or
     // other verdict settings measured something else. task.toml's default candidate is no
     // verdict setting: a task.toml that differs from today's only in that line counts as today's.
     let now = crate::task::Task::load(&root.join("tasks"), task)?;
-    let mut same_settings: std::collections::BTreeSet<String> =
-        std::iter::once(now.hashes.task_toml.clone()).collect();
-    let names: std::collections::BTreeSet<String> = lines
+    let runs: Vec<&RunRecord> = lines
         .iter()
         .filter_map(|l| match &l.record {
-            Record::Run(r) => Some(r.candidate.clone()),
+            Record::Run(r) => Some(r.as_ref()),
             _ => None,
         })
         .collect();
-    same_settings
-        .extend(now.task_toml_shas_with_candidates(&names.into_iter().collect::<Vec<_>>()));
-    let mut other = 0usize;
-    let mut by: BTreeMap<(String, String), Best> = BTreeMap::new();
-    for l in &lines {
-        let Record::Run(r) = &l.record else { continue };
-        if r.hashes.baseline != now.hashes.baseline
-            || r.hashes.rows != now.hashes.rows
-            || !same_settings.contains(&r.hashes.task_toml)
-        {
-            other += 1;
-            continue;
-        }
-        let evidence = r.is_full_evidence()
-            && r.gate.correctness_failures == 0
-            && r.protocol_violations == 0
-            && r.exit_failures.is_empty();
-        let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
-            continue;
-        };
-        if !evidence || card.is_some_and(|c| !r.device.name.contains(c)) {
-            continue;
-        }
-        let key = (r.device.name.clone(), r.candidate.clone());
-        let runs = by.get(&key).map_or(0, |b| b.runs) + 1;
-        let (latest_run_id, latest_geomean) = (r.run_id.clone(), g);
-        let entry = Best {
-            card: r.device.name.clone(),
-            candidate: r.candidate.clone(),
-            run_id: r.run_id.clone(),
-            time_utc: r.time_utc.clone(),
-            device_geomean: g,
-            device_ci: r.headline.device_ci,
-            gate_pass: r.gate.pass,
-            runs,
-            latest_run_id: latest_run_id.clone(),
-            latest_geomean,
-        };
-        match by.get_mut(&key) {
-            Some(b) if b.device_geomean >= g => {
-                b.runs = runs;
-                b.latest_run_id = latest_run_id;
-                b.latest_geomean = latest_geomean;
-            }
-            _ => {
-                by.insert(key, entry);
-            }
-        }
-    }
-    let all: Vec<Best> = by.into_values().collect();
+    let same_settings = now.same_settings(runs.iter().copied());
+    let (all, other) = best_of(&runs, &now, &same_settings, card);
     if json {
         return json_out(&all);
     }
@@ -653,7 +682,7 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
         );
     }
     if all.is_empty() {
-        crate::outln!("no full run with a headline (not partial, not A/A, no deviations) of the current baseline, rows and task.toml in the ledger of {task}");
+        crate::outln!("no full run with a headline that is evidence (every row, not A/A, not --quick, no deviation, every row correct, no protocol violation, worker restart or exit failure) of the current baseline, rows and task.toml in the ledger of {task}");
     }
     if other > 0 {
         crate::outln!("({other} run(s) of an earlier baseline, rows or task.toml not considered)");
@@ -670,6 +699,23 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
         LedgerCmd::Schema => crate::out!("{}", crate::record::schema_json()),
     }
     Ok(exit::OK)
+}
+
+/// Per candidate, its best evidence run of the current baseline per card, as the tree prints it
+/// ("<card> <headline>x (<run id>)"), cards in order.
+fn lineage_best<'a>(
+    runs: impl IntoIterator<Item = &'a RunRecord>,
+    baseline: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for ((card, c), r) in best_evidence(runs, |r| r.hashes.baseline == baseline) {
+        best.entry(c).or_default().push(format!(
+            "{card} {:.4}x ({})",
+            evidence_headline(r).unwrap_or(f64::NAN),
+            r.run_id
+        ));
+    }
+    best
 }
 
 /// The candidates of a task as a tree (the baseline at the root; a candidate without a parent
@@ -705,26 +751,13 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             gone.push(r.candidate.clone());
         }
     }
-    let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut by: BTreeMap<(String, String), (f64, String)> = BTreeMap::new();
-    for l in &lines {
-        let Record::Run(r) = &l.record else { continue };
-        let Some(g) = r.headline.device_geomean.filter(|g| g.is_finite()) else {
-            continue;
-        };
-        if !r.is_full_evidence() || r.hashes.baseline != t.hashes.baseline {
-            continue;
-        }
-        let k = (r.candidate.clone(), r.device.name.clone());
-        if by.get(&k).is_none_or(|b| g > b.0) {
-            by.insert(k, (g, r.run_id.clone()));
-        }
-    }
-    for ((c, card), (g, id)) in by {
-        best.entry(c)
-            .or_default()
-            .push(format!("{card} {g:.4}x ({id})"));
-    }
+    let best = lineage_best(
+        lines.iter().filter_map(|l| match &l.record {
+            Record::Run(r) => Some(r.as_ref()),
+            _ => None,
+        }),
+        &t.hashes.baseline,
+    );
     let mut out = format!("{task}: baseline\n");
     /// One candidate's line of the tree: its name, marks, and best runs per card.
     fn node_line(
@@ -787,4 +820,85 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
         walk(&c, 1, &parent, &best, &gone, &mut out, &mut seen);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::fixture::{root_with, run, spoilers};
+
+    /// However fast a spoiled run is, `ledger best` and `ledger lineage` take the clean, slower
+    /// run of the same card and candidate; a spoiled run alone leaves the candidate without one.
+    #[test]
+    fn a_spoiled_run_is_never_the_best_nor_in_the_lineage_however_fast() {
+        let task = "fuse_scale_shift";
+        for (name, spoil) in spoilers() {
+            let clean = run(task, "20260101T000001Z-clean", "v1", 1.1);
+            let mut fast = run(task, "20260101T000002Z-spoiled", "v1", 2.0);
+            spoil(&mut fast);
+            let (d, t) = root_with(task, &[clean, fast.clone()]);
+            let (_, lines) = load(d.path(), task).unwrap();
+            let runs: Vec<&RunRecord> = lines
+                .iter()
+                .filter_map(|l| match &l.record {
+                    Record::Run(r) => Some(r.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let (best, other) = best_of(&runs, &t, &t.same_settings(runs.iter().copied()), None);
+            assert_eq!(other, 0, "{name}: both runs are of the task as it is");
+            assert_eq!(best.len(), 1, "{name}");
+            let b = &best[0];
+            assert_eq!(
+                (
+                    b.run_id.as_str(),
+                    b.runs,
+                    b.latest_run_id.as_str(),
+                    b.device_geomean
+                ),
+                ("20260101T000001Z-clean", 1, "20260101T000001Z-clean", 1.1),
+                "{name}"
+            );
+            let tree = lineage(d.path(), task).unwrap();
+            assert!(
+                tree.contains("- v1: NVIDIA H200 1.1000x (20260101T000001Z-clean)")
+                    && !tree.contains("spoiled"),
+                "{name}: {tree}"
+            );
+            // The spoiled run alone: nothing to show.
+            let (d, t) = root_with(task, &[fast]);
+            let (_, lines) = load(d.path(), task).unwrap();
+            let runs: Vec<&RunRecord> = lines
+                .iter()
+                .filter_map(|l| match &l.record {
+                    Record::Run(r) => Some(r.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let (best, _) = best_of(&runs, &t, &t.same_settings(runs.iter().copied()), None);
+            assert!(best.is_empty(), "{name}");
+            let tree = lineage(d.path(), task).unwrap();
+            assert!(
+                tree.contains("- v1: no full run of the current baseline"),
+                "{name}: {tree}"
+            );
+            // `ledger list` says why it is no evidence.
+            let s = summary(&lines[0]);
+            assert_eq!(s.full, Some(false), "{name}");
+            assert!(!s.note.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn best_evidence_keeps_the_first_of_equal_headlines_and_skips_aa() {
+        let a = run("t", "1", "v1", 1.2);
+        let b = run("t", "2", "v1", 1.2);
+        let aa = run("t", "3", crate::run::AA_CANDIDATE, 5.0);
+        let mut nan = run("t", "4", "v1", 1.0);
+        nan.headline.device_geomean = Some(f64::NAN);
+        let best = best_evidence([&a, &b, &aa, &nan], |_| true);
+        assert_eq!(best.len(), 1);
+        assert_eq!(best.values().next().unwrap().run_id, "1");
+        assert!(best_evidence([&a], |_| false).is_empty());
+    }
 }

@@ -651,6 +651,41 @@ pub(crate) mod fixture {
         .expect("the fixture is a run record")
     }
 
+    /// A scratch root holding a copy of the repository's `tasks/<task>` and a ledger of `runs`,
+    /// each given the hashes of that task as it is (so every one is a run of the task now).
+    pub fn root_with(task: &str, runs: &[RunRecord]) -> (tempfile::TempDir, crate::task::Task) {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for e in std::fs::read_dir(from).unwrap().flatten() {
+                if e.path().is_dir() {
+                    copy(&e.path(), &to.join(e.file_name()));
+                } else {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        copy(
+            &repo.join("tasks").join(task),
+            &d.path().join("tasks").join(task),
+        );
+        let t = crate::task::Task::load(&d.path().join("tasks"), task).unwrap();
+        let mut text = String::new();
+        for r in runs {
+            let mut r = r.clone();
+            r.task = task.to_string();
+            r.hashes.task_toml = t.hashes.task_toml.clone();
+            r.hashes.rows = t.hashes.rows.clone();
+            r.hashes.baseline = t.hashes.baseline.clone();
+            text += &serde_json::to_string(&super::Record::Run(Box::new(r))).unwrap();
+            text.push('\n');
+        }
+        std::fs::create_dir_all(d.path().join("ledger")).unwrap();
+        std::fs::write(d.path().join("ledger").join(format!("{task}.jsonl")), text).unwrap();
+        (d, t)
+    }
+
     /// Spoils a clean run one way.
     pub type Spoil = fn(&mut RunRecord);
 
