@@ -1,5 +1,16 @@
-// kpilot-parent: v9c sha256 3b7c035065dd2ac88eb3b0286e4ab854381042b2445500df12e8daa5630dbf57
-// Candidate v10 for tasks/group_norm_silu: v9c plus ONE new path for contiguous x: a group held in
+// kpilot-parent: v10 sha256 147b65b282182b5d9b2de6f1c4abeea9795580e74c9f542902030b3613435f4b
+// Candidate v10b for tasks/group_norm_silu: v10 (commit 11dafdc; left the tree) with three changes
+// after its H200 run 20261201T230145Z-685f7811 (2.0763x, gate FAIL on two production rows whose
+// groups are 20 and 24 KB, 0.87x and 0.90x):
+//   1. groups under 48 KB of x keep v9c's code (kCgMinGroupBytes; v10 lost on every production
+//      row with groups of 20-31 KB and won on every one from 51 KB);
+//   2. the cluster sizes 5, 7, 10 and 14 join 1-4, 6, 8, 12, 16 (v10's plan put the 47-63 MB rows
+//      on clusters of 12 in two rounds, where seven CTAs a group would hold every group at once);
+//   3. the channel of a 16-byte vector from a float reciprocal and one correction each way
+//      instead of a 32-bit integer division (exact: the element index is under 2^24).
+// Everything else is v10's, described below.
+//
+// v10 (the design): v9c plus ONE new path for contiguous x: a group held in
 // the shared memory of a thread-block cluster, x read from DRAM once (one-pass), y written once.
 // Every other row runs v9c's code unchanged (v9c.cu is #included whole, its entry renamed).
 //
@@ -72,6 +83,9 @@ constexpr int CG_WARPS = CG_THREADS / 32;
 constexpr int CG_K = 8;          // TMA chunks a slice
 constexpr int CG_MAX_CPG = 64;   // channels a group the coefficient table holds
 constexpr int CG_MAX_CS = 16;
+// Groups of less x than this run v9c's code (v10 took groups from 16 KB and lost on every
+// production row with groups of 20-31 KB: run 20261201T230145Z-685f7811).
+constexpr int64_t kCgMinGroupBytes = 48 * 1024;
 
 struct CgTail {
     unsigned long long mbar[CG_K];
@@ -159,6 +173,7 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
     const uint4* xv = reinterpret_cast<const uint4*>(x);
     uint4* yv = reinterpret_cast<uint4*>(y);
     const int64_t gs = static_cast<int64_t>(nvg) * V;
+    const float invS = 1.0f / static_cast<float>(S);
 
     if (tid == 0) {
 #pragma unroll
@@ -250,7 +265,10 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
             for (int i = a + tid; i < e; i += CG_THREADS) {
                 Vec<T> v;
                 v.raw = buf[i];
-                const int c = static_cast<int>(static_cast<unsigned int>((v0 + i) * V) / static_cast<unsigned int>(S));
+                const int el = (v0 + i) * V;
+                int c = __float2int_rz(__int2float_rn(el) * invS);  // el < 2^24: off by at most one
+                c -= c * S > el;
+                c += (c + 1) * S <= el;
                 const float A = tl.ca[c], Bc = tl.cb[c];
 #pragma unroll
                 for (int j = 0; j < V; ++j) v.set(j, cg_silu<T>(__fsub_rn(v.get(j), mean), A, Bc));
@@ -270,7 +288,7 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
 
 // ---- host: the card, the plan, the launch ----
 
-constexpr int kCgSizes[] = {1, 2, 3, 4, 6, 8, 12, 16};
+constexpr int kCgSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16};
 constexpr int kCgNSizes = static_cast<int>(sizeof(kCgSizes) / sizeof(kCgSizes[0]));
 
 struct CgCard {
@@ -343,7 +361,7 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
     constexpr int V = Vec<T>::N;
     const int64_t cpg = C / G, gs = cpg * S, rows = B * G;
     const int64_t gbytes = gs * static_cast<int64_t>(sizeof(T));
-    if (S % V != 0 || cpg > CG_MAX_CPG || gbytes < 16 * 1024) return false;
+    if (S % V != 0 || cpg > CG_MAX_CPG || gbytes < kCgMinGroupBytes) return false;
     if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 != 0) return false;
     if (gbytes > static_cast<int64_t>(CG_MAX_CS) * 232448 || rows > (int64_t(1) << 26)) return false;
     const CgCard& card = cg_card<T>();
