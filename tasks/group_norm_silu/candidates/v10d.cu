@@ -1,5 +1,29 @@
-// kpilot-parent: v10 sha256 147b65b282182b5d9b2de6f1c4abeea9795580e74c9f542902030b3613435f4b
-// Candidate v10b for tasks/group_norm_silu: v10 (commit 11dafdc; left the tree) with three changes
+// kpilot-parent: v10c sha256 a8d65975cf11be33624651760214cee34701e727f57aad110c8423c147475b97
+// Candidate v10d for tasks/group_norm_silu: v10c with ONE change in the host's plan: where some
+// cluster shape holds every group of the row at once (one round), the plan takes the best such
+// shape by its model; only rows that need two or more rounds whatever the shape are planned as
+// before. Why (v10c's H200 run 20261201T231536Z-55bc533a, 2.1054x PASS, one production row
+// `slower`): a second round costs far more than the model's 2 us: the one-round rows on clusters
+// of 7 ran 3.3 MB in 9.48 us and 47.2 MB in 21.76 us (8.5 us + 3.57 TB/s), the two-round rows on
+// clusters of 12 ran [1,128,5,256,80] 52.4 MB in 32.38 us (`slower`, 0.986x) and [1,256,9,48,128]
+// 56.6 MB in 31.56 us, about 9 us above that line. Their groups (819 and 885 KB) fit four CTAs of
+// one an SM (205 and 221 KB a slice), 33 such clusters on the H200, which holds all 32 groups.
+// Everything else is v10c's; v10c's, v10b's and v10's notes follow.
+//
+// v10c: v10b with the fixed cost of a row cut and v10's plan
+// model corrected, after v10b's H200 run 20261201T230948Z-89445d44 (2.0904x PASS) and its Nsight
+// Compute digests (20261201T230949Z-f60cf9fb, 20261201T230955Z-288cdac8: top stall `barrier`):
+//   1. the cluster's last row skips the per-chunk __syncthreads (they only guard the refill);
+//   2. the block's and the cluster's sums are combined by warp 0 with shuffles, the CS partials
+//      read by CS lanes at once (v10b: thread 0 summed 16 warps serially; threads < C/G each read
+//      the CS partials one after another, CS dependent remote loads); every CTA of a cluster still
+//      gets the same sums bit for bit (the same butterfly over the same lanes);
+//   3. the plan's time model charges a round the slice at the card's rate (v10's charged every
+//      CTA past the SM count, preferring fewer, larger slices: v10b's clusters of 5 and 14 ran
+//      slower than v10's 6 and 16); sizes 5 and 14 dropped.
+// Everything else is v10b's; v10b's and v10's notes follow.
+//
+// v10b: v10 (commit 11dafdc; left the tree) with three changes
 // after its H200 run 20261201T230145Z-685f7811 (2.0763x, gate FAIL on two production rows whose
 // groups are 20 and 24 KB, 0.87x and 0.90x):
 //   1. groups under 48 KB of x keep v9c's code (kCgMinGroupBytes; v10 lost on every production
@@ -196,10 +220,15 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
         const int par = it & 1;
         const int g = r % G;
         const float K = to_f(__ldg(x + static_cast<int64_t>(r) * gs));
-        float wj = 0.0f, bj = 0.0f;
+        // Warp 0 computes the coefficients of channels lane and lane + 32 (cpg <= 64).
+        float w0 = 0.0f, b0 = 0.0f, w1 = 0.0f, b1 = 0.0f;
         if (tid < cpg) {
-            wj = to_f(__ldg(w + g * cpg + tid));
-            bj = to_f(__ldg(b + g * cpg + tid));
+            w0 = to_f(__ldg(w + g * cpg + tid));
+            b0 = to_f(__ldg(b + g * cpg + tid));
+        }
+        if (tid < 32 && tid + 32 < cpg) {
+            w1 = to_f(__ldg(w + g * cpg + tid + 32));
+            b1 = to_f(__ldg(b + g * cpg + tid + 32));
         }
         float s = 0.0f, ss = 0.0f;
         for (int k = 0; k < CG_K; ++k) {
@@ -228,31 +257,46 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
             tl.red[1][tid >> 5] = static_cast<double>(ss);
         }
         __syncthreads();
-        if (tid == 0) {
-            double S0 = 0.0, Q0 = 0.0;
+        if (tid < 32) {  // the block's sums: warp 0, a fixed butterfly
+            double S0 = tid < CG_WARPS ? tl.red[0][tid] : 0.0, Q0 = tid < CG_WARPS ? tl.red[1][tid] : 0.0;
 #pragma unroll
-            for (int i = 0; i < CG_WARPS; ++i) {
-                S0 += tl.red[0][i];
-                Q0 += tl.red[1][i];
+            for (int o = 16; o > 0; o >>= 1) {
+                S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+                Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
             }
-            tl.part[par][0] = S0;
-            tl.part[par][1] = Q0;
+            if (tid == 0) {
+                tl.part[par][0] = S0;
+                tl.part[par][1] = Q0;
+            }
         }
         cl.sync();  // every CTA's partials of row r visible in the cluster
-        if (tid < cpg) {
+        if (tid < 32) {
+            // Lane j reads rank j's partials (all at once), then the same butterfly in every CTA:
+            // every CTA of the cluster gets the same sums, bit for bit.
             double S0 = 0.0, Q0 = 0.0;
-            for (int j = 0; j < cs; ++j) {
-                const double* p = cl.map_shared_rank(&tl.part[par][0], j);
-                S0 += p[0];
-                Q0 += p[1];
+            if (tid < cs) {
+                const double* p = cl.map_shared_rank(&tl.part[par][0], tid);
+                S0 = p[0];
+                Q0 = p[1];
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+                Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
             }
             const double n = static_cast<double>(gs);
             const double m = S0 / n;
             double var = Q0 / n - m * m;
             if (var < 0.0) var = 0.0;
             const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
-            tl.ca[tid] = static_cast<float>(rstd * static_cast<double>(wj) * cg_coef_scale<T>());
-            tl.cb[tid] = static_cast<float>(static_cast<double>(bj) * cg_coef_scale<T>());
+            if (tid < cpg) {
+                tl.ca[tid] = static_cast<float>(rstd * static_cast<double>(w0) * cg_coef_scale<T>());
+                tl.cb[tid] = static_cast<float>(static_cast<double>(b0) * cg_coef_scale<T>());
+            }
+            if (tid + 32 < cpg) {
+                tl.ca[tid + 32] = static_cast<float>(rstd * static_cast<double>(w1) * cg_coef_scale<T>());
+                tl.cb[tid + 32] = static_cast<float>(static_cast<double>(b1) * cg_coef_scale<T>());
+            }
             if (tid == 0) tl.mean = static_cast<float>(static_cast<double>(K) + m);
         }
         __syncthreads();
@@ -274,8 +318,9 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
                 for (int j = 0; j < V; ++j) v.set(j, cg_silu<T>(__fsub_rn(v.get(j), mean), A, Bc));
                 cg_st_cs(yv + static_cast<int64_t>(r) * nvg + v0 + i, v.raw);
             }
-            __syncthreads();  // chunk k read by every thread
-            if (tid == 0 && more) {
+            if (!more) continue;  // the cluster's last row: no refill, no barrier
+            __syncthreads();      // chunk k read by every thread
+            if (tid == 0) {
                 asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
                 cg_mbar_expect(&tl.mbar[k], static_cast<uint32_t>(e - a) * 16u);
                 cg_bulk_load(buf + a, xv + static_cast<int64_t>(r + ncl) * nvg + v0 + a,
@@ -288,7 +333,7 @@ __global__ void __launch_bounds__(CG_THREADS, 2)
 
 // ---- host: the card, the plan, the launch ----
 
-constexpr int kCgSizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16};
+constexpr int kCgSizes[] = {1, 2, 3, 4, 6, 7, 8, 10, 12, 16};
 constexpr int kCgNSizes = static_cast<int>(sizeof(kCgSizes) / sizeof(kCgSizes[0]));
 
 struct CgCard {
@@ -369,6 +414,7 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
     const int64_t nvg = gs / V;
     double best = 1e300;
     bool found = false;
+    bool one_round = false;  // v10d: the best plan so far holds every group at once
     for (int bk = 0; bk < 2; ++bk) {
         for (int i = 0; i < kCgNSizes; ++i) {
             const int cs = kCgSizes[i];
@@ -378,14 +424,17 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
             if (nvc * 16 > card.buf_bytes[bk]) continue;
             const int64_t ncl = rows < ncl_res ? rows : ncl_res;
             const int64_t rounds = (rows + ncl - 1) / ncl;
-            const int64_t active = ncl * cs;
+            // v10c: the slice at the card's rate (v10's model charged every CTA past the SM count,
+            // and so preferred fewer, larger slices; the runs preferred more CTAs).
             const double t = static_cast<double>(rounds) *
-                             (static_cast<double>(nvc * 16) * static_cast<double>(active > card.sms ? active : card.sms) *
-                                  2.0 / 4.2e6 +
-                              2.0);
-            if (t < best * 0.999) {  // ties: the first (smaller cluster, the fuller bucket)
+                             (static_cast<double>(nvc * 16) * static_cast<double>(card.sms) * 2.0 / 4.2e6 + 2.0);
+            // v10d: a one-round plan beats any plan of more rounds; among plans of the same kind,
+            // the model (ties: the first, the smaller cluster and the fuller bucket).
+            const bool one = rounds == 1;
+            if ((one && !one_round) || (one == one_round && t < best * 0.999)) {
                 best = t;
                 found = true;
+                one_round = one;
                 const int64_t ck = (nvc + CG_K - 1) / CG_K;
                 p->bk = bk;
                 p->cs = cs;
