@@ -1,13 +1,18 @@
 // kpilot-parent: v10c sha256 a8d65975cf11be33624651760214cee34701e727f57aad110c8423c147475b97
-// Candidate v10d for tasks/group_norm_silu: v10c with ONE change in the host's plan: where some
-// cluster shape holds every group of the row at once (one round), the plan takes the best such
-// shape by its model; only rows that need two or more rounds whatever the shape are planned as
-// before. Why (v10c's H200 run 20261201T231536Z-55bc533a, 2.1054x PASS, one production row
-// `slower`): a second round costs far more than the model's 2 us: the one-round rows on clusters
-// of 7 ran 3.3 MB in 9.48 us and 47.2 MB in 21.76 us (8.5 us + 3.57 TB/s), the two-round rows on
-// clusters of 12 ran [1,128,5,256,80] 52.4 MB in 32.38 us (`slower`, 0.986x) and [1,256,9,48,128]
-// 56.6 MB in 31.56 us, about 9 us above that line. Their groups (819 and 885 KB) fit four CTAs of
-// one an SM (205 and 221 KB a slice), 33 such clusters on the H200, which holds all 32 groups.
+// Candidate v10e for tasks/group_norm_silu: v10c with ONE change in the host's plan: a row whose
+// best cluster plan needs more than one round on clusters of fewer than 16 CTAs keeps v9c's code.
+// Why (H200, copy 4.24-4.27 TB/s): those are the rows whose x (26-67 MB) is too large for the
+// card's shared memory in one round but within its 60 MB L2, where v9c's chunked paths read x the
+// second time from the L2. On each of them the cluster path was `same` or worse than v9c's code:
+// v10c's anchor run 20261201T231536Z-55bc533a against v9c's anchor run 20261201T192917Z-2b8c242a,
+// two rounds of clusters of 12: [1,128,5,256,80] 32.38 against 29.91 us (the one `slower` row of
+// v10c, 0.986x), [1,256,9,48,128] 31.56 / 31.76, [1,128,17,96,80] 36.11 / 36.38,
+// [1,128,5,96,256] 32.71 / 34.69 (the one it wins), reg_fp32_chunked_1x64x4x128x128 20.28 / 17.59,
+// reg_bf16_chunked_scalar_b2_2x64x16x128x128 (four rounds) 66.55 / 60.10. v10d (a one-round plan
+// wherever one exists, run 20261201T232058Z-af3ad768, 2.1080x) changed no path on the H200: no
+// cluster shape holds those rows in one round there; it left the tree (source in commit f5a84a8).
+// The multi-round rows on clusters of 16 (groups of 1.5-3.3 MB, 94-214 MB rows) stay on the
+// cluster path: v10c beat v9c on every one of them (1.00-1.27x), where v9c reads x twice from DRAM.
 // Everything else is v10c's; v10c's, v10b's and v10's notes follow.
 //
 // v10c: v10b with the fixed cost of a row cut and v10's plan
@@ -414,7 +419,6 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
     const int64_t nvg = gs / V;
     double best = 1e300;
     bool found = false;
-    bool one_round = false;  // v10d: the best plan so far holds every group at once
     for (int bk = 0; bk < 2; ++bk) {
         for (int i = 0; i < kCgNSizes; ++i) {
             const int cs = kCgSizes[i];
@@ -428,13 +432,9 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
             // and so preferred fewer, larger slices; the runs preferred more CTAs).
             const double t = static_cast<double>(rounds) *
                              (static_cast<double>(nvc * 16) * static_cast<double>(card.sms) * 2.0 / 4.2e6 + 2.0);
-            // v10d: a one-round plan beats any plan of more rounds; among plans of the same kind,
-            // the model (ties: the first, the smaller cluster and the fuller bucket).
-            const bool one = rounds == 1;
-            if ((one && !one_round) || (one == one_round && t < best * 0.999)) {
+            if (t < best * 0.999) {  // ties: the first (smaller cluster, the fuller bucket)
                 best = t;
                 found = true;
-                one_round = one;
                 const int64_t ck = (nvc + CG_K - 1) / CG_K;
                 p->bk = bk;
                 p->cs = cs;
@@ -444,6 +444,11 @@ bool cg_plan(int64_t B, int64_t C, int64_t S, int G, const void* x, const void* 
                 p->dyn = static_cast<size_t>(kCgTailBytes) + static_cast<size_t>(nvc) * 16;
             }
         }
+    }
+    // v10e: more than one round on clusters of fewer than 16: v9c's code (the header).
+    if (found) {
+        const int64_t rounds = (rows + p->clusters - 1) / p->clusters;
+        if (rounds > 1 && p->cs < CG_MAX_CS) return false;
     }
     return found;
 }
