@@ -1,7 +1,8 @@
 //! A static scan of candidate sources: calls that have no place in a kernel implementation run
 //! inside kpilot's worker (their host code shares the worker's process) are refused with file,
 //! line and what to do instead, before anything is built. It reads code, not comments or string
-//! literals (inline PTX strings are read for the timer registers). A task may allow one call in
+//! literals (literals are read only for what inline assembly or an attribute can hide there: the
+//! timer registers, a system call, a loader section). A task may allow one call in
 //! one candidate with a reason (`[[scan.allow]]` in task.toml, frozen with it and recorded).
 //!
 //! It is a tripwire for the obvious, not a proof: the gates still check everything at run time.
@@ -53,6 +54,18 @@ const RULES: &[Rule] = &[
     Rule {
         names: &["printf", "fprintf", "vprintf", "vfprintf", "dprintf", "puts", "fputs", "putchar", "fputc", "putc", "fwrite", "write", "writev", "pwrite", "fopen", "freopen", "open", "openat", "creat", "read", "fread", "syscall", "cout", "cerr", "clog", "ofstream", "ifstream", "fstream", "system", "popen", "exec*"],
         why: "writes or reads a file descriptor or runs a program: report the dispatch path in call->path, nothing else (use snprintf into call->path)",
+    },
+    Rule {
+        names: &["exit", "_exit", "_Exit", "quick_exit", "pthread_exit", "thrd_exit", "atexit", "at_quick_exit", "on_exit", "__cxa_atexit", "__cxa_thread_atexit", "__cxa_thread_atexit_impl"],
+        why: "ends the worker or registers code to run when it ends: the worker's exit is the harness's, and a clean exit after the last report cannot be told from a normal one",
+    },
+    Rule {
+        names: &["close", "close_range", "closefrom", "dup", "dup2", "dup3", "fcntl", "ioctl", "kill", "killpg", "tkill", "tgkill", "pthread_kill", "raise", "sigqueue", "signal", "sigaction"],
+        why: "closes, duplicates or controls a file descriptor, signals a process or installs a signal handler: the worker's descriptors (its result channel among them) and signals are the harness's",
+    },
+    Rule {
+        names: &["constructor", "destructor", "__constructor__", "__destructor__"],
+        why: "runs code when the library is loaded or unloaded (__attribute__((constructor)), [[gnu::destructor]], an .init_array or .fini_array section): a candidate's code runs only inside its calls",
     },
     Rule { names: &["clock64", "clock", "__globaltimer", "globaltimer", "get_sreg_globaltimer", "get_sreg_clock", "get_sreg_clock64", "time", "gettimeofday", "clock_gettime", "steady_clock", "system_clock", "high_resolution_clock", "__rdtsc", "__rdtscp", "rdtsc"], why: "reads a clock: timing is the harness's; a kernel that watches time can tell when it is measured" },
 ];
@@ -231,6 +244,7 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
         if t.starts_with('#') && t[1..].trim_start().starts_with("include") {
             continue;
         }
+        let define = t.starts_with('#') && t[1..].trim_start().starts_with("define");
         let chars: Vec<char> = l.chars().collect();
         let mut i = 0;
         while i < chars.len() {
@@ -263,7 +277,9 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
                 if !r.names.iter().any(|n| matches(n, &ident)) {
                     continue;
                 }
-                // Bare words that are also ordinary names count only as calls or std:: names.
+                // Bare words that are also ordinary names count only as calls, qualified names
+                // (std::close, ::close) or in a #define (which could hide the call behind a
+                // macro); every other listed name counts wherever it stands.
                 let common = matches!(
                     ident.as_str(),
                     "free"
@@ -276,19 +292,19 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
                         | "async"
                         | "clone"
                         | "system"
-                        | "argv"
-                        | "environ"
                         | "fork"
+                        | "close"
+                        | "dup"
+                        | "kill"
+                        | "raise"
+                        | "signal"
                 );
                 // Called, called through parentheses ((write)(...)), or taken by address (&write).
                 let called = after == Some('(')
                     || (before.ends_with('(') && after == Some(')'))
                     || (before.ends_with('&') && !before.ends_with("&&"));
-                let std_name = before.ends_with("::");
-                if common
-                    && !(called || (std_name && matches!(ident.as_str(), "thread" | "async")))
-                    && !matches!(ident.as_str(), "argv" | "environ")
-                {
+                let qualified = before.ends_with("::");
+                if common && !(called || qualified || define) {
                     continue;
                 }
                 out.push(Finding {
@@ -322,20 +338,48 @@ pub fn scan_text(file: &Path, text: &str) -> Vec<Finding> {
             rest = &after[end + 3..];
         }
     }
-    // Inline PTX reading the timer registers, also split over adjacent literals ("%glob" "altimer").
-    let clock_rule = RULES[RULES.len() - 1].why;
+    // What literals hold: inline PTX reading the timer registers, host inline assembly making a
+    // system call (past every libc name above), and a section that the loader runs at load or
+    // unload (`__attribute__((section(".init_array")))` on a function pointer); each also split
+    // over adjacent literals ("%glob" "altimer"), and the assembly with any spacing.
+    let why_of = |name: &str| {
+        RULES
+            .iter()
+            .find(|r| r.names.contains(&name))
+            .map(|r| r.why)
+            .unwrap_or("")
+    };
+    let in_literals: &[(&str, &str, &str)] = &[
+        ("%globaltimer", "%globaltimer", why_of("clock64")),
+        ("%clock", "%clock", why_of("clock64")),
+        ("syscall", "asm syscall", why_of("syscall")),
+        ("sysenter", "asm syscall", why_of("syscall")),
+        ("int$0x80", "asm syscall", why_of("syscall")),
+        ("int0x80", "asm syscall", why_of("syscall")),
+        ("svc#0", "asm syscall", why_of("syscall")),
+        ("svc0", "asm syscall", why_of("syscall")),
+        (".init_array", ".init_array", why_of("constructor")),
+        (".preinit_array", ".preinit_array", why_of("constructor")),
+        (".fini_array", ".fini_array", why_of("destructor")),
+        (".ctors", ".ctors", why_of("constructor")),
+        (".dtors", ".dtors", why_of("destructor")),
+    ];
+    let squeeze = |t: &str| -> String { t.chars().filter(|c| !c.is_whitespace()).collect() };
     for k in 0..lits.len() {
+        let here = squeeze(&lits[k].1);
         let next: String = lits[k..(k + 3).min(lits.len())]
             .iter()
-            .map(|(_, t)| t.as_str())
+            .map(|(_, t)| squeeze(t))
             .collect();
-        for reg in ["%globaltimer", "%clock"] {
-            if next.find(reg).is_some_and(|at| at < lits[k].1.len()) {
+        let mut seen: Vec<&str> = Vec::new();
+        for &(text, call, rule) in in_literals {
+            if next.find(text).is_some_and(|at| at < here.len()) && !seen.contains(&call) {
+                seen.push(call);
                 out.push(Finding {
                     file: file.to_path_buf(),
                     line: lits[k].0,
-                    call: reg.to_string(),
-                    rule: clock_rule,
+                    call: call.to_string(),
+                    rule,
                 });
             }
         }
@@ -558,6 +602,69 @@ mod tests {
             (10, "cudaStreamPerThread".into()),
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn ending_the_worker_or_touching_its_descriptors_and_signals_is_refused() {
+        let src = "close(3);\n::close(fd);\ndup2(fd, 3);\ndup3(a, b, 0); int d = dup(1);\nkill(getpid(), 9);\nexit(0);\nstd::exit(0);\n::exit(0);\n_exit(0);\n_Exit(0);\nstd::quick_exit(0);\natexit(f);\nstd::at_quick_exit(f);\nraise(SIGTERM);\nsignal(SIGSEGV, h);\nauto f = std::exit;\nauto g = &close;\n#define BYE exit\n#define SHUT close\n(close)(3);\npthread_exit(nullptr);\n__cxa_atexit(f, p, d);\nauto q = std::close;\nsigaction(SIGSEGV, &sa, nullptr);\n";
+        let got = calls(src);
+        let want: Vec<(usize, String)> = vec![
+            (1, "close".into()),
+            (2, "close".into()),
+            (3, "dup2".into()),
+            (4, "dup3".into()),
+            (4, "dup".into()),
+            (5, "kill".into()),
+            (6, "exit".into()),
+            (7, "exit".into()),
+            (8, "exit".into()),
+            (9, "_exit".into()),
+            (10, "_Exit".into()),
+            (11, "quick_exit".into()),
+            (12, "atexit".into()),
+            (13, "at_quick_exit".into()),
+            (14, "raise".into()),
+            (15, "signal".into()),
+            (16, "exit".into()),
+            (17, "close".into()),
+            (18, "exit".into()),
+            (19, "close".into()),
+            (20, "close".into()),
+            (21, "pthread_exit".into()),
+            (22, "__cxa_atexit".into()),
+            (23, "close".into()),
+            (24, "sigaction".into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn code_run_at_load_or_unload_is_refused_however_spelled() {
+        let src = "__attribute__((constructor)) static void a() {}\n__attribute__ ((constructor(101))) static void b() {}\n__attribute__((destructor)) static void c() {}\n__attribute__((used, __destructor__(200))) static void d() {}\n[[gnu::constructor]] static void e() {}\n[[gnu::destructor(101)]] static void f() {}\n[[__gnu__::__constructor__]] static void g() {}\n#define CTOR constructor\n__attribute__((section(\".init_array\"))) static void (*p)() = a;\n__attribute__((section(\".fini_array.101\"))) static void (*q)() = a;\n__attribute__((section(\".ctors\"))) static void (*r)() = a;\nasm volatile(\"mov $60, %eax\\n\\tsyscall\");\nasm volatile(\"svc #0\");\nasm volatile(\"int $0x80\");\n";
+        let got = calls(src);
+        let want: Vec<(usize, String)> = vec![
+            (1, "constructor".into()),
+            (2, "constructor".into()),
+            (3, "destructor".into()),
+            (4, "__destructor__".into()),
+            (5, "constructor".into()),
+            (6, "destructor".into()),
+            (7, "__constructor__".into()),
+            (8, "constructor".into()),
+            (9, ".init_array".into()),
+            (10, ".fini_array".into()),
+            (11, ".ctors".into()),
+            (12, "asm syscall".into()),
+            (13, "asm syscall".into()),
+            (14, "asm syscall".into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn names_that_only_contain_the_words_or_are_members_are_not_refused() {
+        let src = "int exit_code = 0; bool my_close = true; void my_close_fn();\nint close_enough = 1; float kill_ratio; int on_exit_path; int dup_count;\nfile.close(); p->close(); s.exit(); obj->kill(); w.signal(); q->dup();\nbool close = a < b; int dup = 2; float signal = 0.f; int kill = 0; bool raise = close;\n// exit(0); close(3); __attribute__((destructor))\nsnprintf(call->path, 64, \"exit close dup2 destructor\");\nstruct S { S(); ~S(); };\nasm volatile(\"exit;\");\nint constructors = 0, destructor_count = 1; bool atexit_done;\n";
+        assert_eq!(calls(src), vec![]);
     }
 
     #[test]

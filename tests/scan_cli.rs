@@ -96,6 +96,21 @@ fn every_trick_is_refused_by_check_build_and_task_with_file_and_line() {
             "candidates/hides_it_in_a_header.h:3:",
             "cudaDeviceSynchronize",
         ),
+        (
+            "exits_after_its_last_report",
+            "candidates/exits_after_its_last_report.cu:4:",
+            "_Exit",
+        ),
+        (
+            "closes_the_result_channel",
+            "candidates/closes_the_result_channel.cu:6:",
+            "close",
+        ),
+        (
+            "runs_at_unload",
+            "candidates/runs_at_unload.cu:3:",
+            "destructor",
+        ),
     ] {
         let d = scratch(fixture, "");
         // The file the outside include names exists (at the scratch root), so only the scan objects.
