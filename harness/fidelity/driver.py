@@ -264,6 +264,7 @@ def main():
         env["triton"] = None
     with open(plan["results"], "w") as out:
         out.write(json.dumps({"env": env}) + "\n")
+        out.flush()  # kpilot's watchdog counts results lines as progress
         for row in plan["rows"]:
             say(f"row {row['name']}")
             try:

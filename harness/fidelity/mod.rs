@@ -18,10 +18,51 @@ use rule::{FidelityRecord, FidelityRow, Method, SideFidelity, UpstreamUsed};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 const DRIVER: &str = include_str!("driver.py");
+
+/// Before its first results line the driver imports torch, loads upstream and compiles its kernels:
+/// it gets this much longer than a row's watchdog for that line.
+pub const FIRST_LINE_GRACE: Duration = Duration::from_secs(300);
+
+/// Waits for the driver, which appends one results line per row to `results`; kills it (then
+/// reaps it) when no new line arrives for `per_line` (`per_line + FIRST_LINE_GRACE` for the
+/// first). The second value is how long it had been silent when killed.
+pub fn wait_watched(
+    child: &mut Child,
+    results: &Path,
+    per_line: Duration,
+) -> (std::io::Result<ExitStatus>, Option<Duration>) {
+    let lines = || {
+        std::fs::read(results)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    let (mut seen, mut since) = (lines(), Instant::now());
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return (Ok(st), None),
+            Ok(None) => {}
+            Err(e) => return (Err(e), None),
+        }
+        let now = lines();
+        if now > seen {
+            (seen, since) = (now, Instant::now());
+        }
+        let limit = if seen == 0 {
+            per_line + FIRST_LINE_GRACE
+        } else {
+            per_line
+        };
+        if since.elapsed() >= limit {
+            let _ = child.kill();
+            return (child.wait(), Some(since.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct FidelityOptions {
@@ -240,7 +281,7 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
     )
     .map_err(|e| Error::io(format!("cannot write {}", plan_path.display()), e))?;
     drop(gpu);
-    let status = Command::new(&o.python)
+    let mut child = Command::new(&o.python)
         .arg(&driver)
         .arg(&plan_path)
         .env("PYTHONUNBUFFERED", "1")
@@ -255,13 +296,31 @@ pub fn run(o: &FidelityOptions) -> Result<i32> {
         } else {
             Stdio::inherit()
         })
-        .status()
+        .spawn()
         .map_err(|e| {
             Error::Environment(format!(
                 "cannot run {} (python3 with torch is needed to run upstream): {e}",
                 o.python
             ))
         })?;
+    // The driver is trusted code, but upstream's kernels run in it: a hang is bounded by the
+    // task's row watchdog per results line, and the rows it never reported fail with the reason.
+    let per_line = Duration::from_secs_f64(task.spec.timing.row_timeout_s);
+    let (waited, killed) = wait_watched(&mut child, &results, per_line);
+    let status = waited.map_err(|e| {
+        Error::Environment(format!(
+            "cannot wait for the fidelity driver ({}): {e}",
+            o.python
+        ))
+    })?;
+    let status = match killed {
+        Some(d) => format!(
+            "killed by kpilot's watchdog after {:.0} s without a results line (timing.row_timeout_s = {} a row)",
+            d.as_secs_f64(),
+            task.spec.timing.row_timeout_s
+        ),
+        None => status.to_string(),
+    };
     let text = std::fs::read_to_string(&results).unwrap_or_default();
     let mut lines = text
         .lines()
@@ -500,7 +559,7 @@ fn judge_row(
     got: Option<&Value>,
     seed: u64,
     units: usize,
-    status: &std::process::ExitStatus,
+    status: &str,
 ) -> FidelityRow {
     let error = match got {
         None => Some(format!(
@@ -590,4 +649,58 @@ fn table(rec: &FidelityRecord) -> String {
         s.push_str(&format!("  explained: {e}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Child {
+        Command::new("sh").arg("-c").arg(script).spawn().unwrap()
+    }
+
+    #[test]
+    fn a_driver_silent_past_its_row_watchdog_is_killed() {
+        let d = tempfile::tempdir().unwrap();
+        let results = d.path().join("results.jsonl");
+        // Two lines, then silence: the watchdog measures from the last line.
+        let script = format!(
+            "echo env >> {0}; echo row0 >> {0}; sleep 30",
+            results.display()
+        );
+        let mut child = sh(&script);
+        let t = Instant::now();
+        let (st, killed) = wait_watched(&mut child, &results, Duration::from_millis(600));
+        assert!(st.is_ok());
+        let silent = killed.expect("the silent driver is killed");
+        assert!(silent >= Duration::from_millis(600), "{silent:?}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_driver_that_keeps_reporting_is_not_killed() {
+        let d = tempfile::tempdir().unwrap();
+        let results = d.path().join("results.jsonl");
+        // Six lines 0.3 s apart: longer than the 0.6 s watchdog in all, never silent that long.
+        let script = format!(
+            "for i in 1 2 3 4 5 6; do echo line >> {0}; sleep 0.3; done",
+            results.display()
+        );
+        let mut child = sh(&script);
+        let (st, killed) = wait_watched(&mut child, &results, Duration::from_millis(600));
+        assert!(killed.is_none());
+        assert!(st.unwrap().success());
+    }
+
+    #[test]
+    fn the_first_line_gets_the_grace() {
+        // Silent for 1 s before any line, with a 0.5 s row watchdog: within the first-line grace.
+        let d = tempfile::tempdir().unwrap();
+        let results = d.path().join("results.jsonl");
+        let script = format!("sleep 1; echo env >> {0}", results.display());
+        let mut child = sh(&script);
+        let (st, killed) = wait_watched(&mut child, &results, Duration::from_millis(500));
+        assert!(killed.is_none());
+        assert!(st.unwrap().success());
+    }
 }
