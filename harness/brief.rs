@@ -141,10 +141,10 @@ pub fn build(root: &Path, task: &str) -> Result<Brief> {
         "regression" => 1,
         _ => 2,
     });
-    // The best evidence run of the current baseline per card and candidate.
-    let best = crate::ledger_cmd::best_evidence(runs.iter().copied(), |r| {
-        r.hashes.baseline == t.hashes.baseline
-    });
+    // The best evidence run per card and candidate of the task as it is now: what `ledger best`
+    // admits (its baseline, rows and task.toml settings), no run it refuses.
+    let of_now = t.of_now(runs.iter().copied());
+    let best = crate::ledger_cmd::best_evidence(runs.iter().copied(), |r| of_now.admits(r));
     Ok(Brief {
         brief_schema: BRIEF_SCHEMA,
         task: task.to_string(),

@@ -47,7 +47,8 @@ pub enum LedgerCmd {
     /// Print the JSON Schema of a ledger line (generated from the record types; ledger/schema.json).
     Schema,
     /// The tree of a task's candidates (parents from the header `kpilot candidate new` writes),
-    /// each with its best full-run headline per card.
+    /// each with its best full-run headline per card (of the current baseline, rows and task.toml
+    /// settings: the runs `ledger best` counts).
     Lineage { task: String },
 }
 
@@ -599,22 +600,16 @@ pub fn best_evidence<'a>(
     by.into_iter().map(|(k, (_, r))| (k, r)).collect()
 }
 
-/// `ledger best`'s selection: only runs of the task as it is now count (its baseline, rows and
-/// task.toml settings, `same_settings`), on a card whose name contains `card`; of those, the best
-/// evidence per card and candidate with how many evidence runs there were and the latest one.
+/// `ledger best`'s selection: only runs of the task as it is now count (`Task::of_now`: its
+/// baseline, rows and task.toml settings), on a card whose name contains `card`; of those, the
+/// best evidence per card and candidate with how many evidence runs there were and the latest one.
 fn best_of(
     runs: &[&RunRecord],
-    now: &crate::task::Task,
-    same_settings: &std::collections::BTreeSet<String>,
+    of_now: &crate::task::OfNow,
     card: Option<&str>,
 ) -> (Vec<Best>, usize) {
-    let of_now = |r: &RunRecord| {
-        r.hashes.baseline == now.hashes.baseline
-            && r.hashes.rows == now.hashes.rows
-            && same_settings.contains(&r.hashes.task_toml)
-    };
-    let other = runs.iter().filter(|r| !of_now(r)).count();
-    let admit = |r: &RunRecord| of_now(r) && card.is_none_or(|c| r.device.name.contains(c));
+    let other = runs.iter().filter(|r| !of_now.admits(r)).count();
+    let admit = |r: &RunRecord| of_now.admits(r) && card.is_none_or(|c| r.device.name.contains(c));
     let top = best_evidence(runs.iter().copied(), admit);
     let all = top
         .into_iter()
@@ -659,8 +654,7 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
             _ => None,
         })
         .collect();
-    let same_settings = now.same_settings(runs.iter().copied());
-    let (all, other) = best_of(&runs, &now, &same_settings, card);
+    let (all, other) = best_of(&runs, &now.of_now(runs.iter().copied()), card);
     if json {
         return json_out(&all);
     }
@@ -701,14 +695,14 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// Per candidate, its best evidence run of the current baseline per card, as the tree prints it
-/// ("<card> <headline>x (<run id>)"), cards in order.
+/// Per candidate, its best evidence run of the task as it is now (`Task::of_now`, as `ledger
+/// best` admits) per card, as the tree prints it ("<card> <headline>x (<run id>)"), cards in order.
 fn lineage_best<'a>(
     runs: impl IntoIterator<Item = &'a RunRecord>,
-    baseline: &str,
+    of_now: &crate::task::OfNow,
 ) -> BTreeMap<String, Vec<String>> {
     let mut best: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for ((card, c), r) in best_evidence(runs, |r| r.hashes.baseline == baseline) {
+    for ((card, c), r) in best_evidence(runs, |r| of_now.admits(r)) {
         best.entry(c).or_default().push(format!(
             "{card} {:.4}x ({})",
             evidence_headline(r).unwrap_or(f64::NAN),
@@ -751,13 +745,14 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             gone.push(r.candidate.clone());
         }
     }
-    let best = lineage_best(
-        lines.iter().filter_map(|l| match &l.record {
+    let runs: Vec<&RunRecord> = lines
+        .iter()
+        .filter_map(|l| match &l.record {
             Record::Run(r) => Some(r.as_ref()),
             _ => None,
-        }),
-        &t.hashes.baseline,
-    );
+        })
+        .collect();
+    let best = lineage_best(runs.iter().copied(), &t.of_now(runs.iter().copied()));
     let mut out = format!("{task}: baseline\n");
     /// One candidate's line of the tree: its name, marks, and best runs per card.
     fn node_line(
@@ -770,7 +765,7 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
         let runs = best
             .get(c)
             .map(|v| v.join("; "))
-            .unwrap_or_else(|| "no full run of the current baseline".into());
+            .unwrap_or_else(|| "no full run of the current baseline, rows and task.toml".into());
         let mark = if gone.iter().any(|g| g == c) {
             " (file removed)"
         } else {
@@ -845,7 +840,7 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            let (best, other) = best_of(&runs, &t, &t.same_settings(runs.iter().copied()), None);
+            let (best, other) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
             assert_eq!(other, 0, "{name}: both runs are of the task as it is");
             assert_eq!(best.len(), 1, "{name}");
             let b = &best[0];
@@ -875,11 +870,11 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            let (best, _) = best_of(&runs, &t, &t.same_settings(runs.iter().copied()), None);
+            let (best, _) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
             assert!(best.is_empty(), "{name}");
             let tree = lineage(d.path(), task).unwrap();
             assert!(
-                tree.contains("- v1: no full run of the current baseline"),
+                tree.contains("- v1: no full run of the current baseline, rows and task.toml"),
                 "{name}: {tree}"
             );
             // `ledger list` says why it is no evidence.
@@ -887,6 +882,82 @@ mod tests {
             assert_eq!(s.full, Some(false), "{name}");
             assert!(!s.note.is_empty(), "{name}");
         }
+    }
+
+    /// What `ledger best`, `ledger lineage` and `brief` each take as v1's best on the H200 in a
+    /// scratch root: (best's run id, lineage's tree, brief's run ids).
+    fn the_three_bests(d: &Path, t: &crate::task::Task) -> (Vec<String>, String, Vec<String>) {
+        let task = t.name();
+        let (_, lines) = load(d, task).unwrap();
+        let runs: Vec<&RunRecord> = lines
+            .iter()
+            .filter_map(|l| match &l.record {
+                Record::Run(r) => Some(r.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let (best, _) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
+        let brief = crate::brief::build(d, task).unwrap();
+        (
+            best.into_iter().map(|b| b.run_id).collect(),
+            lineage(d, task).unwrap(),
+            brief.best.into_iter().map(|b| b.run_id).collect(),
+        )
+    }
+
+    /// A faster run of an earlier row set, of other task.toml settings or of another baseline is
+    /// never the best in `ledger best`, `ledger lineage` or `brief`: all three admit the same
+    /// runs. A run whose task.toml differed only in its default-candidate line still counts.
+    #[test]
+    fn a_run_of_other_rows_or_settings_is_never_the_best_in_best_lineage_or_brief() {
+        use crate::record::fixture::{elsewhere, root_with_edited};
+        let task = "fuse_scale_shift";
+        let now = "20260101T000001Z-now";
+        for (name, move_it) in elsewhere() {
+            let clean = run(task, now, "v1", 1.1);
+            let fast = run(task, "20260101T000002Z-elsewhere", "v1", 2.0);
+            let (d, t) = root_with_edited(task, &[clean, fast.clone()], |i, r, t| {
+                if i == 1 {
+                    move_it(r, t)
+                }
+            });
+            let (best, tree, brief) = the_three_bests(d.path(), &t);
+            assert_eq!(best, vec![now.to_string()], "{name}: ledger best");
+            assert!(
+                tree.contains(&format!("- v1: NVIDIA H200 1.1000x ({now})"))
+                    && !tree.contains("elsewhere"),
+                "{name}: lineage {tree}"
+            );
+            assert_eq!(brief, vec![now.to_string()], "{name}: brief");
+            // That run alone: no best anywhere.
+            let (d, t) = root_with_edited(task, &[fast], |_, r, t| move_it(r, t));
+            let (best, tree, brief) = the_three_bests(d.path(), &t);
+            assert!(best.is_empty() && brief.is_empty(), "{name}");
+            assert!(
+                tree.contains("- v1: no full run of the current baseline, rows and task.toml"),
+                "{name}: {tree}"
+            );
+        }
+        // task.toml then named another default candidate (v1, not today's v6): nothing the verdict
+        // depends on changed, so the faster run is the best in all three.
+        let clean = run(task, now, "v1", 1.1);
+        let fast = run(task, "20260101T000002Z-oldcandidate", "v1", 2.0);
+        let (d, t) = root_with_edited(task, &[clean, fast], |i, r, t| {
+            if i == 1 {
+                let shas = t.task_toml_shas_with_candidates(&["v1".to_string()]);
+                assert_eq!(shas.len(), 1);
+                assert_ne!(shas[0], t.hashes.task_toml, "today's default is not v1");
+                r.hashes.task_toml = shas[0].clone();
+            }
+        });
+        let (best, tree, brief) = the_three_bests(d.path(), &t);
+        let want = "20260101T000002Z-oldcandidate".to_string();
+        assert_eq!(best, vec![want.clone()]);
+        assert!(
+            tree.contains(&format!("- v1: NVIDIA H200 2.0000x ({want})")),
+            "{tree}"
+        );
+        assert_eq!(brief, vec![want]);
     }
 
     #[test]

@@ -654,6 +654,16 @@ pub(crate) mod fixture {
     /// A scratch root holding a copy of the repository's `tasks/<task>` and a ledger of `runs`,
     /// each given the hashes of that task as it is (so every one is a run of the task now).
     pub fn root_with(task: &str, runs: &[RunRecord]) -> (tempfile::TempDir, crate::task::Task) {
+        root_with_edited(task, runs, |_, _, _| {})
+    }
+
+    /// `root_with`, then `edit(i, run, task)` applied to the i-th run before it is written (to
+    /// give one run the hashes of another row set or task.toml, say).
+    pub fn root_with_edited(
+        task: &str,
+        runs: &[RunRecord],
+        edit: impl Fn(usize, &mut RunRecord, &crate::task::Task),
+    ) -> (tempfile::TempDir, crate::task::Task) {
         fn copy(from: &std::path::Path, to: &std::path::Path) {
             std::fs::create_dir_all(to).unwrap();
             for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -672,18 +682,39 @@ pub(crate) mod fixture {
         );
         let t = crate::task::Task::load(&d.path().join("tasks"), task).unwrap();
         let mut text = String::new();
-        for r in runs {
+        for (i, r) in runs.iter().enumerate() {
             let mut r = r.clone();
             r.task = task.to_string();
             r.hashes.task_toml = t.hashes.task_toml.clone();
             r.hashes.rows = t.hashes.rows.clone();
             r.hashes.baseline = t.hashes.baseline.clone();
+            edit(i, &mut r, &t);
             text += &serde_json::to_string(&super::Record::Run(Box::new(r))).unwrap();
             text.push('\n');
         }
         std::fs::create_dir_all(d.path().join("ledger")).unwrap();
         std::fs::write(d.path().join("ledger").join(format!("{task}.jsonl")), text).unwrap();
         (d, t)
+    }
+
+    /// Gives a run of the task as it is (`t`) other hashes one way.
+    pub type Elsewhere = fn(&mut RunRecord, &crate::task::Task);
+
+    /// One way each for a run to be of another task than `t` as it is now, named: an earlier
+    /// row set, other task.toml settings (tolerances, gate, timing), another baseline. None of
+    /// them may stand as the task's best evidence or anchor.
+    pub fn elsewhere() -> Vec<(&'static str, Elsewhere)> {
+        vec![
+            ("other rows", |r, _| {
+                r.hashes.rows = "an earlier row set".into()
+            }),
+            ("other task.toml settings", |r, _| {
+                r.hashes.task_toml = "a looser tolerance".into()
+            }),
+            ("other baseline", |r, _| {
+                r.hashes.baseline = "an older baseline".into()
+            }),
+        ]
     }
 
     /// Spoils a clean run one way.

@@ -218,6 +218,75 @@ impl Task {
             .chain(self.task_toml_shas_with_candidates(&names))
             .collect()
     }
+
+    /// Which recorded runs measured this task as it is now (see `OfNow`), judged against `runs`
+    /// (their candidates widen `same_settings`).
+    pub fn of_now<'a>(
+        &self,
+        runs: impl IntoIterator<Item = &'a crate::record::RunRecord>,
+    ) -> OfNow {
+        OfNow {
+            baseline: self.hashes.baseline.clone(),
+            rows: self.hashes.rows.clone(),
+            task_toml: self.hashes.task_toml.clone(),
+            settings: self.same_settings(runs),
+        }
+    }
+}
+
+/// The one test of whether a recorded run measured the task as it is now: the same baseline, the
+/// same rows and the same task.toml settings (`Task::same_settings`: a task.toml that differs from
+/// today's only in its default-candidate line counts as today's). A run of an earlier baseline,
+/// row set, tolerance, gate or timing measured something else: `ledger best`, `ledger lineage`,
+/// `brief` and `accept` all ask this, so none of them shows or pins a run another refuses.
+#[derive(Debug, Clone)]
+pub struct OfNow {
+    baseline: String,
+    rows: String,
+    task_toml: String,
+    settings: std::collections::BTreeSet<String>,
+}
+
+/// The first way a run is not of the task as it is now: the record's field, the run's hash and
+/// today's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotNow {
+    pub field: &'static str,
+    pub run: String,
+    pub now: String,
+}
+
+impl OfNow {
+    pub fn admits(&self, r: &crate::record::RunRecord) -> bool {
+        self.why_not(r).is_none()
+    }
+
+    /// None when the run is of the task as it is now; else the first hash that differs.
+    pub fn why_not(&self, r: &crate::record::RunRecord) -> Option<NotNow> {
+        let differ = |field: &'static str, run: &str, now: &str| NotNow {
+            field,
+            run: run.to_string(),
+            now: now.to_string(),
+        };
+        if r.hashes.baseline != self.baseline {
+            return Some(differ(
+                "hashes.baseline",
+                &r.hashes.baseline,
+                &self.baseline,
+            ));
+        }
+        if r.hashes.rows != self.rows {
+            return Some(differ("hashes.rows", &r.hashes.rows, &self.rows));
+        }
+        if !self.settings.contains(&r.hashes.task_toml) {
+            return Some(differ(
+                "hashes.task_toml",
+                &r.hashes.task_toml,
+                &self.task_toml,
+            ));
+        }
+        None
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
