@@ -177,6 +177,8 @@ enum Cmd {
     },
     /// Pin a run as the anchor `regress` compares with on that run's card model:
     /// anchors/<card>/<task>.toml (per-row samples, the A/A floor, the hashes), reviewed like code.
+    /// Only a trustworthy run of the task as it is now (its baseline, rows and task.toml settings,
+    /// as `ledger best` counts them) can be pinned: another is bad input (exit 3).
     Accept {
         name: String,
         /// The run id (a unique prefix is enough).

@@ -237,3 +237,63 @@ fn accept_writes_the_anchor_and_refuses_what_cannot_be_one() {
     assert_eq!(code, 7);
     assert!(err.contains("A/A"), "{err}");
 }
+
+/// Every anchor in the repository could be accepted again today: its run is still of the task as
+/// it is (baseline, rows and task.toml settings, the test `accept` applies), trustworthy, and
+/// pins the same rows. Run against a scratch copy; anchors/ itself is not touched.
+#[test]
+fn every_anchor_in_the_repository_is_accepted_again() {
+    let d = root();
+    let mut n = 0;
+    for card in std::fs::read_dir(d.path().join("anchors"))
+        .unwrap()
+        .flatten()
+    {
+        for f in std::fs::read_dir(card.path()).unwrap().flatten() {
+            let p = f.path();
+            if p.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let parse = |t: &str| -> kpilot::regress::anchor::Anchor { toml::from_str(t).unwrap() };
+            let before = parse(&std::fs::read_to_string(&p).unwrap());
+            std::fs::remove_file(&p).unwrap();
+            let (code, _, err) = kp(
+                d.path(),
+                &[
+                    "accept",
+                    &before.task,
+                    "--run",
+                    &before.run_id,
+                    "--reason",
+                    "again",
+                ],
+            );
+            assert_eq!(code, 0, "{}: {err}", p.display());
+            let after = parse(&std::fs::read_to_string(&p).unwrap());
+            assert_eq!(
+                (
+                    &after.run_id,
+                    &after.candidate,
+                    &after.rows_sha256,
+                    &after.baseline_sha256,
+                    &after.candidate_sha256
+                ),
+                (
+                    &before.run_id,
+                    &before.candidate,
+                    &before.rows_sha256,
+                    &before.baseline_sha256,
+                    &before.candidate_sha256
+                ),
+                "{}",
+                p.display()
+            );
+            let names = |a: &kpilot::regress::anchor::Anchor| -> Vec<String> {
+                a.rows.iter().map(|r| r.name.clone()).collect()
+            };
+            assert_eq!(names(&after), names(&before), "{}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "{n} anchors");
+}

@@ -253,10 +253,21 @@ pub fn accept(
             why.join("; ")
         )));
     }
-    if run.hashes.rows != t.hashes.rows || run.hashes.baseline != t.hashes.baseline {
-        return Err(Error::Cli(format!(
-            "run {} ran other rows or another baseline than the task has now: accept a run of the task as it is",
-            run.run_id
+    // The anchor pins what regress compares with: a run of another baseline, row set or
+    // task.toml (tolerances, gate, timing) measured something else. The same test as `ledger
+    // best` (`Task::of_now`); bad input (exit 3), like any task file changed since frozen.
+    if let Some(d) = t.of_now(&all).why_not(run) {
+        return Err(Error::Usage(format!(
+            "run {} is not of {task} as it is now: its {} is {}, the task's now is {}{}: accept a run of the task as it is",
+            run.run_id,
+            d.field,
+            d.run,
+            d.now,
+            if d.field == "hashes.task_toml" {
+                " (nor today's with another default-candidate line)"
+            } else {
+                ""
+            }
         )));
     }
     let card = run.device.name.clone();
@@ -397,5 +408,59 @@ mod tests {
         assert_eq!(card_slug("NVIDIA H200"), "nvidia-h200");
         assert_eq!(card_slug("NVIDIA H100 80GB HBM3"), "nvidia-h100-80gb-hbm3");
         assert_eq!(card_slug("  weird//name "), "weird-name");
+    }
+
+    /// A recorded run of the anchored candidate of `task` (the repository's H200 anchor's run),
+    /// with its timing samples, to accept in a scratch root.
+    fn anchored_run(task: &str) -> RunRecord {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let a = load(repo, "NVIDIA H200", task).unwrap().unwrap();
+        runs(repo, task)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.run_id == a.run_id)
+            .unwrap()
+    }
+
+    /// A run made under other task.toml settings (a looser tolerance, another gate or timing),
+    /// other rows or another baseline cannot be pinned as the anchor: refused as bad input (exit
+    /// 3) naming the run, the field and both hashes, and no anchor is written. A run whose
+    /// task.toml differed only in its default-candidate line is accepted.
+    #[test]
+    fn accept_refuses_a_run_of_other_settings_rows_or_baseline() {
+        use crate::record::fixture::{elsewhere, root_with_edited};
+        let task = "causal_conv3d_cat_pad";
+        let run = anchored_run(task);
+        for (name, move_it) in elsewhere() {
+            let (d, t) =
+                root_with_edited(task, std::slice::from_ref(&run), |_, r, t| move_it(r, t));
+            let e = accept(d.path(), task, &run.run_id, "x", false).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::INPUT, "{name}: {e}");
+            let msg = e.to_string();
+            let (field, theirs, ours) = match name {
+                "other rows" => ("hashes.rows", "an earlier row set", &t.hashes.rows),
+                "other task.toml settings" => (
+                    "hashes.task_toml",
+                    "a looser tolerance",
+                    &t.hashes.task_toml,
+                ),
+                _ => ("hashes.baseline", "an older baseline", &t.hashes.baseline),
+            };
+            for want in [run.run_id.as_str(), field, theirs, ours.as_str()] {
+                assert!(msg.contains(want), "{name}: {want} in {msg}");
+            }
+            assert!(!path(d.path(), "NVIDIA H200", task).exists(), "{name}");
+        }
+        // The same run as recorded, and with task.toml naming another default candidate: pinned.
+        let (d, _) = root_with_edited(task, std::slice::from_ref(&run), |_, _, _| {});
+        accept(d.path(), task, &run.run_id, "x", false).unwrap();
+        let (d, _) = root_with_edited(task, std::slice::from_ref(&run), |_, r, t| {
+            let other = t.task_toml_shas_with_candidates(&["v1".to_string()]);
+            assert_ne!(other[0], t.hashes.task_toml, "today's default is not v1");
+            r.hashes.task_toml = other[0].clone();
+        });
+        let p = accept(d.path(), task, &run.run_id, "x", false).unwrap();
+        let a: Anchor = toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        assert_eq!(a.run_id, run.run_id);
     }
 }
