@@ -230,11 +230,46 @@ fn bytes(b: f64) -> String {
     format!("{:.1} MB", b / 1e6)
 }
 
+/// The harness's device time per launch of the profiled row, each side, and the run it came
+/// from: a number beside ncu's says which ledger record produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HarnessTimes {
+    pub run_id: String,
+    /// The run's commit, as its record has it (None when it had none).
+    pub commit: Option<String>,
+    /// The run's tree differed from that commit.
+    pub dirty: bool,
+    /// [baseline, candidate], microseconds (medians of the samples).
+    pub device_us: [f64; 2],
+}
+
+impl HarnessTimes {
+    /// The digest's row label: "device time per launch (harness, run <id>, commit <7 hex>)".
+    pub fn label(&self) -> String {
+        let commit = match &self.commit {
+            Some(c) => format!(
+                ", commit {}{}",
+                &c[..c.len().min(7)],
+                if self.dirty {
+                    " + uncommitted changes"
+                } else {
+                    ""
+                }
+            ),
+            None => String::new(),
+        };
+        format!(
+            "device time per launch (harness, run {}{commit})",
+            self.run_id
+        )
+    }
+}
+
 /// The side-by-side markdown digest of one row.
 pub fn markdown(
     title: &str,
     compulsory: u64,
-    harness_us: Option<[f64; 2]>,
+    harness: Option<&HarnessTimes>,
     sides: &[(&str, &SideDigest)],
 ) -> String {
     let mut s = format!(
@@ -264,10 +299,10 @@ pub fn markdown(
     row("duration per call (ncu)", &|d| {
         format!("{:.2} µs", d.duration_us)
     });
-    if let Some(h) = harness_us {
+    if let Some(h) = harness {
         let i = std::cell::Cell::new(0usize);
-        row("device time per launch (harness, latest run)", &|_| {
-            let v = h[i.get().min(1)];
+        row(&h.label(), &|_| {
+            let v = h.device_us[i.get().min(1)];
             i.set(i.get() + 1);
             format!("{v:.2} µs")
         });
@@ -349,16 +384,44 @@ mod tests {
         assert!(base.dram_throughput_pct > 85.0 && v1.dram_throughput_pct > 89.0);
         assert!(v1.bottleneck.starts_with("DRAM-bound"), "{}", v1.bottleneck);
         assert!(v1.duration_us < base.duration_us);
+        let harness = HarnessTimes {
+            run_id: "20261130T120000Z-0badc0de".into(),
+            commit: Some("1eaba93c0ffee".into()),
+            dirty: false,
+            device_us: [400.0, 381.0],
+        };
         let md = markdown(
             "t",
             compulsory,
-            Some([400.0, 381.0]),
+            Some(&harness),
             &[("baseline", &base), ("v1", &v1)],
         );
         assert!(
-            md.contains("| DRAM throughput |") && md.contains("381.00 µs"),
+            md.contains("| DRAM throughput |")
+                && md.contains(
+                    "| device time per launch (harness, run 20261130T120000Z-0badc0de, commit 1eaba93) | 400.00 µs | 381.00 µs |"
+                ),
             "{md}"
         );
+        assert!(!md.contains("latest run"), "{md}");
+        // A dirty tree is said; a run without a commit names the run alone; no run, no row.
+        let dirty = HarnessTimes {
+            dirty: true,
+            ..harness.clone()
+        };
+        assert!(dirty
+            .label()
+            .ends_with("commit 1eaba93 + uncommitted changes)"));
+        let bare = HarnessTimes {
+            commit: None,
+            ..harness
+        };
+        assert_eq!(
+            bare.label(),
+            "device time per launch (harness, run 20261130T120000Z-0badc0de)"
+        );
+        let md = markdown("t", compulsory, None, &[("baseline", &base), ("v1", &v1)]);
+        assert!(!md.contains("device time per launch"), "{md}");
     }
 
     #[test]

@@ -81,20 +81,24 @@ fn file_safe(s: &str) -> String {
 }
 
 /// The harness's latest device time per launch of this row on this card, for each side, from
-/// the latest full or partial run of the same candidate (None when there is none).
-fn harness_times(root: &Path, task: &Task, cand: &str, card: &str, row: &str) -> Option<[f64; 2]> {
-    let text =
-        std::fs::read_to_string(root.join("ledger").join(format!("{}.jsonl", task.name()))).ok()?;
-    text.lines().rev().find_map(|l| {
+/// the latest full or partial run of the same candidate in `ledger` (a task's ledger text), with
+/// that run's id and commit (None when there is none).
+fn harness_times(ledger: &str, cand: &str, card: &str, row: &str) -> Option<digest::HarnessTimes> {
+    ledger.lines().rev().find_map(|l| {
         let r: serde_json::Value = serde_json::from_str(l).ok()?;
         if r["kind"] != "run" || r["candidate"] != cand || r["device"]["name"] != card {
             return None;
         }
         let x = r["rows"].as_array()?.iter().find(|x| x["name"] == row)?;
-        Some([
-            x["baseline"]["device_us"]["median"].as_f64()?,
-            x["candidate"]["device_us"]["median"].as_f64()?,
-        ])
+        Some(digest::HarnessTimes {
+            run_id: r["run_id"].as_str()?.to_string(),
+            commit: r["git"]["commit"].as_str().map(str::to_string),
+            dirty: r["git"]["dirty"].as_bool().unwrap_or(false),
+            device_us: [
+                x["baseline"]["device_us"]["median"].as_f64()?,
+                x["candidate"]["device_us"]["median"].as_f64()?,
+            ],
+        })
     })
 }
 
@@ -235,7 +239,10 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
         digests.push(digest::digest(&launches, o.calls, row.bytes));
         csvs.push(rel_csv.display().to_string());
     }
-    let harness = harness_times(&o.root, &task, &cand, &card, &row.name);
+    let ledger_text =
+        std::fs::read_to_string(o.root.join("ledger").join(format!("{}.jsonl", task.name())))
+            .unwrap_or_default();
+    let harness = harness_times(&ledger_text, &cand, &card, &row.name);
     let title = format!(
         "{} row {} on {}: baseline vs {cand} (ncu run {run_id})",
         task.name(),
@@ -245,7 +252,7 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let md = digest::markdown(
         &title,
         row.bytes,
-        harness,
+        harness.as_ref(),
         &[("baseline", &digests[0]), (cand.as_str(), &digests[1])],
     );
     let rel_md = rel_dir.join(format!("{stem}.md"));
@@ -267,6 +274,7 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
         digest: rel_md.display().to_string(),
         csv: [csvs[0].clone(), csvs[1].clone()],
         compulsory_bytes: row.bytes,
+        harness_run_id: harness.as_ref().map(|h| h.run_id.clone()),
         baseline: digests[0].clone(),
         candidate_side: digests[1].clone(),
         hashes: Hashes {
@@ -317,4 +325,50 @@ pub fn probe(
         launches: calls,
     })?;
     Ok(crate::error::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The times beside ncu's come from the latest run of the candidate on the card that timed the
+    /// row, and that run is named with its commit; another candidate's or card's later run is not
+    /// taken.
+    #[test]
+    fn harness_times_name_the_run_and_commit_they_come_from() {
+        let line = |id: &str, cand: &str, card: &str, commit: &str, us: [f64; 2]| {
+            serde_json::json!({
+                "kind": "run", "run_id": id, "candidate": cand,
+                "device": {"name": card},
+                "git": {"commit": commit, "dirty": false},
+                "rows": [{"name": "r",
+                          "baseline": {"device_us": {"median": us[0]}},
+                          "candidate": {"device_us": {"median": us[1]}}}],
+            })
+            .to_string()
+        };
+        let ledger = [
+            line("1-old", "v1", "NVIDIA H200", "aaaaaaa1", [10.0, 9.0]),
+            line("2-mine", "v1", "NVIDIA H200", "bbbbbbb2", [10.0, 8.0]),
+            line("3-other-cand", "v2", "NVIDIA H200", "ccccccc3", [10.0, 1.0]),
+            line("4-other-card", "v1", "NVIDIA H100", "ddddddd4", [20.0, 2.0]),
+        ]
+        .join("\n");
+        let h = harness_times(&ledger, "v1", "NVIDIA H200", "r").unwrap();
+        assert_eq!(
+            h,
+            digest::HarnessTimes {
+                run_id: "2-mine".into(),
+                commit: Some("bbbbbbb2".into()),
+                dirty: false,
+                device_us: [10.0, 8.0],
+            }
+        );
+        assert_eq!(
+            h.label(),
+            "device time per launch (harness, run 2-mine, commit bbbbbbb)"
+        );
+        assert_eq!(harness_times(&ledger, "v1", "NVIDIA H200", "nope"), None);
+        assert_eq!(harness_times(&ledger, "v9", "NVIDIA H200", "r"), None);
+    }
 }
