@@ -89,6 +89,17 @@ pub fn read_file(path: &Path) -> Result<Vec<Line>> {
     Ok(out)
 }
 
+/// The run records among a ledger's lines, in ledger order.
+fn run_records(lines: &[Line]) -> Vec<&RunRecord> {
+    lines
+        .iter()
+        .filter_map(|l| match &l.record {
+            Record::Run(r) => Some(r.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn ledger_path(root: &Path, task: &str) -> Result<PathBuf> {
     let ok_name = !task.is_empty()
         && task
@@ -647,13 +658,7 @@ fn best(root: &Path, task: &str, card: Option<&str>, json: bool) -> Result<()> {
     // other verdict settings measured something else. task.toml's default candidate is no
     // verdict setting: a task.toml that differs from today's only in that line counts as today's.
     let now = crate::task::Task::load(&root.join("tasks"), task)?;
-    let runs: Vec<&RunRecord> = lines
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::Run(r) => Some(r.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let runs = run_records(&lines);
     let (all, other) = best_of(&runs, &now.of_now(runs.iter().copied()), card);
     if json {
         return json_out(&all);
@@ -745,13 +750,7 @@ pub fn lineage(root: &Path, task: &str) -> Result<String> {
             gone.push(r.candidate.clone());
         }
     }
-    let runs: Vec<&RunRecord> = lines
-        .iter()
-        .filter_map(|l| match &l.record {
-            Record::Run(r) => Some(r.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let runs = run_records(&lines);
     let best = lineage_best(runs.iter().copied(), &t.of_now(runs.iter().copied()));
     let mut out = format!("{task}: baseline\n");
     /// One candidate's line of the tree: its name, marks, and best runs per card.
@@ -833,13 +832,7 @@ mod tests {
             spoil(&mut fast);
             let (d, t) = root_with(task, &[clean, fast.clone()]);
             let (_, lines) = load(d.path(), task).unwrap();
-            let runs: Vec<&RunRecord> = lines
-                .iter()
-                .filter_map(|l| match &l.record {
-                    Record::Run(r) => Some(r.as_ref()),
-                    _ => None,
-                })
-                .collect();
+            let runs = run_records(&lines);
             let (best, other) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
             assert_eq!(other, 0, "{name}: both runs are of the task as it is");
             assert_eq!(best.len(), 1, "{name}");
@@ -863,13 +856,7 @@ mod tests {
             // The spoiled run alone: nothing to show.
             let (d, t) = root_with(task, &[fast]);
             let (_, lines) = load(d.path(), task).unwrap();
-            let runs: Vec<&RunRecord> = lines
-                .iter()
-                .filter_map(|l| match &l.record {
-                    Record::Run(r) => Some(r.as_ref()),
-                    _ => None,
-                })
-                .collect();
+            let runs = run_records(&lines);
             let (best, _) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
             assert!(best.is_empty(), "{name}");
             let tree = lineage(d.path(), task).unwrap();
@@ -889,13 +876,7 @@ mod tests {
     fn the_three_bests(d: &Path, t: &crate::task::Task) -> (Vec<String>, String, Vec<String>) {
         let task = t.name();
         let (_, lines) = load(d, task).unwrap();
-        let runs: Vec<&RunRecord> = lines
-            .iter()
-            .filter_map(|l| match &l.record {
-                Record::Run(r) => Some(r.as_ref()),
-                _ => None,
-            })
-            .collect();
+        let runs = run_records(&lines);
         let (best, _) = best_of(&runs, &t.of_now(runs.iter().copied()), None);
         let brief = crate::brief::build(d, task).unwrap();
         (
