@@ -32,13 +32,23 @@ pub enum Dist {
     Const { value: f64 },
     /// Element i of the storage holds i (positions that walk a cache in order).
     Arange,
+    /// `uniform(lo, hi)`, except that every element whose storage index is a multiple of `every`
+    /// holds `value`: an outlier at a fixed place (the first element of each contiguous group,
+    /// when `every` is the group's size), for kernels that might take a shift or a pivot from it.
+    Spike {
+        lo: f64,
+        hi: f64,
+        every: u64,
+        value: f64,
+    },
 }
 
 impl Dist {
-    /// Parses `uniform(lo, hi)`, `randint(lo, hi)` or `const(v)`.
+    /// Parses `uniform(lo, hi)`, `randint(lo, hi)`, `const(v)`, `arange()` or
+    /// `spike(lo, hi, every, value)`.
     pub fn parse(s: &str) -> Result<Dist, String> {
         let s = s.trim();
-        let open = s.find('(').ok_or_else(|| format!("distribution '{s}' must look like uniform(lo, hi), randint(lo, hi), const(v) or arange()"))?;
+        let open = s.find('(').ok_or_else(|| format!("distribution '{s}' must look like uniform(lo, hi), randint(lo, hi), const(v), arange() or spike(lo, hi, every, value)"))?;
         if !s.ends_with(')') {
             return Err(format!("distribution '{s}' is missing its closing ')'"));
         }
@@ -64,18 +74,38 @@ impl Dist {
                 Ok(Dist::Randint { lo: lo as i64, hi: hi as i64 })
             }
             ("const", [a]) => Ok(Dist::Const { value: num(a)? }),
+            ("spike", [a, b, e, v]) => {
+                let (lo, hi, every, value) = (num(a)?, num(b)?, num(e)?, num(v)?);
+                if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) || !lo.is_finite() || !hi.is_finite() {
+                    return Err(format!("'{s}' needs finite lo < hi"));
+                }
+                // 2^53: every whole number up to it is exact in the f64 the C ABI carries.
+                if !(1.0..=9_007_199_254_740_992.0).contains(&every) || every.fract() != 0.0 {
+                    return Err(format!("'{s}' needs a whole number every >= 1 (the spike's period)"));
+                }
+                if !value.is_finite() {
+                    return Err(format!("'{s}' needs a finite spike value"));
+                }
+                Ok(Dist::Spike { lo, hi, every: every as u64, value })
+            }
             ("arange", [""]) => Ok(Dist::Arange),
-            _ => Err(format!("unknown distribution '{s}': use uniform(lo, hi), randint(lo, hi), const(v) or arange()")),
+            _ => Err(format!("unknown distribution '{s}': use uniform(lo, hi), randint(lo, hi), const(v), arange() or spike(lo, hi, every, value)")),
         }
     }
 
-    /// (dist code, a, b) as `kps_fill_random` takes them.
-    pub fn abi_args(&self) -> (i32, f64, f64) {
+    /// (dist code, [a, b, c, d]) as `kps_fill_random` takes them.
+    pub fn abi_args(&self) -> (i32, [f64; 4]) {
         match *self {
-            Dist::Uniform { lo, hi } => (0, lo, hi),
-            Dist::Randint { lo, hi } => (1, lo as f64, hi as f64),
-            Dist::Const { value } => (2, value, 0.0),
-            Dist::Arange => (3, 0.0, 0.0),
+            Dist::Uniform { lo, hi } => (0, [lo, hi, 0.0, 0.0]),
+            Dist::Randint { lo, hi } => (1, [lo as f64, hi as f64, 0.0, 0.0]),
+            Dist::Const { value } => (2, [value, 0.0, 0.0, 0.0]),
+            Dist::Arange => (3, [0.0; 4]),
+            Dist::Spike {
+                lo,
+                hi,
+                every,
+                value,
+            } => (4, [lo, hi, every as f64, value]),
         }
     }
 
@@ -84,6 +114,10 @@ impl Dist {
     pub fn value(&self, key: u64, i: u64, dtype: DType) -> f64 {
         let h = mix64(key.wrapping_add(i));
         match *self {
+            Dist::Spike { value, every, .. } if i.is_multiple_of(every) => {
+                Dist::Const { value }.value(key, i, dtype)
+            }
+            Dist::Spike { lo, hi, .. } => Dist::Uniform { lo, hi }.value(key, i, dtype),
             Dist::Uniform { lo, hi } => {
                 let u = (h >> 40) as f32 * (1.0f32 / 16_777_216.0);
                 let (fa, fb) = (lo as f32, hi as f32);
@@ -127,6 +161,12 @@ impl std::fmt::Display for Dist {
             Dist::Randint { lo, hi } => write!(f, "randint({lo}, {hi})"),
             Dist::Const { value } => write!(f, "const({value})"),
             Dist::Arange => write!(f, "arange()"),
+            Dist::Spike {
+                lo,
+                hi,
+                every,
+                value,
+            } => write!(f, "spike({lo}, {hi}, {every}, {value})"),
         }
     }
 }
@@ -191,6 +231,46 @@ mod tests {
                 .value(key, 5, DType::Bf16),
             half::bf16::from_f32(0.1).to_f64()
         );
+    }
+
+    #[test]
+    fn spike_holds_its_value_at_every_period_and_uniform_elsewhere() {
+        let d = Dist::parse("spike(-2, 2, 1000, 300)").unwrap();
+        assert_eq!(d.to_string(), "spike(-2, 2, 1000, 300)");
+        assert_eq!(d.abi_args(), (4, [-2.0, 2.0, 1000.0, 300.0]));
+        let key = stream_key(5, 1);
+        let u = Dist::parse("uniform(-2, 2)").unwrap();
+        for i in 0..5000u64 {
+            let v = d.value(key, i, DType::Fp16);
+            if i % 1000 == 0 {
+                assert_eq!(v, 300.0, "element {i}");
+            } else {
+                assert_eq!(v, u.value(key, i, DType::Fp16), "element {i}");
+                assert!((-2.0..=2.0).contains(&v));
+            }
+        }
+        // The spike rounds to the dtype as const does.
+        let d = Dist::parse("spike(0, 1, 7, 0.1)").unwrap();
+        assert_eq!(
+            d.value(key, 14, DType::Bf16),
+            half::bf16::from_f32(0.1).to_f64()
+        );
+        assert_eq!(d.value(key, 14, DType::I32), 0.0);
+    }
+
+    #[test]
+    fn bad_spikes_say_why() {
+        for (s, why) in [
+            ("spike(1, 0, 4, 9)", "lo < hi"),
+            ("spike(0, 1, 0, 9)", "every >= 1"),
+            ("spike(0, 1, 2.5, 9)", "every >= 1"),
+            ("spike(0, 1, -3, 9)", "every >= 1"),
+            ("spike(0, 1, 4, inf)", "finite spike"),
+            ("spike(0, 1, 4)", "unknown distribution"),
+        ] {
+            let e = Dist::parse(s).unwrap_err();
+            assert!(e.contains(why), "{s}: {e}");
+        }
     }
 
     #[test]

@@ -54,8 +54,19 @@ impl Implementation {
     }
 }
 
-type FillRandom =
-    unsafe extern "C" fn(*mut c_void, i32, u64, u64, u32, i32, f64, f64, *mut c_void) -> i32;
+type FillRandom = unsafe extern "C" fn(
+    *mut c_void,
+    i32,
+    u64,
+    u64,
+    u32,
+    i32,
+    f64,
+    f64,
+    f64,
+    f64,
+    *mut c_void,
+) -> i32;
 type FillPattern = unsafe extern "C" fn(*mut c_void, u64, u32, *mut c_void) -> i32;
 type Checksum = unsafe extern "C" fn(*const c_void, u64, *mut u64, *mut c_void) -> i32;
 type Batch =
@@ -152,7 +163,7 @@ impl Support {
         n: u64,
         seed: u64,
         tensor: u32,
-        dist: (i32, f64, f64),
+        dist: (i32, [f64; 4]),
         stream: Stream,
     ) -> Result<()> {
         // SAFETY: ptr is a live device range of n elements of dtype.
@@ -164,8 +175,10 @@ impl Support {
                 seed,
                 tensor,
                 dist.0,
-                dist.1,
-                dist.2,
+                dist.1[0],
+                dist.1[1],
+                dist.1[2],
+                dist.1[3],
                 stream.0,
             )
         })

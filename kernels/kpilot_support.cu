@@ -62,7 +62,7 @@ int32_t launch_status() { return cudaGetLastError() == cudaSuccess ? KP_OK : KP_
 // kps_fill_random
 // ---------------------------------------------------------------------------------------------
 
-enum Dist : int { kUniform = 0, kRandint = 1, kConst = 2, kArange = 3 };
+enum Dist : int { kUniform = 0, kRandint = 1, kConst = 2, kArange = 3, kSpike = 4 };
 
 // Parameters already decoded on the host so the kernel does no double arithmetic.
 struct FillArgs {
@@ -70,8 +70,9 @@ struct FillArgs {
     float fa, fb;    // uniform: (float)a, (float)b
     int64_t lo;      // randint: (int64)a
     uint64_t span;   // randint: (uint64)((int64)b - (int64)a), > 0
-    float cf;        // const: (float)a
-    int64_t ci;      // const: (int64)a
+    float cf;        // const: (float)a; spike: (float)d, the value at every `every`-th element
+    int64_t ci;      // const: (int64)a; spike: (int64)d
+    uint64_t every;  // spike: (uint64)c, >= 1
 };
 
 template <typename T> __device__ __forceinline__ T from_float(float v);
@@ -98,7 +99,18 @@ __global__ void __launch_bounds__(kThreads) fill_random_kernel(T* __restrict__ o
     const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
     for (uint64_t i = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
         T v;
-        if constexpr (DIST == kUniform) {
+        if constexpr (DIST == kSpike) {
+            // uniform(lo, hi) everywhere except elements i % every == 0, which hold the spike value.
+            if (i % a.every == 0) {
+                if constexpr (IsInt<T>::value) v = static_cast<T>(a.ci);
+                else v = from_float<T>(a.cf);
+            } else {
+                const uint64_t h = mix64(a.key + i);
+                const float u = static_cast<float>(h >> 40) * 0x1p-24f;
+                const float range = __fsub_rn(a.fb, a.fa);
+                v = from_float<T>(__fadd_rn(a.fa, __fmul_rn(range, u)));
+            }
+        } else if constexpr (DIST == kUniform) {
             const uint64_t h = mix64(a.key + i);
             const float u = static_cast<float>(h >> 40) * 0x1p-24f;  // exact: 24 bits
             // Explicit _rn intrinsics: the CPU side computes fa + (fb - fa)*u without an FMA.
@@ -127,6 +139,7 @@ int32_t launch_fill(void* data, uint64_t n, int32_t dist, const FillArgs& a, cud
         case kUniform: fill_random_kernel<T, kUniform><<<g, kThreads, 0, s>>>(p, n, a); break;
         case kRandint: fill_random_kernel<T, kRandint><<<g, kThreads, 0, s>>>(p, n, a); break;
         case kArange: fill_random_kernel<T, kArange><<<g, kThreads, 0, s>>>(p, n, a); break;
+        case kSpike: fill_random_kernel<T, kSpike><<<g, kThreads, 0, s>>>(p, n, a); break;
         default: fill_random_kernel<T, kConst><<<g, kThreads, 0, s>>>(p, n, a); break;
     }
     return launch_status();
@@ -332,17 +345,25 @@ __global__ void __launch_bounds__(kThreads) stream_kernel(StreamArgs a) {
 extern "C" {
 
 int32_t kps_fill_random(void* data, int32_t dtype, uint64_t n_elems, uint64_t seed, uint32_t tensor_id, int32_t dist,
-                        double a, double b, void* stream) {
-    if (dist < kUniform || dist > kArange) return KP_INVALID;
+                        double a, double b, double c, double d, void* stream) {
+    if (dist < kUniform || dist > kSpike) return KP_INVALID;
     if (dtype < KP_BF16 || dtype > KP_I64) return KP_INVALID;
     if (n_elems == 0) return KP_OK;
     if (data == nullptr) return KP_INVALID;
     FillArgs fa{};
     // tensor_id + 1 is formed in 64 bits (no wrap at 2^32 - 1), as harness/inputs.rs does.
     fa.key = mix64(seed ^ ((static_cast<uint64_t>(tensor_id) + 1) * 0xD1B54A32D192ED03ull));
-    if (dist == kUniform) {
+    if (dist == kUniform || dist == kSpike) {
         fa.fa = static_cast<float>(a);  // double -> float rounds to nearest even
         fa.fb = static_cast<float>(b);
+        if (dist == kSpike) {
+            // c: the period, a whole number >= 1 (as Dist::parse admits); d: the spike value.
+            if (!(c >= 1.0) || c != c || c >= 18446744073709551616.0 || c != static_cast<double>(static_cast<uint64_t>(c)))
+                return KP_INVALID;
+            fa.every = static_cast<uint64_t>(c);
+            fa.cf = static_cast<float>(d);
+            fa.ci = f64_to_i64_sat(d);
+        }
     } else if (dist == kRandint) {
         const int64_t lo = f64_to_i64_sat(a), hi = f64_to_i64_sat(b);
         if (!(hi > lo)) return KP_INVALID;  // empty range: a modulo by zero has no defined result

@@ -72,6 +72,7 @@ fn gpu_fill_matches_the_cpu_generator_bit_for_bit() {
         Dist::parse("randint(-7, 9)").unwrap(),
         Dist::parse("const(0.3)").unwrap(),
         Dist::parse("arange()").unwrap(),
+        Dist::parse("spike(-2, 2, 997, 300.3)").unwrap(),
     ];
     for dtype in DType::ALL {
         for (k, dist) in dists.iter().enumerate() {

@@ -61,7 +61,7 @@ class Sides:
         self.support = ctypes.CDLL(plan["support_so"])
         self.support.kps_fill_random.argtypes = [
             ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint32,
-            ctypes.c_int32, ctypes.c_double, ctypes.c_double, ctypes.c_void_p,
+            ctypes.c_int32, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_void_p,
         ]
         self.support.kps_fill_random.restype = ctypes.c_int32
         self.support.kps_fill_pattern.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32, ctypes.c_void_p]
@@ -153,8 +153,8 @@ def prepare(sides, row, bases, seed, stream, what):
         if t["role"] == "output":
             rc = sides.support.kps_fill_pattern(base.data_ptr(), base.numel() * base.element_size(), row["poison"], stream)
         elif what == "all" or t["role"] == "inout":
-            code, a, b = t["dist"]
-            rc = sides.support.kps_fill_random(base.data_ptr(), t["code"], t["storage_elems"], seed, i, code, a, b, stream)
+            code, a, b, c, d = t["dist"]
+            rc = sides.support.kps_fill_random(base.data_ptr(), t["code"], t["storage_elems"], seed, i, code, a, b, c, d, stream)
         else:
             continue
         if rc != KP_OK:

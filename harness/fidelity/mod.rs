@@ -432,7 +432,7 @@ fn row_plan(task: &Task, r: &Row) -> Value {
                 "shape": t.shape,
                 "stride": t.stride,
                 "storage_elems": t.storage_elems(),
-                "dist": t.dist.map(|d| { let (c, a, b) = d.abi_args(); json!([c, a, b]) }),
+                "dist": t.dist.map(|d| { let (c, p) = d.abi_args(); json!([c, p[0], p[1], p[2], p[3]]) }),
             }),
         })
         .collect();
