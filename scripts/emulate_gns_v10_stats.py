@@ -3,8 +3,8 @@
 (reg_fp32_chunked_1x64x4x128x128: a group of 262144 fp32 values over 12 CTAs of 512 threads, 8
 chunks a slice), with the group's first element set far from its mean. Prints, per x[0], the
 fraction of outputs out of the fp32 tolerance (1e-5 + 1e-5 |ref|) and the worst error / tolerance,
-for v10e's single shift ("global") and v10f's per-thread shifts merged with Chan's formula
-("chan"). fp32 per-thread sums emulated with numpy float32 (the FMA of the squares rounded as a
+for v10e's single shift ("global"), v10f's per-thread shifts merged with Chan's formula
+("chan") and v10g's unshifted fp32 sums per thread, fp64 after ("none"). fp32 per-thread sums emulated with numpy float32 (the FMA of the squares rounded as a
 multiply and an add). Needs numpy; not part of the test suite (no GPU involved)."""
 import numpy as np
 rng=np.random.default_rng(1)
@@ -28,6 +28,7 @@ def run(x0, shift_mode):
         for tid,o in enumerate(order): idx[tid,:len(o)]=o
         s=np.zeros(T,np.float32); ss=np.zeros(T,np.float32); cnt=np.zeros(T)
         if shift_mode=='global': K=np.full(T,x[0],np.float32)
+        elif shift_mode=='none': K=np.zeros(T,np.float32)
         else: K=np.where(idx[:,0]>=0, sl[np.maximum(idx[:,0],0),0], 0).astype(np.float32)
         for c in range(maxlen):
             valid=idx[:,c]>=0
@@ -38,9 +39,9 @@ def run(x0, shift_mode):
                 ss=np.where(valid,(ss+d*d).astype(np.float32),ss)  # fma ~ exact product; close enough
             cnt+=valid*V
         parts.append((s.astype(np.float64),ss.astype(np.float64),cnt,K.astype(np.float64)))
-    if shift_mode=='global':
+    if shift_mode in ('global','none'):
         S=sum(p[0].sum() for p in parts); Q=sum(p[1].sum() for p in parts); n=gs
-        m=S/n; var=max(Q/n-m*m,0); mean=x[0]+m
+        m=S/n; var=max(Q/n-m*m,0); mean=(x[0] if shift_mode=='global' else 0)+m
     else:
         n=0;mean=0;M2=0
         for s,ss,cnt,K in parts:
@@ -58,4 +59,4 @@ def run(x0, shift_mode):
     err=np.abs(y-ref); tol=1e-5+1e-5*np.abs(ref)
     return (err>tol).mean(), (err/tol).max()
 for x0 in (1.0,100.0,300.0,1000.0):
-    print(x0, 'global', run(x0,'global'), 'chan', run(x0,'chan'))
+    print(x0, 'global', run(x0,'global'), 'chan', run(x0,'chan'), 'none', run(x0,'none'))
