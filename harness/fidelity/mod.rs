@@ -27,27 +27,57 @@ const DRIVER: &str = include_str!("driver.py");
 /// it gets this much longer than a row's watchdog for that line.
 pub const FIRST_LINE_GRACE: Duration = Duration::from_secs(300);
 
+/// The number of complete lines in a results file the driver appends to, re-read only when the
+/// file's length changed since the last look: an idle poll costs a stat, not a read. (A file
+/// rewritten to the same length between two looks would go unseen: the driver only appends.)
+#[derive(Debug, Default)]
+struct LineCount {
+    /// The length of the bytes last counted (None before the file was first read).
+    len: Option<u64>,
+    lines: usize,
+    /// How many times the file was read (for the tests).
+    reads: usize,
+}
+
+impl LineCount {
+    /// The file's newlines now (0 while it is missing or unreadable).
+    fn poll(&mut self, path: &Path) -> usize {
+        let len = std::fs::metadata(path).ok().map(|m| m.len());
+        if len.is_some() && len == self.len {
+            return self.lines;
+        }
+        self.reads += 1;
+        match std::fs::read(path) {
+            Ok(b) => {
+                // The length of what was counted, not the stat's: a read that saw bytes appended
+                // after the stat counted them, and the next poll need not read again for them.
+                self.len = Some(b.len() as u64);
+                self.lines = b.iter().filter(|&&c| c == b'\n').count();
+            }
+            Err(_) => (self.len, self.lines) = (None, 0),
+        }
+        self.lines
+    }
+}
+
 /// Waits for the driver, which appends one results line per row to `results`; kills it (then
 /// reaps it) when no new line arrives for `per_line` (`per_line + FIRST_LINE_GRACE` for the
-/// first). The second value is how long it had been silent when killed.
+/// first). The second value is how long it had been silent when killed. The file is polled every
+/// 50 ms, and re-read only when its length changed (`LineCount`).
 pub fn wait_watched(
     child: &mut Child,
     results: &Path,
     per_line: Duration,
 ) -> (std::io::Result<ExitStatus>, Option<Duration>) {
-    let lines = || {
-        std::fs::read(results)
-            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-            .unwrap_or(0)
-    };
-    let (mut seen, mut since) = (lines(), Instant::now());
+    let mut count = LineCount::default();
+    let (mut seen, mut since) = (count.poll(results), Instant::now());
     loop {
         match child.try_wait() {
             Ok(Some(st)) => return (Ok(st), None),
             Ok(None) => {}
             Err(e) => return (Err(e), None),
         }
-        let now = lines();
+        let now = count.poll(results);
         if now > seen {
             (seen, since) = (now, Instant::now());
         }
@@ -690,6 +720,61 @@ mod tests {
         let (st, killed) = wait_watched(&mut child, &results, Duration::from_millis(600));
         assert!(killed.is_none());
         assert!(st.unwrap().success());
+    }
+
+    /// The count re-reads the file only when its length changed, and a line that arrives in
+    /// pieces counts once complete: an unchanged length costs no read, a grown one is read.
+    #[test]
+    fn the_line_count_reads_only_a_file_whose_length_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let results = d.path().join("results.jsonl");
+        let append = |s: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&results)
+                .unwrap();
+            f.write_all(s.as_bytes()).unwrap();
+        };
+        let mut c = LineCount::default();
+        assert_eq!(
+            (c.poll(&results), c.reads),
+            (0, 1),
+            "missing: nothing to count"
+        );
+        append("env\nrow0\n");
+        assert_eq!((c.poll(&results), c.reads), (2, 2));
+        assert_eq!((c.poll(&results), c.reads), (2, 2), "idle: a stat, no read");
+        append("{\"row\": 1");
+        assert_eq!(
+            (c.poll(&results), c.reads),
+            (2, 3),
+            "half a line is no line"
+        );
+        assert_eq!((c.poll(&results), c.reads), (2, 3));
+        append("}\n");
+        assert_eq!((c.poll(&results), c.reads), (3, 4), "its end is noticed");
+        assert_eq!((c.poll(&results), c.reads), (3, 4));
+    }
+
+    #[test]
+    fn a_driver_whose_lines_arrive_in_pieces_is_not_killed() {
+        let d = tempfile::tempdir().unwrap();
+        let results = d.path().join("results.jsonl");
+        // Each line written in two halves 0.15 s apart, a line every 0.3 s, 1.5 s in all against
+        // a 0.6 s watchdog: the file grows at every half, and every line's end resets the timer.
+        let script = format!(
+            "echo env >> {0}; for i in 1 2 3 4 5; do printf row >> {0}; sleep 0.15; echo $i >> {0}; sleep 0.15; done",
+            results.display()
+        );
+        let mut child = sh(&script);
+        let (st, killed) = wait_watched(&mut child, &results, Duration::from_millis(600));
+        assert!(killed.is_none(), "{killed:?}");
+        assert!(st.unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(&results).unwrap().lines().count(),
+            6
+        );
     }
 
     #[test]
