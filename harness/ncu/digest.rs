@@ -265,11 +265,12 @@ impl HarnessTimes {
     }
 }
 
-/// The side-by-side markdown digest of one row.
+/// The side-by-side markdown digest of one row. `harness`: the harness's own times for the row,
+/// a row of the table; or why there are none, said above the table.
 pub fn markdown(
     title: &str,
     compulsory: u64,
-    harness: Option<&HarnessTimes>,
+    harness: Result<&HarnessTimes, &str>,
     sides: &[(&str, &SideDigest)],
 ) -> String {
     let mut s = format!(
@@ -277,6 +278,9 @@ pub fn markdown(
         bytes(compulsory as f64),
         sides.first().map_or(0, |s| s.1.calls)
     );
+    if let Err(why) = harness {
+        s += &format!("No harness device times beside ncu's: {why}.\n\n");
+    }
     s += "| | ";
     s += &sides
         .iter()
@@ -299,7 +303,7 @@ pub fn markdown(
     row("duration per call (ncu)", &|d| {
         format!("{:.2} µs", d.duration_us)
     });
-    if let Some(h) = harness {
+    if let Ok(h) = harness {
         let i = std::cell::Cell::new(0usize);
         row(&h.label(), &|_| {
             let v = h.device_us[i.get().min(1)];
@@ -393,7 +397,7 @@ mod tests {
         let md = markdown(
             "t",
             compulsory,
-            Some(&harness),
+            Ok(&harness),
             &[("baseline", &base), ("v1", &v1)],
         );
         assert!(
@@ -404,7 +408,8 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("latest run"), "{md}");
-        // A dirty tree is said; a run without a commit names the run alone; no run, no row.
+        // A dirty tree is said; a run without a commit names the run alone; no run, no row, and
+        // the digest says why.
         let dirty = HarnessTimes {
             dirty: true,
             ..harness.clone()
@@ -420,8 +425,17 @@ mod tests {
             bare.label(),
             "device time per launch (harness, run 20261130T120000Z-0badc0de)"
         );
-        let md = markdown("t", compulsory, None, &[("baseline", &base), ("v1", &v1)]);
+        let md = markdown(
+            "t",
+            compulsory,
+            Err("no run of v1 on NVIDIA H100 in the ledger timed row r"),
+            &[("baseline", &base), ("v1", &v1)],
+        );
         assert!(!md.contains("device time per launch"), "{md}");
+        assert!(
+            md.contains("\n\nNo harness device times beside ncu's: no run of v1 on NVIDIA H100 in the ledger timed row r.\n\n| |"),
+            "{md}"
+        );
     }
 
     #[test]

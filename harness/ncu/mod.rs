@@ -8,7 +8,7 @@ pub mod csv;
 pub mod digest;
 
 use crate::error::{Error, Result};
-use crate::record::{Hashes, NcuRecord, Record};
+use crate::record::{Distrust, Hashes, NcuRecord, Record, RunRecord};
 use crate::run;
 use crate::task::Task;
 use std::path::{Path, PathBuf};
@@ -80,25 +80,77 @@ fn file_safe(s: &str) -> String {
         .collect()
 }
 
-/// The harness's latest device time per launch of this row on this card, for each side, from
-/// the latest full or partial run of the same candidate in `ledger` (a task's ledger text), with
-/// that run's id and commit (None when there is none).
-fn harness_times(ledger: &str, cand: &str, card: &str, row: &str) -> Option<digest::HarnessTimes> {
-    ledger.lines().rev().find_map(|l| {
-        let r: serde_json::Value = serde_json::from_str(l).ok()?;
-        if r["kind"] != "run" || r["candidate"] != cand || r["device"]["name"] != card {
-            return None;
-        }
-        let x = r["rows"].as_array()?.iter().find(|x| x["name"] == row)?;
-        Some(digest::HarnessTimes {
-            run_id: r["run_id"].as_str()?.to_string(),
-            commit: r["git"]["commit"].as_str().map(str::to_string),
-            dirty: r["git"]["dirty"].as_bool().unwrap_or(false),
-            device_us: [
-                x["baseline"]["device_us"]["median"].as_f64()?,
-                x["candidate"]["device_us"]["median"].as_f64()?,
-            ],
+/// The harness's device time per launch of this row on this card, for each side, from the latest
+/// run of the same candidate that timed the row and that stands: it measured the task as it is
+/// now (`Task::of_now`: its baseline, rows and task.toml settings, the test `ledger best`,
+/// `lineage`, `brief` and `accept` use) and can be trusted (`RunRecord::distrust`, a partial run
+/// excepted: `--row` only chose which rows ran, and this row was one of them). With that run's id
+/// and commit; when none stands, why, in words, naming the latest run that timed the row and was
+/// passed over. `ledger` is the task's ledger text; lines that are no run record are skipped.
+fn harness_times(
+    task: &Task,
+    ledger: &str,
+    cand: &str,
+    card: &str,
+    row: &str,
+) -> std::result::Result<digest::HarnessTimes, String> {
+    let records: Vec<Record> = ledger
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let runs: Vec<&RunRecord> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Run(r) => Some(r.as_ref()),
+            _ => None,
         })
+        .collect();
+    let of_now = task.of_now(runs.iter().copied());
+    let why_not = |r: &RunRecord| -> Option<String> {
+        if let Some(n) = of_now.why_not(r) {
+            let short = |h: &str| h.chars().take(12).collect::<String>();
+            return Some(format!(
+                "it is not of the task as it is now: its {} {} is not today's {}",
+                n.field,
+                short(&n.run),
+                short(&n.now)
+            ));
+        }
+        let distrust: Vec<String> = r
+            .distrust()
+            .iter()
+            .filter(|d| !matches!(d, Distrust::Partial(_)))
+            .map(ToString::to_string)
+            .collect();
+        (!distrust.is_empty()).then(|| format!("it cannot be trusted: {}", distrust.join("; ")))
+    };
+    let timed: Vec<(&RunRecord, [f64; 2])> = runs
+        .iter()
+        .filter(|r| r.candidate == cand && r.device.name == card)
+        .filter_map(|r| {
+            let x = r.rows.iter().find(|x| x.name == row)?;
+            let us = |s: &Option<crate::record::SideRecord>| {
+                s.as_ref()?.device_us.as_ref().map(|d| d.median)
+            };
+            Some((*r, [us(&x.baseline)?, us(&x.candidate)?]))
+        })
+        .collect();
+    if let Some((r, device_us)) = timed.iter().rev().find(|(r, _)| why_not(r).is_none()) {
+        return Ok(digest::HarnessTimes {
+            run_id: r.run_id.clone(),
+            commit: r.git.commit.clone(),
+            dirty: r.git.dirty.unwrap_or(false),
+            device_us: *device_us,
+        });
+    }
+    Err(match timed.last() {
+        None => format!("no run of {cand} on {card} in the ledger timed row {row}"),
+        Some((latest, _)) => format!(
+            "none of the {} run(s) of {cand} on {card} that timed row {row} is of the task as it is now (its baseline, rows and task.toml settings) and trustworthy; the latest, run {}, is left out: {}",
+            timed.len(),
+            latest.run_id,
+            why_not(latest).unwrap_or_default()
+        ),
     })
 }
 
@@ -242,7 +294,7 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let ledger_text =
         std::fs::read_to_string(o.root.join("ledger").join(format!("{}.jsonl", task.name())))
             .unwrap_or_default();
-    let harness = harness_times(&ledger_text, &cand, &card, &row.name);
+    let harness = harness_times(&task, &ledger_text, &cand, &card, &row.name);
     let title = format!(
         "{} row {} on {}: baseline vs {cand} (ncu run {run_id})",
         task.name(),
@@ -252,7 +304,7 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let md = digest::markdown(
         &title,
         row.bytes,
-        harness.as_ref(),
+        harness.as_ref().map_err(String::as_str),
         &[("baseline", &digests[0]), (cand.as_str(), &digests[1])],
     );
     let rel_md = rel_dir.join(format!("{stem}.md"));
@@ -274,7 +326,7 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
         digest: rel_md.display().to_string(),
         csv: [csvs[0].clone(), csvs[1].clone()],
         compulsory_bytes: row.bytes,
-        harness_run_id: harness.as_ref().map(|h| h.run_id.clone()),
+        harness_run_id: harness.as_ref().ok().map(|h| h.run_id.clone()),
         baseline: digests[0].clone(),
         candidate_side: digests[1].clone(),
         hashes: Hashes {
@@ -331,44 +383,128 @@ pub fn probe(
 mod tests {
     use super::*;
 
-    /// The times beside ncu's come from the latest run of the candidate on the card that timed the
-    /// row, and that run is named with its commit; another candidate's or card's later run is not
-    /// taken.
-    #[test]
-    fn harness_times_name_the_run_and_commit_they_come_from() {
-        let line = |id: &str, cand: &str, card: &str, commit: &str, us: [f64; 2]| {
-            serde_json::json!({
-                "kind": "run", "run_id": id, "candidate": cand,
-                "device": {"name": card},
-                "git": {"commit": commit, "dirty": false},
-                "rows": [{"name": "r",
-                          "baseline": {"device_us": {"median": us[0]}},
-                          "candidate": {"device_us": {"median": us[1]}}}],
-            })
-            .to_string()
+    use crate::record::fixture::{elsewhere, root_with_edited, run, spoilers};
+
+    /// `run`'s fixture with row r timed: [baseline, candidate] median device µs.
+    fn timed(id: &str, cand: &str, card: &str, us: [f64; 2]) -> RunRecord {
+        let side = |m: f64| crate::record::SideRecord {
+            status: "ok".into(),
+            dispatch_path: String::new(),
+            gates: vec![],
+            lingering_us: 0.0,
+            max_abs_err: 0.0,
+            max_rel_err: 0.0,
+            checked: crate::record::Checked {
+                correctness_trial: Default::default(),
+                timed_outputs: Default::default(),
+            },
+            device_us: Some(crate::record::Dist {
+                median: m,
+                p10: m,
+                p90: m,
+                samples: vec![m],
+            }),
+            eager_us: None,
+            achieved_tbps: None,
         };
-        let ledger = [
-            line("1-old", "v1", "NVIDIA H200", "aaaaaaa1", [10.0, 9.0]),
-            line("2-mine", "v1", "NVIDIA H200", "bbbbbbb2", [10.0, 8.0]),
-            line("3-other-cand", "v2", "NVIDIA H200", "ccccccc3", [10.0, 1.0]),
-            line("4-other-card", "v1", "NVIDIA H100", "ddddddd4", [20.0, 2.0]),
-        ]
-        .join("\n");
-        let h = harness_times(&ledger, "v1", "NVIDIA H200", "r").unwrap();
-        assert_eq!(
-            h,
-            digest::HarnessTimes {
-                run_id: "2-mine".into(),
-                commit: Some("bbbbbbb2".into()),
-                dirty: false,
-                device_us: [10.0, 8.0],
+        let mut r = run("fuse_scale_shift", id, cand, 1.1);
+        r.device.name = card.into();
+        r.git.commit = Some(format!("{id}-commit"));
+        r.rows[0].baseline = Some(side(us[0]));
+        r.rows[0].candidate = Some(side(us[1]));
+        r
+    }
+
+    /// What `harness_times` picks for v1's row r on the H200 from a scratch ledger of `runs`
+    /// (each given the hashes of fuse_scale_shift as it is, then `edit`ed).
+    fn pick(
+        runs: &[RunRecord],
+        edit: impl Fn(usize, &mut RunRecord, &Task),
+    ) -> std::result::Result<digest::HarnessTimes, String> {
+        let (d, t) = root_with_edited("fuse_scale_shift", runs, edit);
+        let ledger =
+            std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+        harness_times(&t, &ledger, "v1", "NVIDIA H200", "r")
+    }
+
+    /// The times beside ncu's come from the latest run of the candidate on the card that timed the
+    /// row, of the task as it is now and trustworthy (a partial run that timed the row counts),
+    /// and that run is named with its commit. Another candidate's or card's later run, or a later
+    /// run of other rows, settings or baseline, or one spoiled any way but by `--row`, is passed
+    /// over; when nothing stands the digest is told why, naming the latest run left out.
+    #[test]
+    fn harness_times_come_from_the_latest_run_of_the_task_now_that_can_be_trusted() {
+        let mut partial = timed("2-mine", "v1", "NVIDIA H200", [10.0, 8.0]);
+        partial.row_filter = vec!["r".into()];
+        let base = vec![
+            timed("1-old", "v1", "NVIDIA H200", [10.0, 9.0]),
+            partial,
+            timed("3-other-cand", "v2", "NVIDIA H200", [10.0, 1.0]),
+            timed("4-other-card", "v1", "NVIDIA H100", [20.0, 2.0]),
+            run("fuse_scale_shift", "5-untimed", "v1", 1.1),
+        ];
+        let want = digest::HarnessTimes {
+            run_id: "2-mine".into(),
+            commit: Some("2-mine-commit".into()),
+            dirty: false,
+            device_us: [10.0, 8.0],
+        };
+        assert_eq!(pick(&base, |_, _, _| {}), Ok(want.clone()));
+        let late = timed("6-late", "v1", "NVIDIA H200", [10.0, 0.5]);
+        let with_late = || {
+            base.iter()
+                .cloned()
+                .chain([late.clone()])
+                .collect::<Vec<_>>()
+        };
+        for (name, move_it) in elsewhere() {
+            let got = pick(&with_late(), |i, r, t| {
+                if i == 5 {
+                    move_it(r, t)
+                }
+            });
+            assert_eq!(got, Ok(want.clone()), "{name}");
+            let why = pick(std::slice::from_ref(&late), |_, r, t| move_it(r, t)).unwrap_err();
+            assert!(
+                why.starts_with("none of the 1 run(s) of v1 on NVIDIA H200 that timed row r is of the task as it is now")
+                    && why.contains("the latest, run 6-late, is left out: it is not of the task as it is now: its hashes."),
+                "{name}: {why}"
+            );
+        }
+        for (name, spoil) in spoilers() {
+            let got = pick(&with_late(), |i, r, _| {
+                if i == 5 {
+                    spoil(r)
+                }
+            });
+            let why = pick(std::slice::from_ref(&late), |_, r, _| spoil(r));
+            if name == "partial" {
+                assert_eq!(got.unwrap().run_id, "6-late", "{name}");
+                assert_eq!(why.unwrap().run_id, "6-late", "{name}");
+                continue;
             }
+            assert_eq!(got, Ok(want.clone()), "{name}");
+            let why = why.unwrap_err();
+            assert!(
+                why.contains("the latest, run 6-late, is left out: it cannot be trusted: "),
+                "{name}: {why}"
+            );
+        }
+        // A task.toml that differed only in its default-candidate line is today's: the run stands.
+        let got = pick(&with_late(), |i, r, t| {
+            if i == 5 {
+                r.hashes.task_toml = t.task_toml_shas_with_candidates(&["v1".into()])[0].clone();
+            }
+        });
+        assert_eq!(got.unwrap().run_id, "6-late");
+        // No run of the candidate on the card timed the row at all.
+        assert_eq!(
+            pick(&base[2..], |_, _, _| {}),
+            Err("no run of v1 on NVIDIA H200 in the ledger timed row r".into())
         );
         assert_eq!(
-            h.label(),
-            "device time per launch (harness, run 2-mine, commit bbbbbbb)"
+            want.label(),
+            "device time per launch (harness, run 2-mine, commit 2-mine-)"
         );
-        assert_eq!(harness_times(&ledger, "v1", "NVIDIA H200", "nope"), None);
-        assert_eq!(harness_times(&ledger, "v9", "NVIDIA H200", "r"), None);
     }
 }
