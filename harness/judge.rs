@@ -223,6 +223,15 @@ pub fn judge(task: &Task, got: &Collected, chosen: &[usize]) -> Judged {
             "{why}: what it did after its last report (teardown) was not checked"
         ));
     }
+    // A worker that died was replaced and the run went on; a death between rows charges no row
+    // (the code that killed it may have run after the last report), so the death itself fails
+    // the gate, as `RunRecord::distrust` already keeps such a run out of the evidence.
+    if got.worker_restarts > 0 {
+        reasons.push(format!(
+            "the worker died {} time(s) and was replaced: what ran in it before it died was not checked",
+            got.worker_restarts
+        ));
+    }
     for j in rows.iter().filter(|j| j.impossible) {
         reasons.push(format!(
             "row '{}' moved its bytes faster than the card's measured copy bandwidth allows",
@@ -586,6 +595,37 @@ mod tests {
 
     /// The S19 row (0.36 MB) with a candidate at `cand_us`, its sample rotated over `sets` sets.
     fn judged(sets: u32, cand_us: f64) -> RowJudgement {
+        let (task, got, row) = collected(sets, cand_us);
+        judge(&task, &got, &[row])
+            .rows
+            .into_iter()
+            .find(|j| j.row == row)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_worker_that_died_fails_the_gate_even_when_no_row_was_charged() {
+        let (task, mut got, row) = collected(1000, 1.0);
+        let clean = judge(&task, &got, &[row]);
+        assert!(
+            !clean.reasons.iter().any(|r| r.contains("worker died")),
+            "{:?}",
+            clean.reasons
+        );
+        got.worker_restarts = 1;
+        let j = judge(&task, &got, &[row]);
+        assert!(
+            j.reasons
+                .iter()
+                .any(|r| r.contains("the worker died 1 time(s) and was replaced")),
+            "{:?}",
+            j.reasons
+        );
+        assert!(!j.gate_pass);
+    }
+
+    /// The S19 row's task, a run that timed only it, and its index.
+    fn collected(sets: u32, cand_us: f64) -> (Task, Collected, usize) {
         let task = Task::load(
             &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
             "fuse_scale_shift",
@@ -624,11 +664,8 @@ mod tests {
             rows: vec![result],
             ..Default::default()
         };
-        judge(&task, &got, &[row.index])
-            .rows
-            .into_iter()
-            .find(|j| j.row == row.index)
-            .unwrap()
+        let index = row.index;
+        (task, got, index)
     }
 
     #[test]
