@@ -555,8 +555,9 @@ pub struct NcuRecord {
     pub csv: [String; 2],
     pub compulsory_bytes: u64,
     /// The run record whose per-launch device times the digest shows beside ncu's (the latest run
-    /// of the candidate on this card that timed the row; its record has the commit). Absent when
-    /// there was none, and in records written before it was kept.
+    /// of the candidate on this card that timed the row, of the task as it is now and trustworthy;
+    /// its record has the commit). Absent when there was none, and in records written before it
+    /// was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_run_id: Option<String>,
     pub baseline: crate::ncu::digest::SideDigest,
