@@ -93,6 +93,37 @@ impl Dist {
         }
     }
 
+    /// Refuses a distribution whose values an integer tensor of `dtype` cannot hold, where the GPU
+    /// fill (which wraps or saturates) and `value` here (which does not) would disagree: every
+    /// value must lie in the dtype's range, and uniform bounds within +-2^24 (uniform is drawn in
+    /// f32, whose integers are exact only that far). Float dtypes take any finite value (one too
+    /// large for the dtype becomes inf on both sides alike).
+    pub fn check_fits(&self, dtype: DType) -> Result<(), String> {
+        let range = match dtype {
+            DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+            // The largest f64 below 2^63, and -2^63: values that truncate into i64 exactly.
+            DType::I64 => (-9_223_372_036_854_775_808.0, 9_223_372_036_854_774_784.0),
+            _ => return Ok(()),
+        };
+        let within = |v: f64| v.trunc() >= range.0 && v.trunc() <= range.1;
+        let f32_exact = |v: f64| v.abs() <= 16_777_216.0;
+        let ok = match *self {
+            Dist::Uniform { lo, hi } => f32_exact(lo) && f32_exact(hi),
+            Dist::Randint { lo, hi } => within(lo as f64) && within((hi - 1) as f64),
+            Dist::Const { value } => within(value),
+            Dist::Spike { lo, hi, value, .. } => f32_exact(lo) && f32_exact(hi) && within(value),
+            Dist::Arange => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{self}' does not fit {dtype}: values must lie in [{}, {}] (uniform bounds within +-2^24)",
+                range.0, range.1
+            ))
+        }
+    }
+
     /// (dist code, [a, b, c, d]) as `kps_fill_random` takes them.
     pub fn abi_args(&self) -> (i32, [f64; 4]) {
         match *self {
@@ -256,6 +287,24 @@ mod tests {
             half::bf16::from_f32(0.1).to_f64()
         );
         assert_eq!(d.value(key, 14, DType::I32), 0.0);
+    }
+
+    #[test]
+    fn integer_tensors_refuse_values_they_cannot_hold() {
+        let fits = |d: &str, t| Dist::parse(d).unwrap().check_fits(t);
+        assert!(fits("const(3e9)", DType::I32)
+            .unwrap_err()
+            .contains("does not fit"));
+        assert!(fits("const(3e9)", DType::I64).is_ok());
+        assert!(fits("const(1e19)", DType::I64).is_err());
+        assert!(fits("spike(0, 4, 7, 3e9)", DType::I32).is_err());
+        assert!(fits("spike(0, 4, 7, 9)", DType::I32).is_ok());
+        assert!(fits("uniform(0, 1e8)", DType::I64).is_err());
+        assert!(fits("randint(0, 2147483648)", DType::I32).is_ok());
+        assert!(fits("randint(0, 2147483649)", DType::I32).is_err());
+        assert!(fits("arange()", DType::I32).is_ok());
+        // Float tensors take any finite value: an overflow is inf on both sides.
+        assert!(fits("const(1e6)", DType::Fp16).is_ok());
     }
 
     #[test]

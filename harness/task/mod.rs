@@ -781,9 +781,13 @@ fn resolve_row(
                         return Err(at(tl, format!("output '{}' takes no dist", t.name)))
                     }
                     (Role::Output, _) => None,
-                    (_, Some(d)) => Some(
-                        Dist::parse(d).map_err(|m| at(tl, format!("tensor '{}': {m}", t.name)))?,
-                    ),
+                    (_, Some(d)) => {
+                        let dist = Dist::parse(d)
+                            .map_err(|m| at(tl, format!("tensor '{}': {m}", t.name)))?;
+                        dist.check_fits(dtype)
+                            .map_err(|m| at(tl, format!("tensor '{}': {m}", t.name)))?;
+                        Some(dist)
+                    }
                     (_, None) => return Err(at(tl, format!("tensor '{}' has no dist", t.name))),
                 };
                 let desc = TensorDesc {
