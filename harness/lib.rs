@@ -33,6 +33,7 @@ pub mod judge;
 pub mod ledger;
 pub mod ledger_cmd;
 pub mod library;
+pub mod load_code;
 pub mod ncu;
 pub mod nvcc;
 pub mod protocol;

@@ -5,6 +5,7 @@ use crate::gpu::DeviceInfo;
 use crate::nvcc::{Arch, Nvcc};
 use crate::protocol::{Event, Plan, RowResult};
 use crate::task::rows::RowKind;
+use crate::task::spec::ScanAllow;
 use crate::task::{sha256_hex, Task};
 use crate::{freeze, judge, ledger, report};
 use std::collections::VecDeque;
@@ -105,6 +106,8 @@ pub struct BuiltSet {
     pub candidate: PathBuf,
     /// What nvcc read for each side's build: [support, baseline, candidate].
     pub includes: [Vec<crate::nvcc::Include>; 3],
+    /// The `[[scan.allow]]` that admitted code the candidate's library runs at load or unload.
+    pub allowed: Option<ScanAllow>,
 }
 
 /// Builds the support kernels, the baseline and one candidate source with the task's one flag line.
@@ -145,7 +148,7 @@ pub fn build_many(
     ];
     jobs.extend(candidates.iter().cloned());
     let entries: Vec<String> = task.spec.entries.iter().map(|e| e.name.clone()).collect();
-    let results: Vec<Result<crate::nvcc::Built>> = std::thread::scope(|s| {
+    let results: Vec<Result<(crate::nvcc::Built, Option<ScanAllow>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .iter()
             .map(|(what, src)| {
@@ -156,8 +159,10 @@ pub fn build_many(
                         say(&format!("{:>9} {what} (nvcc {})", "building", src.display()));
                     }
                     let b = nvcc.build(src, flags, include, cache)?;
+                    let mut allowed = None;
                     if what != "support" {
                         let extra = crate::symbols::require_entries(&b.so, src, entries)?;
+                        allowed = crate::load_code::require_none(task, what, &b.so, src)?;
                         if !extra.is_empty() {
                             say(&format!(
                                 "{:>9} {what} exports kp_ symbols that are no entry of the task: {}",
@@ -175,7 +180,7 @@ pub fn build_many(
                             format!("{:.1} s", b.seconds)
                         }
                     ));
-                    Ok(b)
+                    Ok((b, allowed))
                 })
             })
             .collect();
@@ -191,10 +196,10 @@ pub fn build_many(
     for r in results {
         sos.push(r?);
     }
-    let (support, baseline) = (sos[0].clone(), sos[1].clone());
+    let (support, baseline) = (sos[0].0.clone(), sos[1].0.clone());
     Ok(sos[2..]
         .iter()
-        .map(|c| BuiltSet {
+        .map(|(c, allowed)| BuiltSet {
             nvcc: nvcc.clone(),
             arch: arch.clone(),
             flags: flags.clone(),
@@ -206,6 +211,7 @@ pub fn build_many(
                 baseline.includes.clone(),
                 c.includes.clone(),
             ],
+            allowed: allowed.clone(),
         })
         .collect())
 }
@@ -476,6 +482,11 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
         why_not: fidelity.as_ref().err().cloned(),
     });
     record.scan_allowed = scan_allowed;
+    if let Some(a) = built.allowed.take() {
+        if !record.scan_allowed.contains(&a) {
+            record.scan_allowed.push(a);
+        }
+    }
     record.quick = opts.quick;
     record.parent = std::fs::read_to_string(&cand_path)
         .ok()
