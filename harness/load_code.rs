@@ -12,8 +12,15 @@
 //! -cudart=static` runs exactly these, and nothing else is admitted: GCC's `frame_dummy` and
 //! `__do_global_dtors_aux` (crtstuff), `_init` and `_fini` (crti), nvcc's registration of the
 //! fatbinary (`__sti____cudaRegisterAll`) and the static CUDA runtime's own
-//! (`libcudart_static_<hash>`). A function-local static object is constructed inside the call
-//! that first reaches it and adds no entry.
+//! (`libcudart_static_<hash>`), each only in the table and only as many times as a plain build
+//! has it (a name proves nothing: a candidate can call its own function `libcudart_static_x`).
+//! A GNU indirect function (an ifunc symbol or an IRELATIVE relocation) is refused too: its
+//! resolver runs while the library is relocated. A function-local static object is constructed
+//! inside the call that first reaches it and adds no entry.
+//!
+//! Not seen here: a destructor registered during a call (a function-local static's, a
+//! `thread_local`'s) runs when the worker exits, not in a call; the worker's exit is watched
+//! instead (a crash or hang after the last report fails the run, `exit_failures`).
 
 use crate::error::{Error, Result};
 use crate::task::spec::ScanAllow;
@@ -38,20 +45,34 @@ pub struct Hook {
     pub function: String,
 }
 
-/// Whether a function the loader runs is one every nvcc-built library has.
+/// Whether a function the loader runs is one every nvcc-built library has there.
 fn admitted(table: &str, name: &str) -> bool {
+    kind(table, name).is_some()
+}
+
+/// The admitted kind of entry `name` is in `table`, and how many of that kind a plain nvcc
+/// build has there (every library of the build cache: 4 `.init_array` entries, 2 `.fini_array`):
+/// a name is only a name (a candidate can call its own function `frame_dummy` or
+/// `libcudart_static_x`, or label one so with `asm`), so an entry beyond the plain count is
+/// refused even under an admitted name.
+fn kind(table: &str, name: &str) -> Option<(&'static str, usize)> {
+    let cudart = name.starts_with("libcudart_static_");
     match table {
-        "DT_INIT" => name == "_init",
-        "DT_FINI" => name == "_fini",
-        _ => {
-            matches!(
+        "DT_INIT" if name == "_init" => Some(("_init", 1)),
+        "DT_FINI" if name == "_fini" => Some(("_fini", 1)),
+        ".init_array" if name == "frame_dummy" => Some(("frame_dummy", 1)),
+        ".init_array"
+            if matches!(
                 name,
-                "frame_dummy"
-                    | "__do_global_dtors_aux"
-                    | "_ZL24__sti____cudaRegisterAllv"
-                    | "__sti____cudaRegisterAll"
-            ) || name.starts_with("libcudart_static_")
+                "_ZL24__sti____cudaRegisterAllv" | "__sti____cudaRegisterAll"
+            ) =>
+        {
+            Some(("__sti____cudaRegisterAll", 1))
         }
+        ".init_array" if cudart => Some(("libcudart_static_*", 2)),
+        ".fini_array" if name == "__do_global_dtors_aux" => Some(("__do_global_dtors_aux", 1)),
+        ".fini_array" if cudart => Some(("libcudart_static_*", 1)),
+        _ => None,
     }
 }
 
@@ -75,7 +96,48 @@ pub fn foreign_hooks(so: &Path) -> Result<Vec<Hook>> {
     {
         for d in dynamic {
             if let Some(tag) = d.tag32(endian) {
-                dt.entry(tag).or_insert(d.d_val(endian));
+                let watched = [
+                    elf::DT_INIT,
+                    elf::DT_FINI,
+                    elf::DT_INIT_ARRAY,
+                    elf::DT_INIT_ARRAYSZ,
+                    elf::DT_FINI_ARRAY,
+                    elf::DT_FINI_ARRAYSZ,
+                    elf::DT_PREINIT_ARRAY,
+                    elf::DT_PREINIT_ARRAYSZ,
+                ];
+                // The loader takes the last of a repeated tag; a plain build repeats none.
+                if dt.insert(tag, d.d_val(endian)).is_some() && watched.contains(&tag) {
+                    return Ok(vec![Hook {
+                        table: "the dynamic section",
+                        function: format!("a repeated tag {tag:#x}"),
+                    }]);
+                }
+            }
+        }
+    }
+    // A GNU indirect function's resolver runs while the library is relocated, before any call; a
+    // plain nvcc build has none (no STT_GNU_IFUNC symbol, no R_X86_64_IRELATIVE relocation).
+    let mut out = Vec::new();
+    for sym in file.symbols().chain(file.dynamic_symbols()) {
+        if let object::SymbolFlags::Elf { st_info, .. } = sym.flags() {
+            if st_info & 0xf == elf::STT_GNU_IFUNC {
+                out.push(Hook {
+                    table: "an indirect function (ifunc)",
+                    function: sym.name().unwrap_or("?").to_string(),
+                });
+            }
+        }
+    }
+    if let Some(relocs) = file.dynamic_relocations() {
+        for (offset, r) in relocs {
+            if let object::RelocationFlags::Elf { r_type } = r.flags() {
+                if r_type == elf::R_X86_64_IRELATIVE {
+                    out.push(Hook {
+                        table: "an IRELATIVE relocation (ifunc)",
+                        function: format!("the word at {offset:#x}"),
+                    });
+                }
             }
         }
     }
@@ -125,7 +187,14 @@ pub fn foreign_hooks(so: &Path) -> Result<Vec<Hook>> {
         let (Some(&start), Some(&len)) = (dt.get(&at), dt.get(&size)) else {
             continue;
         };
-        for slot in (start..start + len).step_by(8) {
+        let Some(end) = start.checked_add(len) else {
+            out.push(Hook {
+                table,
+                function: format!("a table of {len} bytes at {start:#x}"),
+            });
+            continue;
+        };
+        for slot in (start..end).step_by(8) {
             let value = match relocated.get(&slot) {
                 Some(&v) => v,
                 None => word_at(&file, slot).ok_or_else(|| {
@@ -146,12 +215,26 @@ pub fn foreign_hooks(so: &Path) -> Result<Vec<Hook>> {
             targets.push((table, v));
         }
     }
-    let mut out = Vec::new();
+    let mut used: HashMap<(&'static str, &'static str), usize> = HashMap::new();
     for (table, addr) in targets {
         // Every name at that address must be admitted: an alias cannot lend its name.
         let found = names.get(&addr).filter(|v| !v.is_empty());
         match found {
-            Some(v) if v.iter().all(|n| admitted(table, n)) => {}
+            Some(v) if v.iter().all(|n| admitted(table, n)) => {
+                // Beyond the plain build's count of this kind: a look-alike (see `kind`).
+                let (k, max) = kind(table, &v[0]).expect("admitted");
+                let n = used.entry((table, k)).or_default();
+                *n += 1;
+                if *n > max {
+                    out.push(Hook {
+                        table,
+                        function: format!(
+                            "{}, one {k} entry more than a plain nvcc build has ({max})",
+                            v[0]
+                        ),
+                    });
+                }
+            }
             Some(v) => out.push(Hook {
                 table,
                 function: v
@@ -166,6 +249,9 @@ pub fn foreign_hooks(so: &Path) -> Result<Vec<Hook>> {
             }),
         }
     }
+    // A symbol can be listed in both symbol tables: name each finding once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|h| seen.insert((h.table, h.function.clone())));
     Ok(out)
 }
 
@@ -173,7 +259,7 @@ pub fn foreign_hooks(so: &Path) -> Result<Vec<Hook>> {
 fn word_at(file: &ElfFile64<object::Endianness>, addr: u64) -> Option<u64> {
     let s = file
         .sections()
-        .find(|s| s.address() <= addr && addr + 8 <= s.address() + s.size())?;
+        .find(|s| s.address() <= addr && addr.saturating_add(8) <= s.address() + s.size())?;
     let b = s.data_range(addr, 8).ok()??;
     let w: [u8; 8] = b.try_into().ok()?;
     Some(if file.elf_header().is_little_endian() {
@@ -228,12 +314,25 @@ mod tests {
     fn only_what_a_plain_nvcc_build_runs_is_admitted() {
         for name in [
             "frame_dummy",
-            "__do_global_dtors_aux",
             "_ZL24__sti____cudaRegisterAllv",
             "libcudart_static_7bd86af72cd50dfe63513852abf557d8ffc48b76",
         ] {
             assert!(admitted(".init_array", name), "{name}");
         }
+        assert!(admitted(".fini_array", "__do_global_dtors_aux"));
+        assert!(admitted(".fini_array", "libcudart_static_da0dce49"));
+        // Each where a plain build has it, and only as many as it has there.
+        assert!(!admitted(".init_array", "__do_global_dtors_aux"));
+        assert!(!admitted(".fini_array", "frame_dummy"));
+        assert!(!admitted(".preinit_array", "frame_dummy"));
+        assert_eq!(
+            kind(".init_array", "libcudart_static_x"),
+            Some(("libcudart_static_*", 2))
+        );
+        assert_eq!(
+            kind(".fini_array", "libcudart_static_x"),
+            Some(("libcudart_static_*", 1))
+        );
         assert!(admitted("DT_INIT", "_init") && admitted("DT_FINI", "_fini"));
         for name in [
             "_GLOBAL__sub_I_tmpxft_00001402_00000000_6_b.cudafe1.cpp",

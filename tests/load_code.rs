@@ -104,6 +104,31 @@ fn a_global_object_with_a_constructor_or_destructor_is_refused_after_the_build()
 }
 
 #[test]
+fn a_look_alike_init_entry_or_an_ifunc_resolver_is_refused_after_the_build() {
+    let nvcc = nvcc_or_explain();
+    let cache = tempfile::tempdir().unwrap();
+    for (fixture, why) in [
+        (
+            "init_entry_under_an_admitted_name",
+            "one libcudart_static_* entry more than a plain nvcc build has",
+        ),
+        ("ifunc_resolver", "indirect function (ifunc)"),
+    ] {
+        let d = scratch(fixture, "");
+        let src = repo().join(format!("tests/fixtures/scan/{fixture}.cu"));
+        let text = std::fs::read_to_string(&src).unwrap();
+        assert_eq!(kpilot::scan::scan_text(&src, &text), vec![], "{fixture}");
+        let out = build(d.path(), cache.path(), &nvcc);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{fixture}: {err}");
+        assert!(
+            err.contains(&format!("candidates/{fixture}.cu")) && err.contains(why),
+            "{fixture}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_function_local_static_builds() {
     let nvcc = nvcc_or_explain();
     let cache = tempfile::tempdir().unwrap();
