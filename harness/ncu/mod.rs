@@ -91,6 +91,7 @@ fn harness_times(
     task: &Task,
     ledger: &str,
     cand: &str,
+    cand_sha: &str,
     card: &str,
     row: &str,
 ) -> std::result::Result<digest::HarnessTimes, String> {
@@ -107,8 +108,16 @@ fn harness_times(
         .collect();
     let of_now = task.of_now(runs.iter().copied());
     let why_not = |r: &RunRecord| -> Option<String> {
+        let short = |h: &str| h.chars().take(12).collect::<String>();
+        // The same name is not the same kernel: an edited candidate file is another candidate.
+        if r.hashes.candidate != cand_sha {
+            return Some(format!(
+                "it timed another version of {cand}: its candidate sha256 {} is not today's {}",
+                short(&r.hashes.candidate),
+                short(cand_sha)
+            ));
+        }
         if let Some(n) = of_now.why_not(r) {
-            let short = |h: &str| h.chars().take(12).collect::<String>();
             return Some(format!(
                 "it is not of the task as it is now: its {} {} is not today's {}",
                 n.field,
@@ -291,10 +300,19 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
         digests.push(digest::digest(&launches, o.calls, row.bytes));
         csvs.push(rel_csv.display().to_string());
     }
+    let cand_src = std::fs::read(&cand_path)
+        .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let ledger_text =
         std::fs::read_to_string(o.root.join("ledger").join(format!("{}.jsonl", task.name())))
             .unwrap_or_default();
-    let harness = harness_times(&task, &ledger_text, &cand, &card, &row.name);
+    let harness = harness_times(
+        &task,
+        &ledger_text,
+        &cand,
+        &crate::task::sha256_hex(&cand_src),
+        &card,
+        &row.name,
+    );
     let title = format!(
         "{} row {} on {}: baseline vs {cand} (ncu run {run_id})",
         task.name(),
@@ -310,8 +328,6 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let rel_md = rel_dir.join(format!("{stem}.md"));
     std::fs::write(o.root.join(&rel_md), &md)
         .map_err(|e| Error::io(format!("cannot write {}", rel_md.display()), e))?;
-    let cand_src = std::fs::read(&cand_path)
-        .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let record = NcuRecord {
         schema: crate::ledger::SCHEMA,
         run_id: run_id.clone(),
@@ -424,7 +440,7 @@ mod tests {
         let (d, t) = root_with_edited("fuse_scale_shift", runs, edit);
         let ledger =
             std::fs::read_to_string(d.path().join("ledger/fuse_scale_shift.jsonl")).unwrap();
-        harness_times(&t, &ledger, "v1", "NVIDIA H200", "r")
+        harness_times(&t, &ledger, "v1", "cand", "NVIDIA H200", "r")
     }
 
     /// The times beside ncu's come from the latest run of the candidate on the card that timed the
@@ -497,6 +513,21 @@ mod tests {
             }
         });
         assert_eq!(got.unwrap().run_id, "6-late");
+        // A later run of an earlier version of the candidate file is another kernel's time.
+        let got = pick(&with_late(), |i, r, _| {
+            if i == 5 {
+                r.hashes.candidate = "an earlier v1".into()
+            }
+        });
+        assert_eq!(got, Ok(want.clone()));
+        let why = pick(std::slice::from_ref(&late), |_, r, _| {
+            r.hashes.candidate = "an earlier v1".into()
+        })
+        .unwrap_err();
+        assert!(
+            why.contains("it timed another version of v1: its candidate sha256 an earlier v is not today's cand"),
+            "{why}"
+        );
         // No run of the candidate on the card timed the row at all.
         assert_eq!(
             pick(&base[2..], |_, _, _| {}),
