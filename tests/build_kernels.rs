@@ -1,21 +1,10 @@
 //! Every kernel of every task compiles (compile only, no GPU), with the task's one flag set.
 //! Needs nvcc: scripts/test.sh installs the pinned nvcc 13.0 wheels where there is none.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{nvcc_or_explain, repo};
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn nvcc_or_explain() -> PathBuf {
-    match kpilot::nvcc::Nvcc::find(&repo()) {
-        Ok(n) => n.path,
-        Err(e) => panic!(
-            "{e}\n(run the tests with scripts/test.sh, which installs the pinned nvcc wheels)"
-        ),
-    }
-}
 
 #[test]
 fn every_kernel_of_every_task_compiles_for_hopper() {

@@ -4,21 +4,11 @@
 //! `[[scan.allow]]` that admits it; a function-local static builds. Needs nvcc: scripts/test.sh
 //! installs the pinned nvcc 13.0 wheels where there is none.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{nvcc_or_explain, repo};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn nvcc_or_explain() -> PathBuf {
-    match kpilot::nvcc::Nvcc::find(&repo()) {
-        Ok(n) => n.path,
-        Err(e) => panic!(
-            "{e}\n(run the tests with scripts/test.sh, which installs the pinned nvcc wheels)"
-        ),
-    }
-}
 
 /// A scratch fuse_scale_shift with a stub baseline (a quick build), `fixture` from
 /// tests/fixtures/scan as its only candidate and task.toml extended by `extra`.

@@ -1,18 +1,30 @@
-//! Helpers the task tests share: a task of this repository, one of its rows by name, and one unit
-//! of a row's output from a registered float64 reference.
+//! Helpers the tests share: the repository's root, nvcc (or why there is none), a task of this
+//! repository, one of its rows by name, and one unit of a row's output from a registered float64
+//! reference.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use kpilot::reference::{self, Inputs};
 use kpilot::task::{Row, Task};
 use std::path::PathBuf;
 
+/// The repository's root (the crate's manifest folder).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// nvcc as kpilot finds it; without one the test fails saying how to get it.
+pub fn nvcc_or_explain() -> PathBuf {
+    match kpilot::nvcc::Nvcc::find(&repo()) {
+        Ok(n) => n.path,
+        Err(e) => panic!(
+            "{e}\n(run the tests with scripts/test.sh, which installs the pinned nvcc wheels)"
+        ),
+    }
+}
+
 /// The task `name` as checked in (tasks/<name>).
 pub fn task(name: &str) -> Task {
-    Task::load(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tasks"),
-        name,
-    )
-    .unwrap()
+    Task::load(&repo().join("tasks"), name).unwrap()
 }
 
 /// The row `name` of `t`; a missing row fails the test naming it.
