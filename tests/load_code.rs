@@ -56,23 +56,32 @@ fn build(root: &Path, cache: &Path, nvcc: &Path) -> Output {
         .unwrap()
 }
 
+/// Builds `fixture` as the only candidate of a scratch task: the text scan sees nothing to refuse,
+/// and the build is refused as bad input (exit 3) naming the candidate's file. Returns stderr.
+fn refused_after_build(fixture: &str, cache: &Path, nvcc: &Path) -> String {
+    let d = scratch(fixture, "");
+    let src = repo().join(format!("tests/fixtures/scan/{fixture}.cu"));
+    let text = std::fs::read_to_string(&src).unwrap();
+    assert_eq!(kpilot::scan::scan_text(&src, &text), vec![], "{fixture}");
+    let out = build(d.path(), cache, nvcc);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{fixture}: {err}");
+    assert!(
+        err.contains(&format!("candidates/{fixture}.cu")),
+        "{fixture}: {err}"
+    );
+    err
+}
+
 #[test]
 fn a_global_object_with_a_constructor_or_destructor_is_refused_after_the_build() {
     let nvcc = nvcc_or_explain();
     // One cache for every scratch root: the support kernels and the baseline are built once.
     let cache = tempfile::tempdir().unwrap();
     for fixture in ["constructs_at_load", "destructs_at_unload"] {
-        let d = scratch(fixture, "");
-        // The text scan sees nothing to refuse.
-        let src = repo().join(format!("tests/fixtures/scan/{fixture}.cu"));
-        let text = std::fs::read_to_string(&src).unwrap();
-        assert_eq!(kpilot::scan::scan_text(&src, &text), vec![], "{fixture}");
-        let out = build(d.path(), cache.path(), &nvcc);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{fixture}: {err}");
+        let err = refused_after_build(fixture, cache.path(), &nvcc);
         assert!(
-            err.contains(&format!("candidates/{fixture}.cu"))
-                && err.contains("_GLOBAL__sub_I")
+            err.contains("_GLOBAL__sub_I")
                 && err.contains(".init_array")
                 && err.contains("namespace-scope object")
                 && err.contains("[[scan.allow]]")
@@ -104,17 +113,8 @@ fn a_look_alike_init_entry_or_an_ifunc_resolver_is_refused_after_the_build() {
         ),
         ("ifunc_resolver", "indirect function (ifunc)"),
     ] {
-        let d = scratch(fixture, "");
-        let src = repo().join(format!("tests/fixtures/scan/{fixture}.cu"));
-        let text = std::fs::read_to_string(&src).unwrap();
-        assert_eq!(kpilot::scan::scan_text(&src, &text), vec![], "{fixture}");
-        let out = build(d.path(), cache.path(), &nvcc);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{fixture}: {err}");
-        assert!(
-            err.contains(&format!("candidates/{fixture}.cu")) && err.contains(why),
-            "{fixture}: {err}"
-        );
+        let err = refused_after_build(fixture, cache.path(), &nvcc);
+        assert!(err.contains(why), "{fixture}: {err}");
     }
 }
 
