@@ -172,10 +172,12 @@ __global__ void __launch_bounds__(C8S_THREADS, 4)
     float sum[V], sq[V], sh[V];
 #pragma unroll
     for (int i = 0; i < V; ++i) sum[i] = sq[i] = sh[i] = 0.0f;
-    int n = 0;  // passes of this thread in range (elements a lane)
+    int n = 0;  // passes of this thread in range (elements a lane; the fp64 rebuild's only)
     if (active) {
-        const int left = (S - s0 + R - 1) / R;
-        n = left < passes ? left : passes;
+        if constexpr (!kF32) {
+            const int left = (S - s0 + R - 1) / R;
+            n = left < passes ? left : passes;
+        }
         const bool full = passes % C8S_UNROLL == 0 && (j + 1) * R * passes <= S;  // v8's test
         if (chunk >= keep_from) {
             if (full)
