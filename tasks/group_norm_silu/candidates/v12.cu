@@ -89,9 +89,8 @@ Clp try_clq(kp_call* call, cudaStream_t s, int32_t* rc) {
     const C8Card& card = c8_card<T>();
     if (card.sms <= 0) return Clp::kRefused;
     const int64_t cvn = C / V, R = C8S_THREADS / cvn;
-    // The slots of the instantiation the exactness bound would pick at 16 passes (fp16/bf16:
-    // the fp32-sum kernel; every stats instantiation holds the same CTAs a SM on sm_90a, and the
-    // finalizers' check below uses the one that runs).
+    // The slots of the instantiation the exactness bound would pick at 16 passes. It only steers
+    // the passes (speed): the finalizers' residency check below uses the instantiation that runs.
     const bool f32_at_max = kHalf && R * C8S_MAX_PASSES * cpg <=
                                          (std::is_same<T, __half>::value ? (int64_t(1) << 13) : (int64_t(1) << 16));
     const int slots_max = !kHalf       ? cp_slots<T, true, double>()
