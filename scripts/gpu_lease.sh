@@ -14,6 +14,11 @@ if [ -z "${KPILOT_GIT_COMMIT:-}" ]; then
   echo "gpu_lease.sh: set KPILOT_GIT_COMMIT to the commit this tree is (git rev-parse --short HEAD)" >&2
   exit 3
 fi
+# Binaries packed by `XZ=1 scripts/stage_gpu_bins.sh` (python3's tarfile: the machine's tar may
+# lack xz): target/release/kpilot and .gpu-bin/gpu-tests.
+if [ -f .gpu-bin/bins.tar.xz ]; then
+  python3 -c 'import tarfile; tarfile.open(".gpu-bin/bins.tar.xz").extractall(".")' || exit 7
+fi
 cache=${CACHE:-.carry/cache.tar}
 [ -f "$cache" ] && tar xf "$cache"
 export KPILOT_NVCC=${KPILOT_NVCC:-/usr/local/cuda/bin/nvcc} PATH=/usr/local/cuda/bin:$PATH

@@ -17,4 +17,21 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
         print(m["executable"])' \
   | while read -r exe; do cp "$exe" .gpu-bin/gpu-tests; done
+# XZ=1: carry less. The device tool carries the whole tracked tree (the ledger is most of it) plus
+# what is named, at most 64 MiB: this packs the stripped kpilot binary and the test binary into
+# .gpu-bin/bins.tar.xz (about a third of their size) and removes the loose test binary;
+# scripts/gpu_lease.sh unpacks it on the GPU machine (to target/release/kpilot and
+# .gpu-bin/gpu-tests). Carry .gpu-bin then, not target/.
+if [ -n "${XZ:-}" ]; then
+  strip -o .gpu-bin/kpilot target/release/kpilot
+  python3 - <<'PY'
+import tarfile
+with tarfile.open(".gpu-bin/bins.tar.xz", "w:xz", preset=9) as t:
+    t.add(".gpu-bin/kpilot", arcname="target/release/kpilot")
+    t.add(".gpu-bin/gpu-tests", arcname=".gpu-bin/gpu-tests")
+PY
+  rm -f .gpu-bin/kpilot .gpu-bin/gpu-tests
+  ls -la .gpu-bin
+  exit 0
+fi
 ls -la .gpu-bin target/release/kpilot
