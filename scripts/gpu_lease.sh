@@ -15,9 +15,11 @@ if [ -z "${KPILOT_GIT_COMMIT:-}" ]; then
   exit 3
 fi
 # Binaries packed by `XZ=1 scripts/stage_gpu_bins.sh` (python3's tarfile: the machine's tar may
-# lack xz): target/release/kpilot and .gpu-bin/gpu-tests.
+# lack xz): target/release/kpilot and .gpu-bin/gpu-tests. The archive is deleted once unpacked, so
+# one left on the machine by an earlier call cannot overwrite binaries carried since.
 if [ -f .gpu-bin/bins.tar.xz ]; then
   python3 -c 'import tarfile; tarfile.open(".gpu-bin/bins.tar.xz").extractall(".")' || exit 7
+  rm -f .gpu-bin/bins.tar.xz
 fi
 cache=${CACHE:-.carry/cache.tar}
 [ -f "$cache" ] && tar xf "$cache"

@@ -18,19 +18,20 @@ for l in sys.stdin:
         print(m["executable"])' \
   | while read -r exe; do cp "$exe" .gpu-bin/gpu-tests; done
 # XZ=1: carry less. The device tool carries the whole tracked tree (the ledger is most of it) plus
-# what is named, at most 64 MiB: this packs the stripped kpilot binary and the test binary into
-# .gpu-bin/bins.tar.xz (about a third of their size) and removes the loose test binary;
-# scripts/gpu_lease.sh unpacks it on the GPU machine (to target/release/kpilot and
-# .gpu-bin/gpu-tests). Carry .gpu-bin then, not target/.
-if [ -n "${XZ:-}" ]; then
-  strip -o .gpu-bin/kpilot target/release/kpilot
+# what is named, at most 64 MiB: this packs the kpilot binary (unstripped, so the ledger's
+# kpilot_sha256 stays the build machine's) and the test binary into .gpu-bin/bins.tar.xz (about a
+# third of their size) and removes the loose test binary; scripts/gpu_lease.sh unpacks it on the
+# GPU machine (to target/release/kpilot and .gpu-bin/gpu-tests) and deletes the archive. Carry
+# .gpu-bin then, not target/; without gpu_lease.sh, unpack it first: python3 -c 'import tarfile;
+# tarfile.open(".gpu-bin/bins.tar.xz").extractall(".")'.
+if [ "${XZ:-0}" = 1 ]; then
   python3 - <<'PY'
 import tarfile
 with tarfile.open(".gpu-bin/bins.tar.xz", "w:xz", preset=9) as t:
-    t.add(".gpu-bin/kpilot", arcname="target/release/kpilot")
+    t.add("target/release/kpilot", arcname="target/release/kpilot")
     t.add(".gpu-bin/gpu-tests", arcname=".gpu-bin/gpu-tests")
 PY
-  rm -f .gpu-bin/kpilot .gpu-bin/gpu-tests
+  rm -f .gpu-bin/gpu-tests
   ls -la .gpu-bin
   exit 0
 fi
