@@ -80,7 +80,7 @@ pub fn verify(task: &Task) -> Result<()> {
 /// by hand (new hashes pasted in) has no such record.
 fn agrees_with_ledger(task: &Task, p: &std::path::Path, f: &Frozen) -> Result<()> {
     let ledger = ledger_path(task);
-    let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+    let text = crate::ledger::load(&ledger)?.joined();
     let last = text
         .lines()
         .rev()

@@ -50,10 +50,21 @@ pub enum LedgerCmd {
     /// each with its best full-run headline per card (of the current baseline, rows and task.toml
     /// settings: the runs `ledger best` counts).
     Lineage { task: String },
+    /// Moves every record of the live ledger/<TASK>.jsonl into a new gzip segment
+    /// ledger/archive/<TASK>/NNNN.jsonl.gz (read back and compared before the live file is
+    /// emptied); every reader sees the segments' records before the live file's. Refused, nothing
+    /// changed, when any line of the ledger is not a valid record.
+    Seal {
+        /// Task names.
+        #[arg(required = true)]
+        tasks: Vec<String>,
+    },
 }
 
-/// One line of a ledger: its number (1-based), the JSON as stored, and the typed record.
+/// One line of a ledger: its file (a sealed segment or the live file), its number there (1-based),
+/// the JSON as stored, and the typed record.
 pub struct Line {
+    pub file: PathBuf,
     pub line: usize,
     pub raw: serde_json::Value,
     pub record: Record,
@@ -70,18 +81,19 @@ pub fn parse_line(text: &str) -> std::result::Result<(serde_json::Value, Record)
     Ok((raw, record))
 }
 
-/// Every line of a ledger file, typed; the first that does not parse is an error naming it.
+/// Every line of a ledger (its sealed segments, then the live file `path`), typed; the first that
+/// does not parse is an error naming its file and line.
 pub fn read_file(path: &Path) -> Result<Vec<Line>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(path, 0, format!("cannot read the ledger: {e}")))?;
+    let parts = crate::ledger::load(path)?;
     let mut out = Vec::new();
-    for (i, l) in text.lines().enumerate() {
+    for (file, n, l) in parts.lines() {
         if l.trim().is_empty() {
             continue;
         }
-        let (raw, record) = parse_line(l).map_err(|msg| Error::input(path, i + 1, msg))?;
+        let (raw, record) = parse_line(l).map_err(|msg| Error::input(file, n, msg))?;
         out.push(Line {
-            line: i + 1,
+            file: file.to_path_buf(),
+            line: n,
             raw,
             record,
         });
@@ -107,7 +119,11 @@ fn ledger_path(root: &Path, task: &str) -> Result<PathBuf> {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
         && !task.starts_with('.');
     let path = root.join("ledger").join(format!("{task}.jsonl"));
-    if ok_name && (path.exists() || root.join("tasks").join(task).join("task.toml").exists()) {
+    if ok_name
+        && (path.exists()
+            || crate::ledger::archive_dir(&path).exists()
+            || root.join("tasks").join(task).join("task.toml").exists())
+    {
         return Ok(path);
     }
     let mut known: Vec<String> = std::fs::read_dir(root.join("ledger"))
@@ -136,11 +152,13 @@ fn ledger_path(root: &Path, task: &str) -> Result<PathBuf> {
 
 fn load(root: &Path, task: &str) -> Result<(PathBuf, Vec<Line>)> {
     let path = ledger_path(root, task)?;
-    if !path.exists() {
-        // A task that has never been run has an empty ledger.
-        return Ok((path, Vec::new()));
+    // A task that has never been run has an empty ledger.
+    let mut lines = read_file(&path)?;
+    for l in &mut lines {
+        if let Ok(rel) = l.file.strip_prefix(root) {
+            l.file = rel.to_path_buf();
+        }
     }
-    let lines = read_file(&path)?;
     Ok((path, lines))
 }
 
@@ -171,6 +189,9 @@ fn headline_text(r: &RunRecord) -> String {
 /// What a list line says about a record.
 #[derive(serde::Serialize)]
 struct Summary {
+    /// The file the record is in: a sealed segment (`ledger/archive/<task>/NNNN.jsonl.gz`) or the
+    /// live `ledger/<task>.jsonl`.
+    file: String,
     line: usize,
     id: String,
     kind: &'static str,
@@ -192,6 +213,7 @@ struct Summary {
 
 fn summary(l: &Line) -> Summary {
     let base = Summary {
+        file: l.file.display().to_string(),
         line: l.line,
         id: l.record.id().to_string(),
         kind: l.record.kind(),
@@ -696,8 +718,35 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
         LedgerCmd::Best { task, card, json } => best(root, task, card.as_deref(), *json)?,
         LedgerCmd::Lineage { task } => crate::out!("{}", lineage(root, task)?),
         LedgerCmd::Schema => crate::out!("{}", crate::record::schema_json()),
+        LedgerCmd::Seal { tasks } => {
+            for t in tasks {
+                crate::outln!("{}", seal(root, t)?);
+            }
+        }
     }
     Ok(exit::OK)
+}
+
+/// `kpilot ledger seal <task>`: every line checked as a record first, then `ledger::seal`.
+fn seal(root: &Path, task: &str) -> Result<String> {
+    let path = ledger_path(root, task)?;
+    let lines = read_file(&path)?;
+    let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    Ok(match crate::ledger::seal(&path)? {
+        None => format!(
+            "{task}: nothing to seal ({} records, all sealed)",
+            lines.len()
+        ),
+        Some((seg, n)) => {
+            let after = std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0);
+            format!(
+                "{task}: sealed {n} records ({before} bytes) into {} ({after} bytes); {} now empty",
+                rel(&seg),
+                rel(&path)
+            )
+        }
+    })
 }
 
 /// Per candidate, its best evidence run of the task as it is now (`Task::of_now`, as `ledger

@@ -32,7 +32,12 @@ fn scratch() -> tempfile::TempDir {
     copy_dir(&repo().join("kernels"), &d.path().join("kernels"));
     std::fs::create_dir_all(d.path().join("ledger")).unwrap();
     let ledger = format!("ledger/{TASK}.jsonl");
-    std::fs::copy(repo().join(&ledger), d.path().join(&ledger)).unwrap();
+    // The whole ledger, sealed segments and all, as one live file.
+    std::fs::write(
+        d.path().join(&ledger),
+        kpilot::ledger::load(&repo().join(&ledger)).unwrap().joined(),
+    )
+    .unwrap();
     d
 }
 

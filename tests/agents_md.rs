@@ -63,9 +63,12 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
         &t.join("candidates"),
     );
     std::fs::create_dir_all(d.path().join("ledger")).unwrap();
-    std::fs::copy(
-        repo().join("ledger/causal_conv3d_cat_pad.jsonl"),
+    // The whole ledger, sealed segments and all, as one live file.
+    std::fs::write(
         d.path().join("ledger/causal_conv3d_cat_pad.jsonl"),
+        kpilot::ledger::load(&repo().join("ledger/causal_conv3d_cat_pad.jsonl"))
+            .unwrap()
+            .joined(),
     )
     .unwrap();
     let kp = |args: &[&str]| {

@@ -42,7 +42,12 @@ fn scratch(task: &str) -> tempfile::TempDir {
     // frozen.toml stands only with the freeze record that wrote it.
     std::fs::create_dir_all(d.path().join("ledger")).unwrap();
     let ledger = format!("ledger/{task}.jsonl");
-    std::fs::copy(repo().join(&ledger), d.path().join(&ledger)).unwrap();
+    // The whole ledger, sealed segments and all, as one live file.
+    std::fs::write(
+        d.path().join(&ledger),
+        kpilot::ledger::load(&repo().join(&ledger)).unwrap().joined(),
+    )
+    .unwrap();
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();
     std::fs::copy(
         repo().join("kernels/kpilot_abi.h"),

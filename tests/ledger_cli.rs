@@ -19,6 +19,16 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Moves a ledger's sealed segments back into its live file (one file of every line).
+fn unseal(live: &Path) {
+    let all = kpilot::ledger::load(live).unwrap().joined();
+    let dir = kpilot::ledger::archive_dir(live);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+    std::fs::write(live, all).unwrap();
+}
+
 /// A root holding a copy of the repository's ledger/ and tasks/ (`best` compares runs with the
 /// task as it is now).
 fn copy_root() -> tempfile::TempDir {
@@ -59,8 +69,9 @@ fn bad_input(o: &Output) -> String {
 }
 
 fn lines_of(task: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(repo().join("ledger").join(format!("{task}.jsonl")))
+    kpilot::ledger::load(&repo().join("ledger").join(format!("{task}.jsonl")))
         .unwrap()
+        .joined()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -266,6 +277,7 @@ fn unknown_task_and_unknown_or_ambiguous_run_ids_are_bad_input() {
 fn a_malformed_line_is_named_by_file_and_line() {
     let d = copy_root();
     let p = d.path().join("ledger/fuse_scale_shift.jsonl");
+    unseal(&p);
     let n = std::fs::read_to_string(&p).unwrap().lines().count();
     // A torn write: half a line.
     let mut text = std::fs::read_to_string(&p).unwrap();
@@ -326,4 +338,63 @@ fn only_the_default_candidate_line_may_differ_for_a_run_to_count_as_the_task_now
     assert!(!now
         .task_toml_shas_with_candidates(&["v1".to_string(), now.spec.task.candidate.clone()])
         .contains(&other));
+}
+
+#[test]
+fn seal_moves_the_live_records_into_a_segment_that_every_reader_reads_first() {
+    let d = copy_root();
+    let p = d.path().join("ledger/fuse_scale_shift.jsonl");
+    unseal(&p);
+    let ids = |o: &Output| -> Vec<(String, String)> {
+        let v: Vec<serde_json::Value> = serde_json::from_str(&ok(o)).unwrap();
+        v.iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["file"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = ids(&kpilot(d.path(), &["list", "fuse_scale_shift", "--json"]));
+    assert!(before.len() > 10);
+    assert!(before
+        .iter()
+        .all(|(_, f)| f == "ledger/fuse_scale_shift.jsonl"));
+    let best = ok(&kpilot(d.path(), &["best", "fuse_scale_shift"]));
+
+    // A line that is not a record: refused, nothing changed.
+    let good = std::fs::read(&p).unwrap();
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"{\"kind\": \"run\", \"run_id\": \n");
+    std::fs::write(&p, &torn).unwrap();
+    let e = bad_input(&kpilot(d.path(), &["seal", "fuse_scale_shift"]));
+    assert!(
+        e.contains(&format!("fuse_scale_shift.jsonl:{}:", before.len() + 1)),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), torn);
+    assert!(!kpilot::ledger::archive_dir(&p).exists());
+    std::fs::write(&p, &good).unwrap();
+
+    let said = ok(&kpilot(d.path(), &["seal", "fuse_scale_shift"]));
+    assert!(
+        said.contains(&format!("sealed {} records", before.len()))
+            && said.contains("ledger/archive/fuse_scale_shift/0001.jsonl.gz"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&p).unwrap(), b"");
+    let after = ids(&kpilot(d.path(), &["list", "fuse_scale_shift", "--json"]));
+    assert_eq!(
+        after.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        before.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    assert!(after
+        .iter()
+        .all(|(_, f)| f == "ledger/archive/fuse_scale_shift/0001.jsonl.gz"));
+    assert_eq!(ok(&kpilot(d.path(), &["best", "fuse_scale_shift"])), best);
+    // Show finds a sealed record; a second seal has nothing to do.
+    let first = &before[0].0;
+    assert!(ok(&kpilot(d.path(), &["show", "fuse_scale_shift", first])).contains(first.as_str()));
+    assert!(ok(&kpilot(d.path(), &["seal", "fuse_scale_shift"])).contains("nothing to seal"));
 }

@@ -39,12 +39,13 @@ fn every_ledger_line_validates_against_the_schema_and_parses() {
     let v = validator();
     let mut lines = 0;
     for path in ledgers() {
-        let text = std::fs::read_to_string(&path).unwrap();
-        for (i, l) in text.lines().enumerate() {
+        // The sealed segments (ledger/archive/<task>/*.jsonl.gz) and the live file.
+        let parts = kpilot::ledger::load(&path).unwrap();
+        for (file, n, l) in parts.lines() {
             if l.trim().is_empty() {
                 continue;
             }
-            let at = format!("{}:{}", path.display(), i + 1);
+            let at = format!("{}:{}", file.display(), n);
             let value: serde_json::Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("{at}: not JSON: {e}"));
             let errors: Vec<String> = v
@@ -76,7 +77,9 @@ fn every_ledger_line_validates_against_the_schema_and_parses() {
 #[test]
 fn the_schema_catches_a_wrong_type_a_missing_field_and_an_unknown_field() {
     let v = validator();
-    let text = std::fs::read_to_string(repo().join("ledger/fuse_scale_shift.jsonl")).unwrap();
+    let text = kpilot::ledger::load(&repo().join("ledger/fuse_scale_shift.jsonl"))
+        .unwrap()
+        .joined();
     let run: serde_json::Value = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

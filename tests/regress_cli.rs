@@ -45,8 +45,9 @@ fn kp(root: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// The ids of the recorded regress records of a task: (shard, run id, rows).
 fn regress_ids(task: &str) -> Vec<(Option<String>, String, usize)> {
-    std::fs::read_to_string(repo().join("ledger").join(format!("{task}.jsonl")))
+    kpilot::ledger::load(&repo().join("ledger").join(format!("{task}.jsonl")))
         .unwrap()
+        .joined()
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r["kind"] == "regress")
@@ -126,8 +127,9 @@ fn compare_two_recorded_runs_row_by_row() {
         .trim_end_matches('"')
         .to_string();
     let ids = regress_ids("causal_conv3d_cat_pad");
-    let ledger =
-        std::fs::read_to_string(repo().join("ledger/causal_conv3d_cat_pad.jsonl")).unwrap();
+    let ledger = kpilot::ledger::load(&repo().join("ledger/causal_conv3d_cat_pad.jsonl"))
+        .unwrap()
+        .joined();
     // The timing run the first unsharded regress made.
     let whole = ids.iter().find(|x| x.0.is_none()).unwrap();
     let rec: serde_json::Value = ledger

@@ -296,7 +296,7 @@ pub fn latest_per_card(
     ledger_dir: &Path,
 ) -> Result<(BTreeMap<String, FidelityRecord>, Option<String>)> {
     let path = ledger_dir.join(format!("{}.jsonl", task.name()));
-    let records = if path.exists() {
+    let records = if path.exists() || crate::ledger::archive_dir(&path).exists() {
         crate::ledger::read(&path)?.0
     } else {
         Vec::new()

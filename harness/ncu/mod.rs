@@ -303,8 +303,8 @@ pub fn run(o: &NcuOptions) -> Result<i32> {
     let cand_src = std::fs::read(&cand_path)
         .map_err(|e| Error::io(format!("cannot read {}", cand_path.display()), e))?;
     let ledger_text =
-        std::fs::read_to_string(o.root.join("ledger").join(format!("{}.jsonl", task.name())))
-            .unwrap_or_default();
+        crate::ledger::load(&o.root.join("ledger").join(format!("{}.jsonl", task.name())))?
+            .joined();
     let harness = harness_times(
         &task,
         &ledger_text,

@@ -105,14 +105,20 @@ pub fn load(root: &Path, card: &str, task: &str) -> Result<Option<Anchor>> {
 /// Every record of a task's ledger, typed; a line that is not one is named by file and line.
 pub fn records(root: &Path, task: &str) -> Result<Vec<Record>> {
     let p = root.join("ledger").join(format!("{task}.jsonl"));
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display())))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
+    let parts = crate::ledger::load(&p)?;
+    if parts.0.is_empty() {
+        return Err(Error::Usage(format!(
+            "cannot read {}: no such file, and no sealed segments in {}",
+            p.display(),
+            crate::ledger::archive_dir(&p).display()
+        )));
+    }
+    parts
+        .lines()
+        .filter(|(_, _, l)| !l.trim().is_empty())
+        .map(|(f, n, l)| {
             serde_json::from_str(l)
-                .map_err(|e| Error::input(&p, i + 1, format!("not a ledger record: {e}")))
+                .map_err(|e| Error::input(f, n, format!("not a ledger record: {e}")))
         })
         .collect()
 }
