@@ -17,7 +17,7 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
         print(m["executable"])' \
   | while read -r exe; do cp "$exe" .gpu-bin/gpu-tests; done
-# XZ=1: carry less. The device tool carries the whole tracked tree (the ledger is most of it) plus
+# XZ=1: carry less. The device tool carries the whole tracked tree (sealed ledger segments keep it near 20 MB: `kpilot ledger seal`) plus
 # what is named, at most 64 MiB: this packs the kpilot binary (unstripped, so the ledger's
 # kpilot_sha256 stays the build machine's) and the test binary into .gpu-bin/bins.tar.xz (about a
 # third of their size) and removes the loose test binary; scripts/gpu_lease.sh unpacks it on the
