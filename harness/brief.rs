@@ -85,8 +85,8 @@ pub type BestRow = (String, f64, String, Option<f64>, Option<f64>);
 pub fn build(root: &Path, task: &str) -> Result<Brief> {
     let t = Task::load(&root.join("tasks"), task)?;
     let path = root.join("ledger").join(format!("{task}.jsonl"));
-    let records: Vec<Record> = crate::ledger::load(&path)
-        .unwrap_or_default()
+    // A damaged ledger is an error here, not an empty history an agent would act on.
+    let records: Vec<Record> = crate::ledger::load(&path)?
         .joined()
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

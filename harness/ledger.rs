@@ -13,6 +13,28 @@ use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
 
+/// An advisory lock (flock) on a ledger's live file, held while the file stays open: appends and
+/// seals take it exclusive, readers shared, so a seal never empties a record appended meanwhile
+/// and a reader never sees a seal half done.
+fn flock(f: &std::fs::File, exclusive: bool, path: &Path) -> Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    loop {
+        // SAFETY: flock on a descriptor this File owns and keeps open.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(Error::io(format!("cannot lock {}", path.display()), e));
+        }
+    }
+}
+
 pub fn append<T: serde::Serialize + ?Sized>(path: &Path, record: &T) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -26,6 +48,7 @@ pub fn append<T: serde::Serialize + ?Sized>(path: &Path, record: &T) -> Result<(
         .append(true)
         .open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+    flock(&f, true, path)?;
     let len = f
         .metadata()
         .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
@@ -49,15 +72,9 @@ pub fn append<T: serde::Serialize + ?Sized>(path: &Path, record: &T) -> Result<(
 
 /// Every line of a ledger (sealed segments, then the live file) that parses, with the numbers
 /// (1-based) of the live file's lines that do not; a sealed line that does not parse is an error
-/// naming its segment and line (`seal` takes only lines that parse).
+/// naming its segment and line (`seal` takes only lines that parse). No ledger at all: nothing.
 pub fn read(path: &Path) -> Result<(Vec<serde_json::Value>, Vec<usize>)> {
     let parts = load(path)?;
-    if parts.0.is_empty() {
-        return Err(Error::io(
-            format!("cannot read {}", path.display()),
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
-    }
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for (file, n, l) in parts.lines() {
@@ -118,19 +135,22 @@ impl Parts {
 /// Where the sealed segments of the ledger whose live file is `live` are:
 /// `ledger/archive/<task>/` beside `ledger/<task>.jsonl`.
 pub fn archive_dir(live: &Path) -> PathBuf {
-    let stem = live
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.strip_suffix(".jsonl").unwrap_or(n))
-        .unwrap_or("ledger");
     live.parent()
         .unwrap_or(Path::new("."))
         .join("archive")
-        .join(stem)
+        .join(stem(live))
 }
 
-/// The sealed segments of a ledger, oldest first (by their 4-digit number). Anything else in the
-/// archive folder is an error naming it: a stray file is not silently part of the evidence.
+fn stem(live: &Path) -> &str {
+    live.file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.strip_suffix(".jsonl").unwrap_or(n))
+        .unwrap_or("ledger")
+}
+
+/// The sealed segments of a ledger, oldest first: exactly 0001.jsonl.gz .. NNNN.jsonl.gz. Anything
+/// else in the archive folder, or a number missing, is an error naming it: a stray file is not
+/// silently evidence, and a lost segment is not silently no evidence.
 pub fn segments(live: &Path) -> Result<Vec<(u32, PathBuf)>> {
     let dir = archive_dir(live);
     let entries = match std::fs::read_dir(&dir) {
@@ -159,6 +179,19 @@ pub fn segments(live: &Path) -> Result<Vec<(u32, PathBuf)>> {
         }
     }
     out.sort();
+    for (i, (n, _)) in out.iter().enumerate() {
+        let want = i as u32 + 1;
+        if *n != want {
+            return Err(Error::input(
+                &dir,
+                0,
+                format!(
+                    "sealed segment {want:04}.jsonl.gz is missing (found {}): a ledger's segments run 0001 to N without a gap; restore it from git",
+                    out.iter().map(|(n, _)| format!("{n:04}")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
     Ok(out)
 }
 
@@ -166,7 +199,9 @@ fn gunzip(path: &Path) -> Result<String> {
     let f = std::fs::File::open(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut text = String::new();
-    flate2::read::GzDecoder::new(f)
+    // Every gzip member, and an error on anything after the last (a plain GzDecoder would stop
+    // at the first member's end).
+    flate2::read::MultiGzDecoder::new(f)
         .read_to_string(&mut text)
         .map_err(|e| {
             Error::input(
@@ -178,11 +213,25 @@ fn gunzip(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// A ledger's parts: each sealed segment decompressed, then the live file. A seal cut short after
-/// its segment was in place but before the live file was emptied leaves the live file starting
-/// with exactly the segment's text; that copy is skipped here (and dropped by the next seal), so no
-/// record is read twice.
-pub fn load(live: &Path) -> Result<Parts> {
+/// The live file's bytes as text; bytes that are not UTF-8 are an input error naming their line.
+fn live_text(bytes: Vec<u8>, live: &Path) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::input(
+            live,
+            line,
+            format!("not UTF-8 text (byte {at} of the file)"),
+        )
+    })
+}
+
+/// Segments and live file read under the caller's lock: a seal cut short after its segment was
+/// in place but before the live file was emptied leaves the live file starting with exactly the
+/// text of the last segment(s) it sealed; that copy is skipped (the next seal drops it), so no
+/// record is read twice. The match is the longest run of trailing segments the live file starts
+/// with; every segment ends with a newline, so a match ends on a line.
+fn load_locked(live: &Path, live_bytes: Option<Vec<u8>>) -> Result<Parts> {
     let mut parts = Vec::new();
     for (_, p) in segments(live)? {
         let text = gunzip(&p)?;
@@ -192,48 +241,100 @@ pub fn load(live: &Path) -> Result<Parts> {
             first_line: 1,
         });
     }
-    match std::fs::read_to_string(live) {
-        Ok(mut text) => {
-            let mut first_line = 1;
-            if let Some(last) = parts.last().filter(|p| !p.text.is_empty()) {
-                if text.starts_with(&last.text) {
-                    first_line += last.text.lines().count();
-                    text = text.split_off(last.text.len());
-                }
+    if let Some(bytes) = live_bytes {
+        let mut text = live_text(bytes, live)?;
+        let mut copy = 0usize;
+        let mut cand = String::new();
+        for p in parts.iter().rev() {
+            cand.insert_str(0, &p.text);
+            if cand.len() > text.len() {
+                break;
             }
-            parts.push(Part {
-                path: live.to_path_buf(),
-                text,
-                first_line,
-            });
+            if !cand.is_empty() && text.starts_with(&cand) {
+                copy = cand.len();
+            }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("cannot read {}", live.display()), e)),
+        let first_line = 1 + text[..copy].lines().count();
+        text.drain(..copy);
+        parts.push(Part {
+            path: live.to_path_buf(),
+            text,
+            first_line,
+        });
     }
     Ok(Parts(parts))
 }
 
-/// Moves every line of the live file into a new sealed segment and empties the live file. The
-/// caller has checked that every line is a record. The segment is written under a temporary name,
-/// synced, read back and compared byte for byte, and only then renamed into place; the live file is
-/// emptied last. Returns the segment and its number of lines; None when there was nothing to seal.
-pub fn seal(live: &Path) -> Result<Option<(PathBuf, usize)>> {
-    let parts = load(live)?;
-    let Some(tail) = parts.0.last().filter(|p| p.path == live) else {
-        return Ok(None);
+/// A ledger's parts: each sealed segment decompressed, then the live file, read under a shared
+/// lock on the live file (a seal in progress is waited for). Empty when neither exists.
+pub fn load(live: &Path) -> Result<Parts> {
+    match std::fs::File::open(live) {
+        Ok(mut f) => {
+            flock(&f, false, live)?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)
+                .map_err(|e| Error::io(format!("cannot read {}", live.display()), e))?;
+            load_locked(live, Some(bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => load_locked(live, None),
+        Err(e) => Err(Error::io(format!("cannot read {}", live.display()), e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("cannot sync {}", dir.display()), e))
+}
+
+/// Moves every line of the live file into a new sealed segment and empties the live file, all
+/// under an exclusive lock on the live file (appends wait; no record lands between the read and
+/// the emptying). `check` sees the ledger as it will be sealed and may refuse (nothing changes).
+/// A live file whose last line lacks its newline gets one first, so the segment is an exact copy
+/// of the live file's bytes. The segment is written to `ledger/.<task>.seal.tmp` (outside the
+/// archive folder), synced, read back and compared byte for byte, then linked into place as the
+/// next number (never over an existing segment) and the folder synced; the live file is emptied
+/// last. Returns the segment and its number of lines; None when there was nothing to seal.
+pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<(PathBuf, usize)>> {
+    let io =
+        |what: &str, p: &Path, e: std::io::Error| Error::io(format!("{what} {}", p.display()), e);
+    let mut f = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(live)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io("cannot open", live, e)),
     };
-    let mut text = tail.text.clone();
+    flock(&f, true, live)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| io("cannot read", live, e))?;
+    let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let parts = load_locked(live, Some(bytes))?;
+    check(&parts)?;
+    let tail = parts.0.last().filter(|p| p.path == live);
+    let (mut text, copy) = match tail {
+        Some(p) => (p.text.clone(), p.first_line > 1),
+        None => (String::new(), false),
+    };
     if text.trim().is_empty() {
         // Nothing new; a copy left by a seal cut short is dropped.
-        if tail.first_line > 1 {
-            truncate(live)?;
+        if copy || !text.is_empty() {
+            f.set_len(0)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| io("cannot empty", live, e))?;
         }
         return Ok(None);
     }
-    if !text.ends_with('\n') {
+    if torn {
+        f.write_all(b"\n")
+            .and_then(|_| f.sync_all())
+            .map_err(|e| io("cannot append to", live, e))?;
         text.push('\n');
     }
-    let next = segments(live)?.last().map(|(n, _)| n + 1).unwrap_or(1);
+    let next = segments(live)?.len() as u32 + 1;
     if next > 9999 {
         return Err(Error::Usage(format!(
             "{} already holds 9999 segments",
@@ -241,19 +342,29 @@ pub fn seal(live: &Path) -> Result<Option<(PathBuf, usize)>> {
         )));
     }
     let dir = archive_dir(live);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    let created = !dir.exists();
+    std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+    if created {
+        // The new folders' entries, down to ledger/, are durable before anything points at them.
+        for d in [dir.parent(), dir.parent().and_then(Path::parent)]
+            .into_iter()
+            .flatten()
+        {
+            sync_dir(d)?;
+        }
+    }
     let path = dir.join(format!("{next:04}.jsonl.gz"));
-    let tmp = dir.join(format!(".{next:04}.jsonl.gz.tmp"));
-    let io =
-        |what: &str, p: &Path, e: std::io::Error| Error::io(format!("{what} {}", p.display()), e);
+    let tmp = live
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!(".{}.seal.tmp", stem(live)));
     {
-        let f = std::fs::File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;
-        let mut z = flate2::write::GzEncoder::new(f, flate2::Compression::best());
+        let t = std::fs::File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;
+        let mut z = flate2::write::GzEncoder::new(t, flate2::Compression::best());
         z.write_all(text.as_bytes())
             .map_err(|e| io("cannot write", &tmp, e))?;
-        let f = z.finish().map_err(|e| io("cannot write", &tmp, e))?;
-        f.sync_all().map_err(|e| io("cannot sync", &tmp, e))?;
+        let t = z.finish().map_err(|e| io("cannot write", &tmp, e))?;
+        t.sync_all().map_err(|e| io("cannot sync", &tmp, e))?;
     }
     if gunzip(&tmp)? != text {
         let _ = std::fs::remove_file(&tmp);
@@ -262,23 +373,14 @@ pub fn seal(live: &Path) -> Result<Option<(PathBuf, usize)>> {
             tmp.display()
         )));
     }
-    std::fs::rename(&tmp, &path).map_err(|e| io("cannot rename into", &path, e))?;
-    if let Ok(d) = std::fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    truncate(live)?;
+    // A hard link fails where the name exists: an existing segment is never replaced.
+    std::fs::hard_link(&tmp, &path).map_err(|e| io("cannot link into place", &path, e))?;
+    let _ = std::fs::remove_file(&tmp);
+    sync_dir(&dir)?;
+    f.set_len(0)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io("cannot empty", live, e))?;
     Ok(Some((path, text.lines().count())))
-}
-
-fn truncate(live: &Path) -> Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(live)
-        .and_then(|f| {
-            f.set_len(0)?;
-            f.sync_all()
-        })
-        .map_err(|e| Error::io(format!("cannot empty {}", live.display()), e))
 }
 
 /// UTC time as RFC 3339, without a date-time dependency (civil-from-days, H. Hinnant).
@@ -346,14 +448,26 @@ mod tests {
         read(p).unwrap().0
     }
 
+    fn ns(p: &Path) -> Vec<i64> {
+        values(p).iter().map(|v| v["n"].as_i64().unwrap()).collect()
+    }
+
+    fn seal_all(p: &Path) -> Option<(PathBuf, usize)> {
+        seal(p, &|_| Ok(())).unwrap()
+    }
+
+    fn put(p: &Path, n: i64) {
+        append(p, &serde_json::json!({ "n": n })).unwrap();
+    }
+
     #[test]
     fn sealed_segments_read_before_the_live_file_and_appends_go_on_after_a_seal() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("ledger/t.jsonl");
         for i in 0..3 {
-            append(&p, &serde_json::json!({ "n": i })).unwrap();
+            put(&p, i);
         }
-        let (seg, n) = seal(&p).unwrap().unwrap();
+        let (seg, n) = seal_all(&p).unwrap();
         assert_eq!(n, 3);
         assert_eq!(seg, d.path().join("ledger/archive/t/0001.jsonl.gz"));
         assert_eq!(
@@ -361,14 +475,11 @@ mod tests {
             0,
             "the live file is emptied"
         );
-        append(&p, &serde_json::json!({ "n": 3 })).unwrap();
-        assert!(seal(&p).unwrap().is_some());
-        append(&p, &serde_json::json!({ "n": 4 })).unwrap();
-        let got: Vec<i64> = values(&p)
-            .iter()
-            .map(|v| v["n"].as_i64().unwrap())
-            .collect();
-        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        assert!(!d.path().join("ledger/.t.seal.tmp").exists());
+        put(&p, 3);
+        assert!(seal_all(&p).is_some());
+        put(&p, 4);
+        assert_eq!(ns(&p), vec![0, 1, 2, 3, 4]);
         // Line numbers name the file each line is in.
         let parts = load(&p).unwrap();
         let at: Vec<(String, usize)> = parts
@@ -388,46 +499,104 @@ mod tests {
         );
         assert_eq!(parts.joined().lines().count(), 5);
         // Nothing new: nothing sealed, no empty segment.
-        seal(&p).unwrap();
-        assert!(seal(&p).unwrap().is_none());
+        seal_all(&p);
+        assert!(seal_all(&p).is_none());
         assert_eq!(segments(&p).unwrap().len(), 3);
+        // A refusing check changes nothing.
+        put(&p, 5);
+        let before = std::fs::read(&p).unwrap();
+        let e = seal(&p, &|_| Err(Error::Usage("no".into()))).err().unwrap();
+        assert!(e.to_string().contains("no"), "{e}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        assert_eq!(segments(&p).unwrap().len(), 3);
+        // No ledger at all: nothing, not an error.
+        assert!(read(&d.path().join("ledger/none.jsonl"))
+            .unwrap()
+            .0
+            .is_empty());
+    }
+
+    /// The state a seal cut short between linking its segment and emptying the live file leaves.
+    fn crash_after_link(p: &Path) {
+        let mut kept = std::fs::read(p).unwrap();
+        // A torn last line got its newline (synced) before the segment was written.
+        if !kept.is_empty() && !kept.ends_with(b"\n") {
+            kept.push(b'\n');
+        }
+        seal_all(p).unwrap();
+        std::fs::write(p, kept).unwrap();
     }
 
     #[test]
     fn a_seal_cut_short_before_the_live_file_was_emptied_reads_each_record_once() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.jsonl");
-        append(&p, &serde_json::json!({ "n": 0 })).unwrap();
-        append(&p, &serde_json::json!({ "n": 1 })).unwrap();
-        let kept = std::fs::read(&p).unwrap();
-        seal(&p).unwrap();
-        // The crash: the segment is in place, the live file still holds its lines; one more run
-        // appended after the restart.
-        std::fs::write(&p, &kept).unwrap();
-        append(&p, &serde_json::json!({ "n": 2 })).unwrap();
-        let got: Vec<i64> = values(&p)
-            .iter()
-            .map(|v| v["n"].as_i64().unwrap())
-            .collect();
-        assert_eq!(got, vec![0, 1, 2]);
+        put(&p, 0);
+        put(&p, 1);
+        crash_after_link(&p);
+        put(&p, 2);
+        assert_eq!(ns(&p), vec![0, 1, 2]);
         // The live line after the copy keeps its own line number (3) in the file.
         let parts = load(&p).unwrap();
         assert_eq!(parts.lines().last().map(|(_, n, _)| n), Some(3));
+        // Cut short again: the live file holds copies of both segments, then one more record.
+        crash_after_link(&p);
+        put(&p, 3);
+        assert_eq!(ns(&p), vec![0, 1, 2, 3]);
         // The next seal takes only the new record.
-        assert_eq!(seal(&p).unwrap().unwrap().1, 1);
-        let got: Vec<i64> = values(&p)
-            .iter()
-            .map(|v| v["n"].as_i64().unwrap())
-            .collect();
-        assert_eq!(got, vec![0, 1, 2]);
+        assert_eq!(seal_all(&p).unwrap().1, 1);
+        assert_eq!(ns(&p), vec![0, 1, 2, 3]);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
     }
 
     #[test]
-    fn a_stray_or_damaged_segment_is_an_error_naming_it() {
+    fn a_torn_last_line_is_sealed_with_its_newline_and_a_cut_short_seal_of_it_is_still_seen() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.jsonl");
-        append(&p, &serde_json::json!({ "n": 0 })).unwrap();
-        seal(&p).unwrap();
+        put(&p, 0);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"n\": 1}")
+            .unwrap();
+        crash_after_link(&p);
+        // The seal gave the live file its newline first, so the copy is exact.
+        assert_eq!(ns(&p), vec![0, 1]);
+        put(&p, 2);
+        assert_eq!(ns(&p), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn appends_during_seals_are_never_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        let big = "x".repeat(4096);
+        for i in 0..300 {
+            append(&p, &serde_json::json!({ "n": i, "pad": big })).unwrap();
+        }
+        let q = p.clone();
+        let writer = std::thread::spawn(move || {
+            for i in 300..500 {
+                append(&q, &serde_json::json!({ "n": i })).unwrap();
+            }
+        });
+        while !writer.is_finished() {
+            seal_all(&p);
+        }
+        writer.join().unwrap();
+        seal_all(&p);
+        assert_eq!(ns(&p), (0..500).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn a_stray_missing_or_damaged_segment_is_an_error_naming_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        put(&p, 0);
+        seal_all(&p);
+        put(&p, 1);
+        seal_all(&p);
         let stray = archive_dir(&p).join("notes.txt");
         std::fs::write(&stray, "x").unwrap();
         let e = load(&p).err().unwrap().to_string();
@@ -436,17 +605,39 @@ mod tests {
             "{e}"
         );
         std::fs::remove_file(&stray).unwrap();
-        let seg = archive_dir(&p).join("0001.jsonl.gz");
-        let mut z = std::fs::read(&seg).unwrap();
-        z.truncate(z.len() / 2);
-        std::fs::write(&seg, z).unwrap();
+        // A lost segment.
+        let first = archive_dir(&p).join("0001.jsonl.gz");
+        let kept = std::fs::read(&first).unwrap();
+        std::fs::remove_file(&first).unwrap();
+        let e = load(&p).err().unwrap().to_string();
+        assert!(e.contains("0001.jsonl.gz is missing"), "{e}");
+        std::fs::write(&first, &kept).unwrap();
+        // A truncated one.
+        std::fs::write(&first, &kept[..kept.len() / 2]).unwrap();
         let e = read(&p).err().unwrap().to_string();
         assert!(e.contains("0001.jsonl.gz"), "{e}");
+        // A second gzip member is read, not dropped; garbage after the last is an error.
+        let gz = |b: &[u8]| {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(b).unwrap();
+            z.finish().unwrap()
+        };
+        let mut two = gz(b"{\"n\": 0}\n");
+        two.extend(gz(b"{\"n\": 10}\n"));
+        std::fs::write(&first, &two).unwrap();
+        assert_eq!(ns(&p), vec![0, 10, 1]);
+        two.extend_from_slice(b"junk");
+        std::fs::write(&first, &two).unwrap();
+        assert!(read(&p).is_err());
         // A sealed line that is not JSON is named by segment and line.
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(b"{\"n\": 0}\n{\"torn\": \n").unwrap();
-        std::fs::write(&seg, enc.finish().unwrap()).unwrap();
+        std::fs::write(&first, gz(b"{\"n\": 0}\n{\"torn\": \n")).unwrap();
         let e = read(&p).err().unwrap().to_string();
         assert!(e.contains("0001.jsonl.gz:2:"), "{e}");
+        // A live file that is not UTF-8 names its line.
+        std::fs::write(&first, &kept).unwrap();
+        std::fs::write(&p, b"{\"n\": 2}\n\xff\n").unwrap();
+        let e = load(&p).err().unwrap();
+        assert_eq!(e.exit_code(), crate::error::exit::INPUT);
+        assert!(e.to_string().contains("t.jsonl:2:"), "{e}");
     }
 }

@@ -84,6 +84,7 @@ pub fn parse_line(text: &str) -> std::result::Result<(serde_json::Value, Record)
 /// Every line of a ledger (its sealed segments, then the live file `path`), typed; the first that
 /// does not parse is an error naming its file and line.
 pub fn read_file(path: &Path) -> Result<Vec<Line>> {
+    // (No ledger at all reads as none: a task never run has an empty ledger.)
     let parts = crate::ledger::load(path)?;
     let mut out = Vec::new();
     for (file, n, l) in parts.lines() {
@@ -719,6 +720,10 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
         LedgerCmd::Lineage { task } => crate::out!("{}", lineage(root, task)?),
         LedgerCmd::Schema => crate::out!("{}", crate::record::schema_json()),
         LedgerCmd::Seal { tasks } => {
+            // Every named ledger checked before any is sealed: a bad line anywhere changes nothing.
+            for t in tasks {
+                read_file(&ledger_path(root, t)?)?;
+            }
             for t in tasks {
                 crate::outln!("{}", seal(root, t)?);
             }
@@ -727,16 +732,29 @@ pub fn run(root: &Path, cmd: &LedgerCmd) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `kpilot ledger seal <task>`: every line checked as a record first, then `ledger::seal`.
+/// `kpilot ledger seal <task>`: `ledger::seal`, which checks every line as a record under the
+/// live file's lock before it moves anything.
 fn seal(root: &Path, task: &str) -> Result<String> {
     let path = ledger_path(root, task)?;
-    let lines = read_file(&path)?;
     let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    Ok(match crate::ledger::seal(&path)? {
+    let records = std::cell::Cell::new(0usize);
+    let check = |parts: &crate::ledger::Parts| -> Result<()> {
+        let mut n = 0;
+        for (file, line, l) in parts.lines() {
+            if l.trim().is_empty() {
+                continue;
+            }
+            parse_line(l).map_err(|msg| Error::input(file, line, msg))?;
+            n += 1;
+        }
+        records.set(n);
+        Ok(())
+    };
+    Ok(match crate::ledger::seal(&path, &check)? {
         None => format!(
             "{task}: nothing to seal ({} records, all sealed)",
-            lines.len()
+            records.get()
         ),
         Some((seg, n)) => {
             let after = std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0);

@@ -451,7 +451,13 @@ pub fn execute(opts: &RunOptions) -> Result<(crate::record::RunRecord, i32)> {
     }
     // A speedup is only as honest as its baseline: without a passing fidelity record of this
     // baseline on this card, the run is recorded but is no gate evidence.
-    let fidelity = crate::fidelity::rule::standing(&task, &opts.root.join("ledger"), &device.name)?;
+    // A ledger that cannot be read now costs this run its standing as evidence, not its record.
+    let fidelity = crate::fidelity::rule::standing(&task, &opts.root.join("ledger"), &device.name)
+        .unwrap_or_else(|e| {
+            Err(format!(
+                "the task's fidelity records could not be read: {e}"
+            ))
+        });
     if let Err(why) = &fidelity {
         judged.reasons.push(format!("not gate evidence: {why}"));
         judged.gate_pass = false;

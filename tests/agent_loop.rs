@@ -35,7 +35,9 @@ fn scratch() -> tempfile::TempDir {
     // The whole ledger, sealed segments and all, as one live file.
     std::fs::write(
         d.path().join(&ledger),
-        kpilot::ledger::load(&repo().join(&ledger)).unwrap().joined(),
+        kpilot::ledger::load(&repo().join(&ledger))
+            .unwrap()
+            .joined(),
     )
     .unwrap();
     d

@@ -45,7 +45,9 @@ fn scratch(task: &str) -> tempfile::TempDir {
     // The whole ledger, sealed segments and all, as one live file.
     std::fs::write(
         d.path().join(&ledger),
-        kpilot::ledger::load(&repo().join(&ledger)).unwrap().joined(),
+        kpilot::ledger::load(&repo().join(&ledger))
+            .unwrap()
+            .joined(),
     )
     .unwrap();
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();

@@ -393,6 +393,29 @@ fn seal_moves_the_live_records_into_a_segment_that_every_reader_reads_first() {
         .iter()
         .all(|(_, f)| f == "ledger/archive/fuse_scale_shift/0001.jsonl.gz"));
     assert_eq!(ok(&kpilot(d.path(), &["best", "fuse_scale_shift"])), best);
+    // Two ledgers named, one with a bad line: neither is sealed.
+    let q = d.path().join("ledger/qknorm_rope.jsonl");
+    unseal(&q);
+    let q_before = std::fs::read(&q).unwrap();
+    std::fs::write(&p, b"{\"kind\": \"walk\"}\n").unwrap();
+    bad_input(&kpilot(
+        d.path(),
+        &["seal", "qknorm_rope", "fuse_scale_shift"],
+    ));
+    assert_eq!(std::fs::read(&q).unwrap(), q_before);
+    assert!(!kpilot::ledger::archive_dir(&q).exists());
+    std::fs::write(&p, b"").unwrap();
+    // A stray file in the archive: `brief` says so (exit 3) instead of printing an empty history.
+    let stray = kpilot::ledger::archive_dir(&p).join("notes.txt");
+    std::fs::write(&stray, "x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kpilot"))
+        .arg("--root")
+        .arg(d.path())
+        .args(["brief", "fuse_scale_shift"])
+        .output()
+        .unwrap();
+    assert!(bad_input(&o).contains("notes.txt"));
+    std::fs::remove_file(&stray).unwrap();
     // Show finds a sealed record; a second seal has nothing to do.
     let first = &before[0].0;
     assert!(ok(&kpilot(d.path(), &["show", "fuse_scale_shift", first])).contains(first.as_str()));

@@ -296,11 +296,7 @@ pub fn latest_per_card(
     ledger_dir: &Path,
 ) -> Result<(BTreeMap<String, FidelityRecord>, Option<String>)> {
     let path = ledger_dir.join(format!("{}.jsonl", task.name()));
-    let records = if path.exists() || crate::ledger::archive_dir(&path).exists() {
-        crate::ledger::read(&path)?.0
-    } else {
-        Vec::new()
-    };
+    let records = crate::ledger::read(&path)?.0;
     // A task whose adapter or shim cannot be read has no usable record (said below), not an error.
     let how = how_sha256(task).unwrap_or_default();
     let mut latest: BTreeMap<String, FidelityRecord> = BTreeMap::new();
