@@ -30,16 +30,9 @@ fn scratch() -> tempfile::TempDir {
         &d.path().join("tasks").join(TASK),
     );
     copy_dir(&repo().join("kernels"), &d.path().join("kernels"));
-    std::fs::create_dir_all(d.path().join("ledger")).unwrap();
     let ledger = format!("ledger/{TASK}.jsonl");
-    // The whole ledger, sealed segments and all, as one live file.
-    std::fs::write(
-        d.path().join(&ledger),
-        kpilot::ledger::load(&repo().join(&ledger))
-            .unwrap()
-            .joined(),
-    )
-    .unwrap();
+    // The ledger as stored: its sealed segments and its live file.
+    kpilot::ledger::copy(&repo().join(&ledger), &d.path().join(&ledger)).unwrap();
     d
 }
 

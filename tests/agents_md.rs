@@ -62,13 +62,10 @@ fn candidate_new_copies_with_a_parent_header_and_never_overwrites() {
         "tasks/causal_conv3d_cat_pad/candidates",
         &t.join("candidates"),
     );
-    std::fs::create_dir_all(d.path().join("ledger")).unwrap();
-    // The whole ledger, sealed segments and all, as one live file.
-    std::fs::write(
-        d.path().join("ledger/causal_conv3d_cat_pad.jsonl"),
-        kpilot::ledger::load(&repo().join("ledger/causal_conv3d_cat_pad.jsonl"))
-            .unwrap()
-            .joined(),
+    // The ledger as stored: its sealed segments and its live file.
+    kpilot::ledger::copy(
+        &repo().join("ledger/causal_conv3d_cat_pad.jsonl"),
+        &d.path().join("ledger/causal_conv3d_cat_pad.jsonl"),
     )
     .unwrap();
     let kp = |args: &[&str]| {

@@ -40,16 +40,9 @@ fn scratch(task: &str) -> tempfile::TempDir {
         std::fs::copy(e.path(), to.join("candidates").join(e.file_name())).unwrap();
     }
     // frozen.toml stands only with the freeze record that wrote it.
-    std::fs::create_dir_all(d.path().join("ledger")).unwrap();
     let ledger = format!("ledger/{task}.jsonl");
-    // The whole ledger, sealed segments and all, as one live file.
-    std::fs::write(
-        d.path().join(&ledger),
-        kpilot::ledger::load(&repo().join(&ledger))
-            .unwrap()
-            .joined(),
-    )
-    .unwrap();
+    // The ledger as stored: its sealed segments and its live file.
+    kpilot::ledger::copy(&repo().join(&ledger), &d.path().join(&ledger)).unwrap();
     std::fs::create_dir_all(d.path().join("kernels")).unwrap();
     std::fs::copy(
         repo().join("kernels/kpilot_abi.h"),
