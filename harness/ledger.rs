@@ -15,7 +15,7 @@ pub const SCHEMA: u32 = 1;
 
 /// An advisory lock (flock) on a ledger's live file, held while the file stays open: appends and
 /// seals take it exclusive, readers shared, so a seal never empties a record appended meanwhile
-/// and a reader never sees a seal half done.
+/// and a reader never sees a seal half done. Where the filesystem has no flock, nothing is locked.
 fn flock(f: &std::fs::File, exclusive: bool, path: &Path) -> Result<()> {
     use std::os::unix::io::AsRawFd;
     let op = if exclusive {
@@ -29,8 +29,12 @@ fn flock(f: &std::fs::File, exclusive: bool, path: &Path) -> Result<()> {
             return Ok(());
         }
         let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io(format!("cannot lock {}", path.display()), e));
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // A filesystem without flock: go on unlocked, as before locks (no seal while runs
+            // append there), rather than lose a finished run's record.
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => return Ok(()),
+            _ => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
         }
     }
 }
