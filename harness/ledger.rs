@@ -13,10 +13,15 @@ use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
 
+/// The temporary file a seal writes in the archive folder before linking it into place.
+const SEAL_TMP: &str = ".seal.tmp";
+
 /// An advisory lock (flock) on a ledger's live file, held while the file stays open: appends and
 /// seals take it exclusive, readers shared, so a seal never empties a record appended meanwhile
-/// and a reader never sees a seal half done. Where the filesystem has no flock, nothing is locked.
-fn flock(f: &std::fs::File, exclusive: bool, path: &Path) -> Result<()> {
+/// and a reader never sees a seal half done. Where the filesystem has no flock (ENOLCK,
+/// EOPNOTSUPP, ENOSYS), `may_skip` goes on unlocked (an append must not lose a finished run's
+/// record); a seal may not, and says why. On cluster filesystems a lock may be per node.
+fn flock(f: &std::fs::File, exclusive: bool, path: &Path, may_skip: bool) -> Result<()> {
     use std::os::unix::io::AsRawFd;
     let op = if exclusive {
         libc::LOCK_EX
@@ -31,9 +36,13 @@ fn flock(f: &std::fs::File, exclusive: bool, path: &Path) -> Result<()> {
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
-            // A filesystem without flock: go on unlocked, as before locks (no seal while runs
-            // append there), rather than lose a finished run's record.
-            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => return Ok(()),
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) if may_skip => return Ok(()),
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS) => {
+                return Err(Error::Environment(format!(
+                    "cannot lock {} ({e}): this filesystem has no flock, and a seal without one could empty a record a run appends meanwhile; seal in a checkout on a local filesystem",
+                    path.display()
+                )))
+            }
             _ => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
         }
     }
@@ -52,7 +61,7 @@ pub fn append<T: serde::Serialize + ?Sized>(path: &Path, record: &T) -> Result<(
         .append(true)
         .open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    flock(&f, true, path)?;
+    flock(&f, true, path, true)?;
     let len = f
         .metadata()
         .map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?
@@ -166,6 +175,9 @@ pub fn segments(live: &Path) -> Result<Vec<(u32, PathBuf)>> {
     for e in entries {
         let e = e.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
         let name = e.file_name();
+        if name == SEAL_TMP {
+            continue; // a seal's temporary file, never a segment (see `seal`)
+        }
         let n = name
             .to_str()
             .and_then(|n| n.strip_suffix(".jsonl.gz"))
@@ -247,15 +259,23 @@ fn load_locked(live: &Path, live_bytes: Option<Vec<u8>>) -> Result<Parts> {
     }
     if let Some(bytes) = live_bytes {
         let mut text = live_text(bytes, live)?;
+        // The longest run of trailing segments k..N the live text starts with, ending on a line.
         let mut copy = 0usize;
-        let mut cand = String::new();
-        for p in parts.iter().rev() {
-            cand.insert_str(0, &p.text);
-            if cand.len() > text.len() {
+        let mut total = 0usize;
+        for k in (0..parts.len()).rev() {
+            total += parts[k].text.len();
+            if total > text.len() {
                 break;
             }
-            if !cand.is_empty() && text.starts_with(&cand) {
-                copy = cand.len();
+            let mut off = 0usize;
+            let same = parts[k..].iter().all(|p| {
+                let n = p.text.len();
+                let eq = text.as_bytes()[off..off + n] == *p.text.as_bytes();
+                off += n;
+                eq
+            });
+            if same && total > 0 && text.as_bytes()[total - 1] == b'\n' {
+                copy = total;
             }
         }
         let first_line = 1 + text[..copy].lines().count();
@@ -274,7 +294,7 @@ fn load_locked(live: &Path, live_bytes: Option<Vec<u8>>) -> Result<Parts> {
 pub fn load(live: &Path) -> Result<Parts> {
     match std::fs::File::open(live) {
         Ok(mut f) => {
-            flock(&f, false, live)?;
+            flock(&f, false, live, true)?;
             let mut bytes = Vec::new();
             f.read_to_end(&mut bytes)
                 .map_err(|e| Error::io(format!("cannot read {}", live.display()), e))?;
@@ -304,19 +324,24 @@ pub fn copy(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("cannot sync {}", dir.display()), e))
+    match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        Ok(()) => Ok(()),
+        // Filesystems that cannot fsync a folder: as durable as they get.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot sync {}", dir.display()), e)),
+    }
 }
 
 /// Moves every line of the live file into a new sealed segment and empties the live file, all
 /// under an exclusive lock on the live file (appends wait; no record lands between the read and
 /// the emptying). `check` sees the ledger as it will be sealed and may refuse (nothing changes).
 /// A live file whose last line lacks its newline gets one first, so the segment is an exact copy
-/// of the live file's bytes. The segment is written to `ledger/.<task>.seal.tmp` (outside the
-/// archive folder), synced, read back and compared byte for byte, then linked into place as the
+/// of the live file's bytes. The segment is written to `archive/<task>/.seal.tmp` (a name
+/// `segments` skips), synced, read back and compared byte for byte, then linked into place as the
 /// next number (never over an existing segment) and the folder synced; the live file is emptied
 /// last. Returns the segment and its number of lines; None when there was nothing to seal.
+/// `check` must not open the ledger itself (`load`): its shared lock would wait on this exclusive
+/// one forever.
 pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<(PathBuf, usize)>> {
     let io =
         |what: &str, p: &Path, e: std::io::Error| Error::io(format!("{what} {}", p.display()), e);
@@ -326,10 +351,14 @@ pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<
         .open(live)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // No live file: nothing to seal, but what is sealed is still checked.
+            check(&load_locked(live, None)?)?;
+            return Ok(None);
+        }
         Err(e) => return Err(io("cannot open", live, e)),
     };
-    flock(&f, true, live)?;
+    flock(&f, true, live, false)?;
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)
         .map_err(|e| io("cannot read", live, e))?;
@@ -364,9 +393,8 @@ pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<
         )));
     }
     let dir = archive_dir(live);
-    let created = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
-    if created {
+    if next == 1 {
         // The new folders' entries, down to ledger/, are durable before anything points at them.
         for d in [dir.parent(), dir.parent().and_then(Path::parent)]
             .into_iter()
@@ -376,12 +404,21 @@ pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<
         }
     }
     let path = dir.join(format!("{next:04}.jsonl.gz"));
-    let tmp = live
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(format!(".{}.seal.tmp", stem(live)));
+    // In the archive folder (the link below never crosses filesystems). A name left by a seal cut
+    // short after its link is still a link to that segment: unlinked first, never opened, so
+    // the segment it names is never truncated through it.
+    let tmp = dir.join(SEAL_TMP);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("cannot remove", &tmp, e)),
+    }
     {
-        let t = std::fs::File::create(&tmp).map_err(|e| io("cannot create", &tmp, e))?;
+        let t = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io("cannot create", &tmp, e))?;
         let mut z = flate2::write::GzEncoder::new(t, flate2::Compression::best());
         z.write_all(text.as_bytes())
             .map_err(|e| io("cannot write", &tmp, e))?;
@@ -397,12 +434,15 @@ pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<
     }
     // A hard link fails where the name exists: an existing segment is never replaced.
     std::fs::hard_link(&tmp, &path).map_err(|e| io("cannot link into place", &path, e))?;
-    let _ = std::fs::remove_file(&tmp);
+    std::fs::remove_file(&tmp).map_err(|e| io("cannot remove", &tmp, e))?;
     sync_dir(&dir)?;
     f.set_len(0)
         .and_then(|_| f.sync_all())
         .map_err(|e| io("cannot empty", live, e))?;
-    Ok(Some((path, text.lines().count())))
+    Ok(Some((
+        path,
+        text.lines().filter(|l| !l.trim().is_empty()).count(),
+    )))
 }
 
 /// UTC time as RFC 3339, without a date-time dependency (civil-from-days, H. Hinnant).
@@ -497,7 +537,7 @@ mod tests {
             0,
             "the live file is emptied"
         );
-        assert!(!d.path().join("ledger/.t.seal.tmp").exists());
+        assert!(!d.path().join("ledger/archive/t/.seal.tmp").exists());
         put(&p, 3);
         assert!(seal_all(&p).is_some());
         put(&p, 4);
@@ -569,6 +609,23 @@ mod tests {
         assert_eq!(seal_all(&p).unwrap().1, 1);
         assert_eq!(ns(&p), vec![0, 1, 2, 3]);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_seal_cut_short_after_its_link_but_before_its_unlink_never_rewrites_that_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        put(&p, 0);
+        seal_all(&p);
+        // The crash: the temporary name is still a link to segment 0001.
+        let dir = archive_dir(&p);
+        std::fs::hard_link(dir.join("0001.jsonl.gz"), dir.join(SEAL_TMP)).unwrap();
+        assert_eq!(ns(&p), vec![0], "readers skip the temporary name");
+        put(&p, 1);
+        seal_all(&p);
+        assert_eq!(ns(&p), vec![0, 1]);
+        assert_eq!(gunzip(&dir.join("0001.jsonl.gz")).unwrap(), "{\"n\":0}\n");
+        assert!(!dir.join(SEAL_TMP).exists());
     }
 
     #[test]
