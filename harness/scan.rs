@@ -56,6 +56,10 @@ const RULES: &[Rule] = &[
         why: "writes or reads a file descriptor or runs a program: report the dispatch path in call->path, nothing else (use snprintf into call->path)",
     },
     Rule {
+        names: &["unlink", "unlinkat", "remove", "remove_all", "rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "truncate", "truncate64", "ftruncate", "mkdir", "mkdirat", "rmdir", "chmod", "fchmodat", "chown", "lchown", "utime", "utimes", "utimensat", "copy_file", "create_directory", "create_directories", "filesystem"],
+        why: "removes, renames, links, truncates or changes a file or folder by its path: the task's files and the ledger (its live file and its sealed segments) are the harness's, and a call touches none of them",
+    },
+    Rule {
         names: &["exit", "_exit", "_Exit", "quick_exit", "pthread_exit", "thrd_exit", "atexit", "at_quick_exit", "on_exit", "__cxa_atexit", "__cxa_thread_atexit", "__cxa_thread_atexit_impl"],
         why: "ends the worker or registers code to run when it ends: the worker's exit is the harness's, and a clean exit after the last report cannot be told from a normal one",
     },
@@ -602,6 +606,25 @@ mod tests {
             (10, "cudaStreamPerThread".into()),
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn removing_renaming_or_truncating_a_file_by_its_path_is_refused() {
+        // The ledger's last sealed segment removed (no gap is left to notice), a forged one put
+        // in place, the live file cut: none opens a descriptor, so the file I/O rule alone misses them.
+        let src = "unlink(\"ledger/archive/t/0002.jsonl.gz\");\nstd::remove(\"ledger/t.jsonl\");\nrename(\"a\", \"ledger/archive/t/0002.jsonl.gz\");\nlink(\"a\", \"b\"); symlink(\"a\", \"b\");\ntruncate(\"ledger/t.jsonl\", 0);\nstd::filesystem::remove_all(\"ledger\");\nmkdir(\"ledger/archive/t\", 0755);\nv.remove(x); // a member, not the call\n";
+        let want: Vec<(usize, String)> = vec![
+            (1, "unlink".into()),
+            (2, "remove".into()),
+            (3, "rename".into()),
+            (4, "link".into()),
+            (4, "symlink".into()),
+            (5, "truncate".into()),
+            (6, "filesystem".into()),
+            (6, "remove_all".into()),
+            (7, "mkdir".into()),
+        ];
+        assert_eq!(calls(src), want);
     }
 
     #[test]
