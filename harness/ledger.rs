@@ -385,7 +385,8 @@ pub fn seal(live: &Path, check: &dyn Fn(&Parts) -> Result<()>) -> Result<Option<
             .map_err(|e| io("cannot append to", live, e))?;
         text.push('\n');
     }
-    let next = segments(live)?.len() as u32 + 1;
+    // The parts are the segments, then this live file.
+    let next = parts.0.iter().filter(|p| p.path != live).count() as u32 + 1;
     if next > 9999 {
         return Err(Error::Usage(format!(
             "{} already holds 9999 segments",
@@ -611,12 +612,18 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 0);
     }
 
-    #[test]
-    fn a_seal_cut_short_after_its_link_but_before_its_unlink_never_rewrites_that_segment() {
+    /// A scratch ledger whose record 0 is sealed into 0001.
+    fn sealed_once() -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("t.jsonl");
         put(&p, 0);
         seal_all(&p);
+        (d, p)
+    }
+
+    #[test]
+    fn a_seal_cut_short_after_its_link_but_before_its_unlink_never_rewrites_that_segment() {
+        let (_d, p) = sealed_once();
         // The crash: the temporary name is still a link to segment 0001.
         let dir = archive_dir(&p);
         std::fs::hard_link(dir.join("0001.jsonl.gz"), dir.join(SEAL_TMP)).unwrap();
@@ -670,10 +677,7 @@ mod tests {
 
     #[test]
     fn a_stray_missing_or_damaged_segment_is_an_error_naming_it() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.jsonl");
-        put(&p, 0);
-        seal_all(&p);
+        let (_d, p) = sealed_once();
         put(&p, 1);
         seal_all(&p);
         let stray = archive_dir(&p).join("notes.txt");

@@ -85,7 +85,11 @@ pub fn parse_line(text: &str) -> std::result::Result<(serde_json::Value, Record)
 /// does not parse is an error naming its file and line.
 pub fn read_file(path: &Path) -> Result<Vec<Line>> {
     // (No ledger at all reads as none: a task never run has an empty ledger.)
-    let parts = crate::ledger::load(path)?;
+    typed_lines(&crate::ledger::load(path)?)
+}
+
+/// Every line of a ledger's parts, typed; the first that does not parse is an error naming it.
+fn typed_lines(parts: &crate::ledger::Parts) -> Result<Vec<Line>> {
     let mut out = Vec::new();
     for (file, n, l) in parts.lines() {
         if l.trim().is_empty() {
@@ -740,15 +744,7 @@ fn seal(root: &Path, task: &str) -> Result<String> {
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
     let records = std::cell::Cell::new(0usize);
     let check = |parts: &crate::ledger::Parts| -> Result<()> {
-        let mut n = 0;
-        for (file, line, l) in parts.lines() {
-            if l.trim().is_empty() {
-                continue;
-            }
-            parse_line(l).map_err(|msg| Error::input(file, line, msg))?;
-            n += 1;
-        }
-        records.set(n);
+        records.set(typed_lines(parts)?.len());
         Ok(())
     };
     Ok(match crate::ledger::seal(&path, &check)? {
