@@ -1,0 +1,432 @@
+// kpilot-parent: v12 sha256 d47f722eaae04cbc7065553e648d136692fa110b950a3b962b12de8a5927e2f4
+// Candidate v17 for tasks/group_norm_silu: v12 (#included whole, its entry under another symbol)
+// plus ONE new path for the large contiguous fp16/bf16 rows: a persistent, co-resident grid that
+// streams x through every SM's shared memory in 16 KB chunks, so x crosses the DRAM bus once.
+// NOTES' "Left to do" 3 lists it: "one persistent launch holding both roles".
+//
+// Why. On the 10 contiguous production rows of 75-570 MB of x, v12 runs at 58-64% of copy. The
+// six with groups of 4.7-17.8 MB read x twice from DRAM (v9c's chunked code); the four with
+// groups of 2.4-3.3 MB run v10's one-pass cluster kernel, which reads x once but in lockstep
+// rounds: a cluster applies a group only after all of it has landed, then refills, so every round
+// ends in a bubble (the last chunk's load, the statistics, the cluster barrier) with nothing in
+// flight. v14-v16 (slabs in the L2) paid short-kernel ramps. Here nothing waits on a kernel
+// boundary or a whole-grid barrier: each CTA holds several chunks of several groups at once and
+// applies a chunk as soon as its own group's statistics are complete.
+//
+// The kernel (ps_kernel<T>; 512 threads, 1 or 2 CTAs an SM, ns slots of 16 KB each):
+//   - The B*G groups ("units") of contiguous x are consecutive runs of nvg 16-byte vectors; unit u
+//     is cut into cpu chunks of up to 1024 vectors; chunk c (of U*cpu) belongs to CTA c % P (P =
+//     the grid, all CTAs co-resident: cooperative launch). CTA p takes its chunks k = 0, 1, ... in
+//     order (c = p + k P), chunk k in slot k % ns, loaded by the Tensor Memory Accelerator
+//     (cp.async.bulk, one mbarrier a slot, parity (k / ns) & 1).
+//   - Statistics: per chunk each thread sums its <= 2 vectors (16 elements) in fp32 as upstream's
+//     per-thread sums do, then adds them into fp64; at the CTA's last chunk of a unit the CTA
+//     reduces its fp64 sums (a fixed butterfly) and thread 0 writes them to the unit's slot j of
+//     this CTA, then a release increment of the unit's counter.
+//   - Apply: chunks leave in order. A chunk's unit is ready when its counter equals m_u = min(cpu,
+//     P), the CTAs that hold chunks of it. Warp 0 then sums the m_u partials in slot order (lane l
+//     slots l, l + 32, ..., then an xor butterfly: every CTA gets the same sums bit for bit), and
+//     v10h's arithmetic follows: mean, var = max(Q/n - mean^2, 0), rstd in fp64, a = rstd w_c and
+//     b_c halved, y = silu((x - mean) a + b) in fp32 with the one-MUFU tanh form (cg_silu), stored
+//     st.global.cs. The slot is refilled with chunk k + ns as soon as every thread has read it.
+//   - The loop: take the statistics of the next loaded chunk if there is one; then apply every
+//     chunk in order whose unit is ready, checking a unit's counter only once this CTA has
+//     published that unit; spin on it only when no chunk is left to take statistics of (every slot
+//     holds a chunk already summed, or all are summed).
+//   - No deadlock when no CTA holds more than ns chunks of one unit (the host's condition): a CTA
+//     spins on unit u only when its ns slots hold chunks [oldest, oldest + ns), all summed, so its
+//     chunks of u (at most ns, from `oldest` on) are summed and published. The lowest unfinished
+//     unit u*: every CTA with chunks of it either has published u* or is still summing toward it
+//     (its lower units are complete; it spins on nothing higher), so u* completes; by induction
+//     all do. A spin that has not ended after 2^26 polls traps (a bug, not a wait).
+//   - Counters clean themselves: each CTA that used unit u's sums increments the unit's done
+//     counter; the last of the m_u resets both to zero, so the next call starts from zero without
+//     a memset. A call that does not finish leaves the context dead (a trap), never half-counted.
+//
+// Dispatch (host; everything else, and any launch failure, runs v12 unchanged): contiguous x and y
+// (in place allowed: a chunk is read before it is written and by no one else), fp16/bf16, x at
+// least 64 MiB, S % 8 == 0, S >= 8192 (a chunk spans at most 2 channels), C/G <= 64, 16-byte
+// aligned, B*G <= 8192, B*G*min(cpu, P) <= 2^16, and ceil(cpu / P) <= ns. 2 CTAs an SM (6 slots of
+// 16 KB each on the H200) when the condition holds there, else 1 (13 slots).
+// Path: `ps_onepass_b<CTAs an SM>_s<slots>_P<grid>_cpu<chunks a unit>`.
+//
+// Known limits: the counters and partials are one per process (__device__ arrays): one call at a
+// time (kpilot's worker runs one stream), as v14-v16.
+//
+// PREDICTION (H200, not measured; v12 in the same lease as control): every row correct (fp32
+// chains of 16 elements, fp64 after, as v10h). The 10 contiguous rows of 64 MB or more from 58-64%
+// of copy to 75-88% (DRAM sees one read and one write; what is left is each CTA's serial time a
+// chunk and the wait for a unit's last chunk): [1,128,17,256,80] 70 -> ~48 us, [1,256,17,256,256]
+// 425 -> ~320 us (the largest units, 17.8 MB, fill 2/3 of the card's shared memory, so the least
+// overlap there). If the per-chunk serial path (a counter read is an L2 round trip) dominates,
+// the small-unit rows gain and the 570 MB row may not. Every other row is v12's code.
+
+#include <stdint.h>
+
+#include "kpilot_abi.h"
+
+extern "C" int32_t v12_group_norm_silu(kp_call* call, void* stream_ptr) __asm__("gns_v12_group_norm_silu");
+#pragma nv_diag_suppress 1306
+#include "v12.cu"
+#pragma nv_diag_default 1306
+
+namespace {
+
+constexpr int PS_THREADS = 512;
+constexpr int PS_WARPS = PS_THREADS / 32;
+constexpr int PS_CV = 1024;      // 16-byte vectors a chunk (16 KB)
+constexpr int PS_MAX_SLOTS = 16;
+constexpr int PS_MAX_CPG = 64;
+constexpr int kPsMaxUnits = 8192;
+constexpr int kPsMaxParts = 1 << 16;
+constexpr int64_t kPsMinX = int64_t(64) << 20;
+constexpr unsigned int kPsMaxPolls = 1u << 26;
+
+__device__ double ps_part[2 * kPsMaxParts];  // {sum, sum of squares} of (unit, CTA slot j)
+__device__ unsigned int ps_cnt[kPsMaxUnits];   // partials published a unit
+__device__ unsigned int ps_done[kPsMaxUnits];  // CTAs that read a unit's sums
+
+struct PsTail {
+    unsigned long long mbar[PS_MAX_SLOTS];
+    double red[2][2][PS_WARPS];  // [publish parity][sum, squares][warp]
+    float ca[PS_MAX_CPG];
+    float cb[PS_MAX_CPG];
+    float mean;
+    int flag[2];  // [check parity] ready
+};
+constexpr int kPsTailBytes = (static_cast<int>(sizeof(PsTail)) + 127) / 128 * 128;
+
+__device__ __forceinline__ unsigned int ps_ld_acquire(const unsigned int* p) {
+    unsigned int v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ double ps_ld_relaxed(const double* p) {
+    double v;
+    asm volatile("ld.relaxed.gpu.global.f64 %0, [%1];" : "=d"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void ps_red_release(unsigned int* p) {
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
+}
+
+// Chunk c's unit and its vectors [a, e) within the unit.
+__device__ __forceinline__ void ps_chunk(int64_t c, int cpu, int nvg, int* u, int* a, int* e) {
+    *u = static_cast<int>(c / cpu);
+    const int j = static_cast<int>(c - static_cast<int64_t>(*u) * cpu);
+    *a = j * PS_CV;
+    *e = *a + PS_CV < nvg ? *a + PS_CV : nvg;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(PS_THREADS, 2)
+    ps_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b, T* y, int units, int G,
+              int cpg, int S, int nvg, int cpu, int ns, float eps) {
+    constexpr int V = Vec<T>::N;
+    extern __shared__ __align__(128) unsigned char ps_smem[];
+    PsTail& tl = *reinterpret_cast<PsTail*>(ps_smem);
+    uint4* buf = reinterpret_cast<uint4*>(ps_smem + kPsTailBytes);
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int P = static_cast<int>(gridDim.x), p = static_cast<int>(blockIdx.x);
+    const int64_t nchunks = static_cast<int64_t>(units) * cpu;
+    const int K = p < nchunks ? static_cast<int>((nchunks - p + P - 1) / P) : 0;
+    const uint4* xv = reinterpret_cast<const uint4*>(x);
+    uint4* yv = reinterpret_cast<uint4*>(y);
+    const int mu = cpu < P ? cpu : P;  // CTAs holding chunks of a unit
+
+    if (tid == 0) {
+        for (int s = 0; s < ns; ++s) cg_mbar_init(&tl.mbar[s]);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    auto issue = [&](int k) {  // thread 0: chunk k into slot k % ns
+        int u, a, e;
+        ps_chunk(p + static_cast<int64_t>(k) * P, cpu, nvg, &u, &a, &e);
+        const int s = k % ns;
+        cg_mbar_expect(&tl.mbar[s], static_cast<uint32_t>(e - a) * 16u);
+        cg_bulk_load(buf + static_cast<int64_t>(s) * PS_CV, xv + static_cast<int64_t>(u) * nvg + a,
+                     static_cast<uint32_t>(e - a) * 16u, &tl.mbar[s]);
+    };
+    if (tid == 0)
+        for (int k = 0; k < K && k < ns; ++k) issue(k);
+
+    int next_stats = 0, next_apply = 0, coef_unit = -1, checks = 0, pubs = 0;
+    int published = -1;  // highest unit this CTA has published
+    double ts = 0.0, tq = 0.0;
+    while (next_apply < K) {
+        if (next_stats < K && next_stats < next_apply + ns) {
+            const int k = next_stats;
+            const int64_t c = p + static_cast<int64_t>(k) * P;
+            int u, a, e;
+            ps_chunk(c, cpu, nvg, &u, &a, &e);
+            cg_mbar_wait(&tl.mbar[k % ns], static_cast<uint32_t>((k / ns) & 1));
+            const uint4* sb = buf + static_cast<int64_t>(k % ns) * PS_CV;
+            float s = 0.0f, ss = 0.0f;
+            for (int i = tid; i < e - a; i += PS_THREADS) {
+                Vec<T> v;
+                v.raw = sb[i];
+#pragma unroll
+                for (int j = 0; j < V; ++j) {
+                    const float d = v.get(j);
+                    s += d;
+                    ss = fmaf(d, d, ss);
+                }
+            }
+            ts += static_cast<double>(s);
+            tq += static_cast<double>(ss);
+            const bool last = k + 1 == K || (c + P) / cpu != u;
+            if (last) {  // this CTA's sums of unit u: a fixed butterfly, then the slot and the counter
+                const int par = pubs & 1;
+                ++pubs;
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) {
+                    ts += __shfl_xor_sync(0xffffffffu, ts, o);
+                    tq += __shfl_xor_sync(0xffffffffu, tq, o);
+                }
+                if (lane == 0) {
+                    tl.red[par][0][warp] = ts;
+                    tl.red[par][1][warp] = tq;
+                }
+                __syncthreads();
+                if (warp == 0) {
+                    double S0 = lane < PS_WARPS ? tl.red[par][0][lane] : 0.0;
+                    double Q0 = lane < PS_WARPS ? tl.red[par][1][lane] : 0.0;
+#pragma unroll
+                    for (int o = 16; o > 0; o >>= 1) {
+                        S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+                        Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
+                    }
+                    if (lane == 0) {
+                        const int64_t first = static_cast<int64_t>(u) * cpu;
+                        const int j = static_cast<int>(((p - first % P) + P) % P);
+                        double* slot = ps_part + 2 * (static_cast<int64_t>(u) * mu + j);
+                        slot[0] = S0;
+                        slot[1] = Q0;
+                        __threadfence();
+                        ps_red_release(&ps_cnt[u]);
+                    }
+                }
+                ts = 0.0;
+                tq = 0.0;
+                published = u;
+            }
+            ++next_stats;
+        }
+        // Apply, in order, every chunk whose unit is ready.
+        while (next_apply < next_stats) {
+            const int k = next_apply;
+            const int64_t c = p + static_cast<int64_t>(k) * P;
+            int u, a, e;
+            ps_chunk(c, cpu, nvg, &u, &a, &e);
+            if (u != coef_unit) {
+                if (u > published) break;  // this CTA's own part of u is not in yet
+                const bool block = !(next_stats < K && next_stats < next_apply + ns);
+                const int par = checks & 1;
+                ++checks;
+                if (warp == 0) {
+                    // Lane 0 polls and decides for the warp; once it has seen the unit complete,
+                    // every lane takes its own acquire of the counter (already complete: a unit's
+                    // counter is reset only after this CTA's own done increment, below).
+                    unsigned int got = 0, polls = 0;
+                    if (lane == 0) {
+                        for (;;) {
+                            got = ps_ld_acquire(&ps_cnt[u]);
+                            if (got >= static_cast<unsigned int>(mu) || !block) break;
+                            if (++polls > kPsMaxPolls) __trap();
+                            __nanosleep(32);
+                        }
+                    }
+                    got = __shfl_sync(0xffffffffu, got, 0);
+                    const bool ready = got >= static_cast<unsigned int>(mu);
+                    if (ready) {
+                        while (ps_ld_acquire(&ps_cnt[u]) < static_cast<unsigned int>(mu)) {
+                        }
+                        double S0 = 0.0, Q0 = 0.0;
+                        const double* base = ps_part + 2 * static_cast<int64_t>(u) * mu;
+                        for (int i = lane; i < mu; i += 32) {
+                            S0 += ps_ld_relaxed(base + 2 * i);
+                            Q0 += ps_ld_relaxed(base + 2 * i + 1);
+                        }
+#pragma unroll
+                        for (int o = 16; o > 0; o >>= 1) {
+                            S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+                            Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
+                        }
+                        const double n = static_cast<double>(nvg) * V;
+                        const double m = S0 / n;
+                        double var = Q0 / n - m * m;
+                        if (var < 0.0) var = 0.0;
+                        const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
+                        const int g = u % G;
+                        for (int ch = lane; ch < cpg; ch += 32) {
+                            const double wc = static_cast<double>(to_f(__ldg(w + g * cpg + ch)));
+                            const double bc = static_cast<double>(to_f(__ldg(b + g * cpg + ch)));
+                            tl.ca[ch] = static_cast<float>(rstd * wc * cg_coef_scale<T>());
+                            tl.cb[ch] = static_cast<float>(bc * cg_coef_scale<T>());
+                        }
+                        if (lane == 0) {
+                            tl.mean = static_cast<float>(m);
+                            // The last of the unit's CTAs to read its sums resets its counters.
+                            if (atomicAdd(&ps_done[u], 1u) + 1u == static_cast<unsigned int>(mu)) {
+                                ps_cnt[u] = 0u;
+                                ps_done[u] = 0u;
+                            }
+                        }
+                    }
+                    if (lane == 0) tl.flag[par] = ready ? 1 : 0;
+                }
+                __syncthreads();
+                if (!tl.flag[par]) break;
+                coef_unit = u;
+            }
+            // Apply chunk k from its slot; a chunk spans at most 2 channels (S >= 8 PS_CV).
+            const uint4* sb = buf + static_cast<int64_t>(k % ns) * PS_CV;
+            const float mean = tl.mean;
+            const int el0 = a * V;
+            const int c0 = el0 / S;
+            const int bound = (c0 + 1) * S;
+            uint4* out = yv + static_cast<int64_t>(u) * nvg;
+            for (int i = tid; i < e - a; i += PS_THREADS) {
+                Vec<T> v;
+                v.raw = sb[i];
+                const int ch = c0 + ((a + i) * V >= bound ? 1 : 0);
+                const float A = tl.ca[ch], Bc = tl.cb[ch];
+#pragma unroll
+                for (int j = 0; j < V; ++j) v.set(j, cg_silu<T>(__fsub_rn(v.get(j), mean), A, Bc));
+                cg_st_cs(out + a + i, v.raw);
+            }
+            __syncthreads();  // the slot read by every thread
+            if (tid == 0 && k + ns < K) {
+                asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                issue(k + ns);
+            }
+            ++next_apply;
+        }
+    }
+}
+
+// ---- host ----
+
+struct PsCard {
+    int sms = 0;
+    int per_sm[3] = {0, 0, 0};  // resident CTAs an SM with bucket b's shared memory (b = 1, 2)
+    int slots[3] = {0, 0, 0};
+    size_t dyn[3] = {0, 0, 0};
+};
+
+template <typename T>
+const PsCard& ps_card() {
+    static PsCard cards[kMaxDevices + 1];
+    static bool filled[kMaxDevices + 1] = {};
+    int cur = 0;
+    if (cudaGetDevice(&cur) != cudaSuccess || cur < 0 || cur >= kMaxDevices) {
+        cudaGetLastError();
+        return cards[kMaxDevices];  // sms 0: the path is off
+    }
+    PsCard& card = cards[cur];
+    if (filled[cur]) return card;
+    filled[cur] = true;
+    int sms = 0, per_sm = 0, optin = 0, reserved = 0, coop = 0;
+    const void* fn = reinterpret_cast<const void*>(ps_kernel<T>);
+    bool ok = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, cur) == cudaSuccess &&
+              cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, cur) == cudaSuccess &&
+              cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cur) == cudaSuccess &&
+              cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, cur) == cudaSuccess &&
+              cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, cur) == cudaSuccess && coop != 0;
+    int dmax = 0;
+    for (int bk = 1; ok && bk <= 2; ++bk) {
+        int d = per_sm / bk - reserved - 256;
+        if (d > optin) d = optin;
+        int slots = (d - kPsTailBytes) / (16 * PS_CV);
+        if (slots > PS_MAX_SLOTS) slots = PS_MAX_SLOTS;
+        if (slots < 2) continue;
+        card.slots[bk] = slots;
+        card.dyn[bk] = static_cast<size_t>(kPsTailBytes) + static_cast<size_t>(slots) * 16 * PS_CV;
+        if (static_cast<int>(card.dyn[bk]) > dmax) dmax = static_cast<int>(card.dyn[bk]);
+    }
+    if (ok && dmax > 0) ok = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, dmax) == cudaSuccess;
+    for (int bk = 1; ok && bk <= 2; ++bk) {
+        if (card.slots[bk] == 0) continue;
+        int n = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, fn, PS_THREADS, card.dyn[bk]) != cudaSuccess) n = 0;
+        card.per_sm[bk] = n >= bk ? bk : 0;
+    }
+    cudaGetLastError();
+    card.sms = ok ? sms : 0;
+    return card;
+}
+
+template <typename T>
+bool try_ps(kp_call* call, cudaStream_t s, int32_t* rc) {
+    constexpr int V = Vec<T>::N;
+    const kp_tensor& xt = call->tensors[0];
+    if (!is_contiguous(xt)) return false;
+    const T* x = static_cast<const T*>(xt.data);
+    const T* w = static_cast<const T*>(call->tensors[1].data);
+    const T* b = static_cast<const T*>(call->tensors[2].data);
+    T* y = static_cast<T*>(call->tensors[3].data);
+    const int G = static_cast<int>(call->scalars[0]);
+    const float eps = static_cast<float>(call->scalars[1]);
+    const int64_t B = xt.shape[0], C = xt.shape[1];
+    int64_t S = 1;
+    for (int d = 2; d < xt.rank; ++d) S *= xt.shape[d];
+    const int64_t cpg = C / G, units = B * G, gs = cpg * S;
+    if (units * gs * static_cast<int64_t>(sizeof(T)) < kPsMinX) return false;
+    if (S % V != 0 || S < int64_t(V) * PS_CV || cpg > PS_MAX_CPG || units > kPsMaxUnits) return false;
+    if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 != 0) return false;
+    const int64_t nvg = gs / V;
+    if (nvg >= (int64_t(1) << 30) / V) return false;  // element offsets in a unit fit int
+    const int64_t cpu = (nvg + PS_CV - 1) / PS_CV;
+    const PsCard& card = ps_card<T>();
+    if (card.sms <= 0) return false;
+    int bk = 0;
+    int64_t P = 0;
+    for (int cand = 2; cand >= 1; --cand) {
+        if (card.per_sm[cand] <= 0) continue;
+        const int64_t grid = static_cast<int64_t>(card.sms) * card.per_sm[cand];
+        const int64_t mu = cpu < grid ? cpu : grid;
+        if ((cpu + grid - 1) / grid > card.slots[cand] || units * mu > kPsMaxParts) continue;
+        bk = cand;
+        P = grid;
+        break;
+    }
+    if (bk == 0) return false;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cfg.gridDim = dim3(static_cast<unsigned int>(P));
+    cfg.blockDim = dim3(PS_THREADS);
+    cfg.dynamicSmemBytes = card.dyn[bk];
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, ps_kernel<T>, x, w, b, y, static_cast<int>(units), G,
+                                             static_cast<int>(cpg), static_cast<int>(S), static_cast<int>(nvg),
+                                             static_cast<int>(cpu), card.slots[bk], eps);
+    if (e != cudaSuccess) {  // nothing launched: v12 takes the row
+        cudaGetLastError();
+        return false;
+    }
+    snprintf(call->path, KP_PATH_LEN, "ps_onepass_b%d_s%d_P%d_cpu%d", bk, card.slots[bk], static_cast<int>(P),
+             static_cast<int>(cpu));
+    *rc = launched(call);
+    return true;
+}
+
+}  // namespace
+
+extern "C" int32_t v17_group_norm_silu(kp_call* call, void* stream_ptr) __asm__("kp_group_norm_silu");
+
+extern "C" int32_t v17_group_norm_silu(kp_call* call, void* stream_ptr) {
+    if (resident_call(call) && is_contiguous(call->tensors[0])) {
+        cudaStream_t s = static_cast<cudaStream_t>(stream_ptr);
+        int32_t rc = KP_OK;
+        const int32_t dt = call->tensors[0].dtype;
+        const bool ran = dt == KP_F16    ? try_ps<__half>(call, s, &rc)
+                         : dt == KP_BF16 ? try_ps<__nv_bfloat16>(call, s, &rc)
+                                         : false;
+        if (ran) return rc;
+    }
+    return v12_group_norm_silu(call, stream_ptr);
+}
