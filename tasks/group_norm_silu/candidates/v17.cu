@@ -29,10 +29,13 @@
 //     v10h's arithmetic follows: mean, var = max(Q/n - mean^2, 0), rstd in fp64, a = rstd w_c and
 //     b_c halved, y = silu((x - mean) a + b) in fp32 with the one-MUFU tanh form (cg_silu), stored
 //     st.global.cs. The slot is refilled with chunk k + ns as soon as every thread has read it.
-//   - The loop: take the statistics of the next loaded chunk if there is one; then apply every
-//     chunk in order whose unit is ready, checking a unit's counter only once this CTA has
-//     published that unit; spin on it only when no chunk is left to take statistics of (every slot
-//     holds a chunk already summed, or all are summed).
+//   - The loop, one decision a step by one thread for the CTA (broadcast through shared memory):
+//     apply the oldest summed chunks while their unit's coefficients are in; else take the
+//     statistics of the next chunk if it has landed (a non-blocking mbarrier test); else, once this
+//     CTA has published the oldest chunk's unit, read that unit's counter; poll the two until one
+//     holds. (The first version, b069999, took the statistics of the next chunk first and waited
+//     for its load, which it had just issued, while summed chunks sat ready: correct, and 0.49-
+//     0.80x the baseline on its rows, run 20261203T152845Z-9e31bed8.)
 //   - No deadlock when no CTA holds more than ns chunks of one unit (the host's condition): a CTA
 //     spins on unit u only when its ns slots hold chunks [oldest, oldest + ns), all summed, so its
 //     chunks of u (at most ns, from `oldest` on) are summed and published. The lowest unfinished
@@ -106,6 +109,18 @@ __device__ __forceinline__ double ps_ld_relaxed(const double* p) {
     asm volatile("ld.relaxed.gpu.global.f64 %0, [%1];" : "=d"(v) : "l"(p) : "memory");
     return v;
 }
+// Non-blocking: has the mbarrier's phase of this parity completed?
+__device__ __forceinline__ bool ps_mbar_test(unsigned long long* m, uint32_t parity) {
+    uint32_t done;
+    asm volatile(
+        "{\n\t.reg .pred P1;\n\t"
+        "mbarrier.test_wait.parity.shared::cta.b64 P1, [%1], %2;\n\t"
+        "selp.u32 %0, 1, 0, P1;\n\t}"
+        : "=r"(done)
+        : "r"(cg_smem_addr(m)), "r"(parity)
+        : "memory");
+    return done != 0;
+}
 __device__ __forceinline__ void ps_red_release(unsigned int* p) {
     asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
 }
@@ -150,16 +165,87 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
     if (tid == 0)
         for (int k = 0; k < K && k < ns; ++k) issue(k);
 
-    int next_stats = 0, next_apply = 0, coef_unit = -1, checks = 0, pubs = 0;
-    int published = -1;  // highest unit this CTA has published
+    int next_stats = 0, next_apply = 0, coef_unit = -1, decisions = 0, pubs = 0;
+    int published = -1;  // highest unit this CTA has published (the same in every thread)
     double ts = 0.0, tq = 0.0;
     while (next_apply < K) {
-        if (next_stats < K && next_stats < next_apply + ns) {
+        // One decision a step, by lane 0 of warp 0, for the whole CTA:
+        //   1: apply the oldest summed chunk(s), its unit's coefficients already in shared memory;
+        //   0: take the statistics of the next chunk, which has landed;
+        //   2: the oldest summed chunk's unit is complete: coefficients, then apply.
+        // It spins (polling the slot's mbarrier and the unit's counter) only when none holds.
+        const int issued = K < next_apply + ns ? K : next_apply + ns;
+        int ua = -1, ea = 0, aa = 0;
+        if (next_apply < next_stats) ps_chunk(p + static_cast<int64_t>(next_apply) * P, cpu, nvg, &ua, &aa, &ea);
+        const int par = decisions & 1;
+        ++decisions;
+        if (warp == 0) {
+            int act = -1;
+            if (ua >= 0 && ua == coef_unit) act = 1;
+            if (lane == 0 && act < 0) {
+                unsigned int polls = 0;
+                for (;;) {
+                    if (next_stats < issued &&
+                        ps_mbar_test(&tl.mbar[next_stats % ns], static_cast<uint32_t>((next_stats / ns) & 1))) {
+                        act = 0;
+                        break;
+                    }
+                    if (ua >= 0 && ua <= published && ps_ld_acquire(&ps_cnt[ua]) >= static_cast<unsigned int>(mu)) {
+                        act = 2;
+                        break;
+                    }
+                    if (++polls > kPsMaxPolls) __trap();
+                    __nanosleep(32);
+                }
+            }
+            act = __shfl_sync(0xffffffffu, act, 0);
+            if (act == 2) {
+                // Every lane takes its own acquire (the counter is complete and stays so until
+                // this CTA's done increment below), then the m_u partials in slot order.
+                while (ps_ld_acquire(&ps_cnt[ua]) < static_cast<unsigned int>(mu)) {
+                }
+                double S0 = 0.0, Q0 = 0.0;
+                const double* base = ps_part + 2 * static_cast<int64_t>(ua) * mu;
+                for (int i = lane; i < mu; i += 32) {
+                    S0 += ps_ld_relaxed(base + 2 * i);
+                    Q0 += ps_ld_relaxed(base + 2 * i + 1);
+                }
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) {
+                    S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+                    Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
+                }
+                const double n = static_cast<double>(nvg) * V;
+                const double m = S0 / n;
+                double var = Q0 / n - m * m;
+                if (var < 0.0) var = 0.0;
+                const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
+                const int g = ua % G;
+                for (int ch = lane; ch < cpg; ch += 32) {
+                    const double wc = static_cast<double>(to_f(__ldg(w + g * cpg + ch)));
+                    const double bc = static_cast<double>(to_f(__ldg(b + g * cpg + ch)));
+                    tl.ca[ch] = static_cast<float>(rstd * wc * cg_coef_scale<T>());
+                    tl.cb[ch] = static_cast<float>(bc * cg_coef_scale<T>());
+                }
+                if (lane == 0) {
+                    tl.mean = static_cast<float>(m);
+                    // The last of the unit's CTAs to read its sums resets its counters.
+                    if (atomicAdd(&ps_done[ua], 1u) + 1u == static_cast<unsigned int>(mu)) {
+                        ps_cnt[ua] = 0u;
+                        ps_done[ua] = 0u;
+                    }
+                }
+            }
+            if (lane == 0) tl.flag[par] = act;
+        }
+        __syncthreads();
+        const int act = tl.flag[par];
+        if (act == 0) {
             const int k = next_stats;
             const int64_t c = p + static_cast<int64_t>(k) * P;
             int u, a, e;
             ps_chunk(c, cpu, nvg, &u, &a, &e);
-            cg_mbar_wait(&tl.mbar[k % ns], static_cast<uint32_t>((k / ns) & 1));
+            cg_mbar_wait(&tl.mbar[k % ns], static_cast<uint32_t>((k / ns) & 1));  // landed: returns at once
             const uint4* sb = buf + static_cast<int64_t>(k % ns) * PS_CV;
             float s = 0.0f, ss = 0.0f;
             for (int i = tid; i < e - a; i += PS_THREADS) {
@@ -176,7 +262,7 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
             tq += static_cast<double>(ss);
             const bool last = k + 1 == K || (c + P) / cpu != u;
             if (last) {  // this CTA's sums of unit u: a fixed butterfly, then the slot and the counter
-                const int par = pubs & 1;
+                const int pp = pubs & 1;
                 ++pubs;
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) {
@@ -184,13 +270,13 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                     tq += __shfl_xor_sync(0xffffffffu, tq, o);
                 }
                 if (lane == 0) {
-                    tl.red[par][0][warp] = ts;
-                    tl.red[par][1][warp] = tq;
+                    tl.red[pp][0][warp] = ts;
+                    tl.red[pp][1][warp] = tq;
                 }
                 __syncthreads();
                 if (warp == 0) {
-                    double S0 = lane < PS_WARPS ? tl.red[par][0][lane] : 0.0;
-                    double Q0 = lane < PS_WARPS ? tl.red[par][1][lane] : 0.0;
+                    double S0 = lane < PS_WARPS ? tl.red[pp][0][lane] : 0.0;
+                    double Q0 = lane < PS_WARPS ? tl.red[pp][1][lane] : 0.0;
 #pragma unroll
                     for (int o = 16; o > 0; o >>= 1) {
                         S0 += __shfl_xor_sync(0xffffffffu, S0, o);
@@ -211,79 +297,19 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                 published = u;
             }
             ++next_stats;
+            continue;
         }
-        // Apply, in order, every chunk whose unit is ready.
+        if (act == 2) coef_unit = ua;
+        // Apply, in order, every summed chunk of the coefficients' unit.
+        const float mean = tl.mean;
         while (next_apply < next_stats) {
             const int k = next_apply;
-            const int64_t c = p + static_cast<int64_t>(k) * P;
             int u, a, e;
-            ps_chunk(c, cpu, nvg, &u, &a, &e);
-            if (u != coef_unit) {
-                if (u > published) break;  // this CTA's own part of u is not in yet
-                const bool block = !(next_stats < K && next_stats < next_apply + ns);
-                const int par = checks & 1;
-                ++checks;
-                if (warp == 0) {
-                    // Lane 0 polls and decides for the warp; once it has seen the unit complete,
-                    // every lane takes its own acquire of the counter (already complete: a unit's
-                    // counter is reset only after this CTA's own done increment, below).
-                    unsigned int got = 0, polls = 0;
-                    if (lane == 0) {
-                        for (;;) {
-                            got = ps_ld_acquire(&ps_cnt[u]);
-                            if (got >= static_cast<unsigned int>(mu) || !block) break;
-                            if (++polls > kPsMaxPolls) __trap();
-                            __nanosleep(32);
-                        }
-                    }
-                    got = __shfl_sync(0xffffffffu, got, 0);
-                    const bool ready = got >= static_cast<unsigned int>(mu);
-                    if (ready) {
-                        while (ps_ld_acquire(&ps_cnt[u]) < static_cast<unsigned int>(mu)) {
-                        }
-                        double S0 = 0.0, Q0 = 0.0;
-                        const double* base = ps_part + 2 * static_cast<int64_t>(u) * mu;
-                        for (int i = lane; i < mu; i += 32) {
-                            S0 += ps_ld_relaxed(base + 2 * i);
-                            Q0 += ps_ld_relaxed(base + 2 * i + 1);
-                        }
-#pragma unroll
-                        for (int o = 16; o > 0; o >>= 1) {
-                            S0 += __shfl_xor_sync(0xffffffffu, S0, o);
-                            Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
-                        }
-                        const double n = static_cast<double>(nvg) * V;
-                        const double m = S0 / n;
-                        double var = Q0 / n - m * m;
-                        if (var < 0.0) var = 0.0;
-                        const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
-                        const int g = u % G;
-                        for (int ch = lane; ch < cpg; ch += 32) {
-                            const double wc = static_cast<double>(to_f(__ldg(w + g * cpg + ch)));
-                            const double bc = static_cast<double>(to_f(__ldg(b + g * cpg + ch)));
-                            tl.ca[ch] = static_cast<float>(rstd * wc * cg_coef_scale<T>());
-                            tl.cb[ch] = static_cast<float>(bc * cg_coef_scale<T>());
-                        }
-                        if (lane == 0) {
-                            tl.mean = static_cast<float>(m);
-                            // The last of the unit's CTAs to read its sums resets its counters.
-                            if (atomicAdd(&ps_done[u], 1u) + 1u == static_cast<unsigned int>(mu)) {
-                                ps_cnt[u] = 0u;
-                                ps_done[u] = 0u;
-                            }
-                        }
-                    }
-                    if (lane == 0) tl.flag[par] = ready ? 1 : 0;
-                }
-                __syncthreads();
-                if (!tl.flag[par]) break;
-                coef_unit = u;
-            }
-            // Apply chunk k from its slot; a chunk spans at most 2 channels (S >= 8 PS_CV).
+            ps_chunk(p + static_cast<int64_t>(k) * P, cpu, nvg, &u, &a, &e);
+            if (u != coef_unit) break;
+            // A chunk spans at most 2 channels (S >= V * PS_CV).
             const uint4* sb = buf + static_cast<int64_t>(k % ns) * PS_CV;
-            const float mean = tl.mean;
-            const int el0 = a * V;
-            const int c0 = el0 / S;
+            const int c0 = a * V / S;
             const int bound = (c0 + 1) * S;
             uint4* out = yv + static_cast<int64_t>(u) * nvg;
             for (int i = tid; i < e - a; i += PS_THREADS) {
