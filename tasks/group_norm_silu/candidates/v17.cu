@@ -88,6 +88,13 @@ constexpr unsigned int kPsMaxPolls = 1u << 26;
 __device__ double ps_part[2 * kPsMaxParts];  // {sum, sum of squares} of (unit, CTA slot j)
 __device__ unsigned int ps_cnt[kPsMaxUnits];   // partials published a unit
 __device__ unsigned int ps_done[kPsMaxUnits];  // CTAs that read a unit's sums
+// GNS_V17_FINALIZER (v17b sets it to 1): the CTA whose partial completes a unit sums the m_u
+// partials once and publishes {mean, rstd}; the others read those two values instead of m_u pairs.
+#ifndef GNS_V17_FINALIZER
+#define GNS_V17_FINALIZER 0
+#endif
+__device__ double ps_fin[2 * kPsMaxUnits];     // {mean, rstd} of a unit (finalizer form)
+__device__ unsigned int ps_flag[kPsMaxUnits];  // the unit's {mean, rstd} published (finalizer form)
 
 struct PsTail {
     unsigned long long mbar[PS_MAX_SLOTS];
@@ -120,6 +127,36 @@ __device__ __forceinline__ bool ps_mbar_test(unsigned long long* m, uint32_t par
         : "r"(cg_smem_addr(m)), "r"(parity)
         : "memory");
     return done != 0;
+}
+__device__ __forceinline__ unsigned int ps_atom_add_acq_rel(unsigned int* p) {
+    unsigned int old;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(old) : "l"(p) : "memory");
+    return old;
+}
+__device__ __forceinline__ void ps_st_release(unsigned int* p, unsigned int v) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+// The unit's sums from its m_u partials, in slot order (lane l: slots l, l + 32, ...), then an xor
+// butterfly: the same value in every lane and every CTA, bit for bit. Warp-wide.
+__device__ __forceinline__ void ps_unit_stats(int u, int mu, int nvg, int V, float eps, int lane, double* mean,
+                                              double* rstd) {
+    double S0 = 0.0, Q0 = 0.0;
+    const double* base = ps_part + 2 * static_cast<int64_t>(u) * mu;
+    for (int i = lane; i < mu; i += 32) {
+        S0 += ps_ld_relaxed(base + 2 * i);
+        Q0 += ps_ld_relaxed(base + 2 * i + 1);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        S0 += __shfl_xor_sync(0xffffffffu, S0, o);
+        Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
+    }
+    const double n = static_cast<double>(nvg) * V;
+    const double m = S0 / n;
+    double var = Q0 / n - m * m;
+    if (var < 0.0) var = 0.0;
+    *mean = m;
+    *rstd = 1.0 / sqrt(var + static_cast<double>(eps));
 }
 __device__ __forceinline__ void ps_red_release(unsigned int* p) {
     asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
@@ -190,7 +227,9 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                         act = 0;
                         break;
                     }
-                    if (ua >= 0 && ua <= published && ps_ld_acquire(&ps_cnt[ua]) >= static_cast<unsigned int>(mu)) {
+                    if (ua >= 0 && ua <= published &&
+                        (GNS_V17_FINALIZER ? ps_ld_acquire(&ps_flag[ua]) != 0u
+                                           : ps_ld_acquire(&ps_cnt[ua]) >= static_cast<unsigned int>(mu))) {
                         act = 2;
                         break;
                     }
@@ -200,26 +239,19 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
             }
             act = __shfl_sync(0xffffffffu, act, 0);
             if (act == 2) {
-                // Every lane takes its own acquire (the counter is complete and stays so until
-                // this CTA's done increment below), then the m_u partials in slot order.
-                while (ps_ld_acquire(&ps_cnt[ua]) < static_cast<unsigned int>(mu)) {
+                // Every lane takes its own acquire (the unit is complete and stays so until this
+                // CTA's done increment below), then the unit's sums or its published {mean, rstd}.
+                double m, rstd;
+                if (GNS_V17_FINALIZER) {
+                    while (ps_ld_acquire(&ps_flag[ua]) == 0u) {
+                    }
+                    m = ps_ld_relaxed(ps_fin + 2 * ua);
+                    rstd = ps_ld_relaxed(ps_fin + 2 * ua + 1);
+                } else {
+                    while (ps_ld_acquire(&ps_cnt[ua]) < static_cast<unsigned int>(mu)) {
+                    }
+                    ps_unit_stats(ua, mu, nvg, V, eps, lane, &m, &rstd);
                 }
-                double S0 = 0.0, Q0 = 0.0;
-                const double* base = ps_part + 2 * static_cast<int64_t>(ua) * mu;
-                for (int i = lane; i < mu; i += 32) {
-                    S0 += ps_ld_relaxed(base + 2 * i);
-                    Q0 += ps_ld_relaxed(base + 2 * i + 1);
-                }
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) {
-                    S0 += __shfl_xor_sync(0xffffffffu, S0, o);
-                    Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
-                }
-                const double n = static_cast<double>(nvg) * V;
-                const double m = S0 / n;
-                double var = Q0 / n - m * m;
-                if (var < 0.0) var = 0.0;
-                const double rstd = 1.0 / sqrt(var + static_cast<double>(eps));
                 const int g = ua % G;
                 for (int ch = lane; ch < cpg; ch += 32) {
                     const double wc = static_cast<double>(to_f(__ldg(w + g * cpg + ch)));
@@ -233,6 +265,7 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                     if (atomicAdd(&ps_done[ua], 1u) + 1u == static_cast<unsigned int>(mu)) {
                         ps_cnt[ua] = 0u;
                         ps_done[ua] = 0u;
+                        if (GNS_V17_FINALIZER) ps_flag[ua] = 0u;
                     }
                 }
             }
@@ -282,6 +315,7 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                         S0 += __shfl_xor_sync(0xffffffffu, S0, o);
                         Q0 += __shfl_xor_sync(0xffffffffu, Q0, o);
                     }
+                    unsigned int before = 0u;
                     if (lane == 0) {
                         const int64_t first = static_cast<int64_t>(u) * cpu;
                         const int j = static_cast<int>(((p - first % P) + P) % P);
@@ -289,7 +323,25 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                         slot[0] = S0;
                         slot[1] = Q0;
                         __threadfence();
-                        ps_red_release(&ps_cnt[u]);
+                        if (GNS_V17_FINALIZER)
+                            before = ps_atom_add_acq_rel(&ps_cnt[u]);
+                        else
+                            ps_red_release(&ps_cnt[u]);
+                    }
+                    if (GNS_V17_FINALIZER) {
+                        // The CTA whose partial completed the unit finalizes it for all.
+                        before = __shfl_sync(0xffffffffu, before, 0);
+                        if (before + 1u == static_cast<unsigned int>(mu)) {
+                            while (ps_ld_acquire(&ps_cnt[u]) < static_cast<unsigned int>(mu)) {
+                            }
+                            double m, rstd;
+                            ps_unit_stats(u, mu, nvg, V, eps, lane, &m, &rstd);
+                            if (lane == 0) {
+                                ps_fin[2 * u] = m;
+                                ps_fin[2 * u + 1] = rstd;
+                                ps_st_release(&ps_flag[u], 1u);
+                            }
+                        }
                     }
                 }
                 ts = 0.0;
