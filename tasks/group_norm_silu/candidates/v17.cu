@@ -219,6 +219,19 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
         if (warp == 0) {
             int act = -1;
             if (ua >= 0 && ua == coef_unit) act = 1;
+            // The oldest chunk's channel weights, loaded before the poll so their latency overlaps it.
+            float wl0 = 0.0f, bl0 = 0.0f, wl1 = 0.0f, bl1 = 0.0f;
+            if (ua >= 0 && act < 0) {
+                const int g = ua % G;
+                if (lane < cpg) {
+                    wl0 = to_f(__ldg(w + g * cpg + lane));
+                    bl0 = to_f(__ldg(b + g * cpg + lane));
+                }
+                if (lane + 32 < cpg) {
+                    wl1 = to_f(__ldg(w + g * cpg + lane + 32));
+                    bl1 = to_f(__ldg(b + g * cpg + lane + 32));
+                }
+            }
             if (lane == 0 && act < 0) {
                 unsigned int polls = 0;
                 for (;;) {
@@ -252,12 +265,13 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
                     }
                     ps_unit_stats(ua, mu, nvg, V, eps, lane, &m, &rstd);
                 }
-                const int g = ua % G;
-                for (int ch = lane; ch < cpg; ch += 32) {
-                    const double wc = static_cast<double>(to_f(__ldg(w + g * cpg + ch)));
-                    const double bc = static_cast<double>(to_f(__ldg(b + g * cpg + ch)));
-                    tl.ca[ch] = static_cast<float>(rstd * wc * cg_coef_scale<T>());
-                    tl.cb[ch] = static_cast<float>(bc * cg_coef_scale<T>());
+                if (lane < cpg) {
+                    tl.ca[lane] = static_cast<float>(rstd * static_cast<double>(wl0) * cg_coef_scale<T>());
+                    tl.cb[lane] = static_cast<float>(static_cast<double>(bl0) * cg_coef_scale<T>());
+                }
+                if (lane + 32 < cpg) {
+                    tl.ca[lane + 32] = static_cast<float>(rstd * static_cast<double>(wl1) * cg_coef_scale<T>());
+                    tl.cb[lane + 32] = static_cast<float>(static_cast<double>(bl1) * cg_coef_scale<T>());
                 }
                 if (lane == 0) {
                     tl.mean = static_cast<float>(m);
