@@ -30,12 +30,13 @@
 //     b_c halved, y = silu((x - mean) a + b) in fp32 with the one-MUFU tanh form (cg_silu), stored
 //     st.global.cs. The slot is refilled with chunk k + ns as soon as every thread has read it.
 //   - The loop, one decision a step by one thread for the CTA (broadcast through shared memory):
-//     apply the oldest summed chunks while their unit's coefficients are in; else take the
-//     statistics of the next chunk if it has landed (a non-blocking mbarrier test); else, once this
-//     CTA has published the oldest chunk's unit, read that unit's counter; poll the two until one
-//     holds. (The first version, b069999, took the statistics of the next chunk first and waited
-//     for its load, which it had just issued, while summed chunks sat ready: correct, and 0.49-
-//     0.80x the baseline on its rows, run 20261203T152845Z-9e31bed8.)
+//     take the statistics of the next chunk if it has landed (a non-blocking mbarrier test); else
+//     apply the oldest summed chunks while their unit's coefficients are in; else, once this CTA
+//     has published the oldest chunk's unit, read that unit's counter; poll until one holds.
+//     (The first version, b069999, always took the statistics of the next chunk first, waiting
+//     for its load: 0.49-0.80x the baseline on its rows, run 20261203T152845Z-9e31bed8; the
+//     second, 9128035, applied first and took statistics only of landed chunks: 0.46-0.64x, run
+//     20261203T160647Z-c9d59138. Publishing late delays every CTA of the unit.)
 //   - No deadlock when no CTA holds more than ns chunks of one unit (the host's condition): a CTA
 //     spins on unit u only when its ns slots hold chunks [oldest, oldest + ns), all summed, so its
 //     chunks of u (at most ns, from `oldest` on) are summed and published. The lowest unfinished
@@ -77,7 +78,11 @@ namespace {
 
 constexpr int PS_THREADS = 512;
 constexpr int PS_WARPS = PS_THREADS / 32;
-constexpr int PS_CV = 1024;      // 16-byte vectors a chunk (16 KB)
+// GNS_V17_CHUNK_VECS (v17c: 4096): 16-byte vectors a chunk (v17: 1024, 16 KB).
+#ifndef GNS_V17_CHUNK_VECS
+#define GNS_V17_CHUNK_VECS 1024
+#endif
+constexpr int PS_CV = GNS_V17_CHUNK_VECS;
 constexpr int PS_MAX_SLOTS = 16;
 constexpr int PS_MAX_CPG = 64;
 constexpr int kPsMaxUnits = 8192;
@@ -206,9 +211,9 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
     int published = -1;  // highest unit this CTA has published (the same in every thread)
     double ts = 0.0, tq = 0.0;
     while (next_apply < K) {
-        // One decision a step, by lane 0 of warp 0, for the whole CTA:
-        //   1: apply the oldest summed chunk(s), its unit's coefficients already in shared memory;
+        // One decision a step, by lane 0 of warp 0, for the whole CTA, in this order:
         //   0: take the statistics of the next chunk, which has landed;
+        //   1: apply the oldest summed chunk(s), its unit's coefficients already in shared memory;
         //   2: the oldest summed chunk's unit is complete: coefficients, then apply.
         // It spins (polling the slot's mbarrier and the unit's counter) only when none holds.
         const int issued = K < next_apply + ns ? K : next_apply + ns;
@@ -218,7 +223,14 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
         ++decisions;
         if (warp == 0) {
             int act = -1;
-            if (ua >= 0 && ua == coef_unit) act = 1;
+            // Statistics of a landed chunk first: a unit completes only when every CTA holding it
+            // has published, so publishing early is what the other CTAs wait for (the order
+            // "apply first" ran every row slower, run 20261203T160647Z-c9d59138).
+            if (lane == 0 && next_stats < issued &&
+                ps_mbar_test(&tl.mbar[next_stats % ns], static_cast<uint32_t>((next_stats / ns) & 1)))
+                act = 0;
+            act = __shfl_sync(0xffffffffu, act, 0);
+            if (act < 0 && ua >= 0 && ua == coef_unit) act = 1;
             // The oldest chunk's channel weights, loaded before the poll so their latency overlaps it.
             float wl0 = 0.0f, bl0 = 0.0f, wl1 = 0.0f, bl1 = 0.0f;
             if (ua >= 0 && act < 0) {
@@ -294,19 +306,26 @@ __global__ void __launch_bounds__(PS_THREADS, 2)
             ps_chunk(c, cpu, nvg, &u, &a, &e);
             cg_mbar_wait(&tl.mbar[k % ns], static_cast<uint32_t>((k / ns) & 1));  // landed: returns at once
             const uint4* sb = buf + static_cast<int64_t>(k % ns) * PS_CV;
-            float s = 0.0f, ss = 0.0f;
-            for (int i = tid; i < e - a; i += PS_THREADS) {
-                Vec<T> v;
-                v.raw = sb[i];
+            // fp32 over at most 2 vectors (16 elements) a thread, then fp64.
+            for (int i0 = tid; i0 < e - a; i0 += 2 * PS_THREADS) {
+                float s = 0.0f, ss = 0.0f;
 #pragma unroll
-                for (int j = 0; j < V; ++j) {
-                    const float d = v.get(j);
-                    s += d;
-                    ss = fmaf(d, d, ss);
+                for (int r = 0; r < 2; ++r) {
+                    const int i = i0 + r * PS_THREADS;
+                    if (i < e - a) {
+                        Vec<T> v;
+                        v.raw = sb[i];
+#pragma unroll
+                        for (int j = 0; j < V; ++j) {
+                            const float d = v.get(j);
+                            s += d;
+                            ss = fmaf(d, d, ss);
+                        }
+                    }
                 }
+                ts += static_cast<double>(s);
+                tq += static_cast<double>(ss);
             }
-            ts += static_cast<double>(s);
-            tq += static_cast<double>(ss);
             const bool last = k + 1 == K || (c + P) / cpu != u;
             if (last) {  // this CTA's sums of unit u: a fixed butterfly, then the slot and the counter
                 const int pp = pubs & 1;

@@ -1,4 +1,4 @@
-// kpilot-parent: v17 sha256 c424131e676aa3d6734fbca5c3c3e2eedcbb67a394e82959e64da8e18909a89a
+// kpilot-parent: v17 sha256 0d73b44d4eb8e4dd00d57a02a03fd6e67fdb395d405f330d124fcd033e6ee964
 // Candidate v17b for tasks/group_norm_silu: v17 with ONE knob changed, GNS_V17_FINALIZER = 1: the
 // CTA whose partial completes a unit (its atomic increment returns m_u - 1) sums the unit's m_u
 // partials once, in v17's slot order, and publishes {mean, rstd} behind a release flag; every other
