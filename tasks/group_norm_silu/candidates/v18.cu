@@ -39,9 +39,16 @@
 // Dispatch (host; everything else, and any failed launch, runs v12 unchanged): contiguous x and y,
 // fp16/bf16, x at least 64 MiB, S % 8 == 0, S >= 8192 (a chunk spans at most two channels), C/G <=
 // 64, 16-byte aligned, B*G <= 8192, ceil(cpu / P) <= W. W = the 16 KB slots an SM's shared memory
-// holds (13 on the H200), P = SMs, cooperative launch.
+// holds (14 on the H200), P = SMs, cooperative launch. (A launch that fails outside stream capture
+// falls back to v12; under capture the error ends the capture, and the harness reports it.)
 // Path: `ws_onepass_w<W>_P<P>_cpu<chunks a unit>`.
-// Known limits: one call at a time a process (the __device__ accumulators), as v14-v17.
+// Known limits: one call at a time a process (the __device__ accumulators, which also carry over
+// between calls), as v14-v17. Two calls at once on one device would count into each other's
+// units; a count past cpu traps, so that shows as an error, not as wrong numbers.
+// Amended after its run (a review, CPU only): the cleanup's increment is acquire-release and the
+// zeroing stores are relaxed gpu-scope stores (they were a relaxed atomicAdd and plain stores: a
+// data race in the PTX model, not seen in the run), and a count past cpu traps. As measured in run
+// 20261203T163347Z-d2cc52ff the file is at commit dd7332b.
 //
 // PREDICTION (H200, not measured): correct on every row. A warp's chunk lives ~8-10 us (load,
 // sums, wait, apply); with 13 warps an SM in flight that is ~21-26 GB/s of x a SM against the ~14.5
@@ -85,6 +92,17 @@ __device__ __forceinline__ double ws_ld_relaxed(const double* p) {
 }
 __device__ __forceinline__ void ws_red_add_f64(double* p, double v) {
     asm volatile("red.relaxed.gpu.global.add.f64 [%0], %1;" ::"l"(p), "d"(v) : "memory");
+}
+__device__ __forceinline__ unsigned int ws_atom_add_acq_rel(unsigned int* p) {
+    unsigned int old;
+    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(old) : "l"(p) : "memory");
+    return old;
+}
+__device__ __forceinline__ void ws_st_relaxed(double* p, double v) {
+    asm volatile("st.relaxed.gpu.global.f64 [%0], %1;" ::"l"(p), "d"(v) : "memory");
+}
+__device__ __forceinline__ void ws_st_relaxed(unsigned int* p, unsigned int v) {
+    asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
 __device__ __forceinline__ void ws_red_release(unsigned int* p) {
     asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(p) : "memory");
@@ -167,19 +185,26 @@ __global__ void __launch_bounds__(WS_MAX_WARPS * 32, 1)
             ws_red_add_f64(&ws_sum[u * kWsLine], ts);
             ws_red_add_f64(&ws_sq[u * kWsLine], tq);
             ws_red_release(&ws_cnt[u * 2 * kWsLine]);  // orders the two additions before it
-            unsigned int polls = 0;
-            while (ws_ld_acquire(&ws_cnt[u * 2 * kWsLine]) < static_cast<unsigned int>(cpu)) {
+            unsigned int polls = 0, got = 0;
+            while ((got = ws_ld_acquire(&ws_cnt[u * 2 * kWsLine])) < static_cast<unsigned int>(cpu)) {
                 if (++polls > kWsMaxPolls) __trap();
                 __nanosleep(64);
             }
+            // More than cpu chunks counted: another call shares these counters (two streams at
+            // once): stop loudly rather than apply another call's sums.
+            if (got != static_cast<unsigned int>(cpu)) __trap();
             S0 = ws_ld_relaxed(&ws_sum[u * kWsLine]);
             Q0 = ws_ld_relaxed(&ws_sq[u * kWsLine]);
-            // The last of the unit's chunks to read its sums zeroes them for the next call.
-            if (atomicAdd(&ws_done[u * 2 * kWsLine], 1u) + 1u == static_cast<unsigned int>(cpu)) {
-                ws_sum[u * kWsLine] = 0.0;
-                ws_sq[u * kWsLine] = 0.0;
-                ws_cnt[u * 2 * kWsLine] = 0u;
-                ws_done[u * 2 * kWsLine] = 0u;
+            // The last of the unit's chunks to read its sums zeroes them for the next call. The
+            // acquire-release increment orders every reader's loads above before the last reader's
+            // zeroing (a relaxed one would let a slow reader's load see the zero).
+            const unsigned int before = ws_atom_add_acq_rel(&ws_done[u * 2 * kWsLine]);
+            if (before >= static_cast<unsigned int>(cpu)) __trap();
+            if (before + 1u == static_cast<unsigned int>(cpu)) {
+                ws_st_relaxed(&ws_sum[u * kWsLine], 0.0);
+                ws_st_relaxed(&ws_sq[u * kWsLine], 0.0);
+                ws_st_relaxed(&ws_cnt[u * 2 * kWsLine], 0u);
+                ws_st_relaxed(&ws_done[u * 2 * kWsLine], 0u);
             }
         }
         S0 = __shfl_sync(0xffffffffu, S0, 0);
