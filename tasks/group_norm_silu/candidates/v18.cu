@@ -44,7 +44,8 @@
 // Path: `ws_onepass_w<W>_P<P>_cpu<chunks a unit>`.
 // Known limits: one call at a time a process (the __device__ accumulators, which also carry over
 // between calls), as v14-v17. Two calls at once on one device would count into each other's
-// units; a count past cpu traps, so that shows as an error, not as wrong numbers.
+// units: a count that runs past cpu traps, but an overlap that lands exactly on cpu would mix the
+// two calls' sums, and the counters would stay wrong for later calls.
 // Amended after its run (a review, CPU only): the cleanup's increment is acquire-release and the
 // zeroing stores are relaxed gpu-scope stores (they were a relaxed atomicAdd and plain stores: a
 // data race in the PTX model, not seen in the run), and a count past cpu traps. As measured in run

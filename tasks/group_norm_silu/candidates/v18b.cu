@@ -1,4 +1,4 @@
-// kpilot-parent: v18 sha256 26cb2cc31fc3798f37dcb2b7764674856708d6b22ee7450d23f7a151ba2a9188
+// kpilot-parent: v18 sha256 d51878411e5f24677c85963732b9232031307232374519f752dd49840f2a8362
 // Candidate v18b for tasks/group_norm_silu: v12, with v18's warp-owned streaming path only where v18
 // beat v12 in v18's run (NVIDIA H200, 20261203T163347Z-d2cc52ff against v12's 20261203T161049Z-
 // 99875dad): contiguous fp16/bf16 groups larger than one cluster's shared memory (16 x 232448
