@@ -279,31 +279,48 @@ const WsCard& ws_card() {
     return card;
 }
 
+// A contiguous call's shape as v18's path sees it; false where the path does not take the call
+// (every refusal but the card's). v18b's dispatch reads the same shape.
+struct WsShape {
+    int G;
+    int64_t S, cpg, units, gs, nvg, cpu;
+};
+
 template <typename T>
-bool try_ws(kp_call* call, cudaStream_t s, int32_t* rc) {
+bool ws_shape(const kp_call* call, WsShape* sh) {
     constexpr int V = Vec<T>::N;
     const kp_tensor& xt = call->tensors[0];
     if (!is_contiguous(xt)) return false;
-    const T* x = static_cast<const T*>(xt.data);
+    sh->G = static_cast<int>(call->scalars[0]);
+    sh->S = 1;
+    for (int d = 2; d < xt.rank; ++d) sh->S *= xt.shape[d];
+    sh->cpg = xt.shape[1] / sh->G;
+    sh->units = xt.shape[0] * sh->G;
+    sh->gs = sh->cpg * sh->S;
+    if (sh->units * sh->gs * static_cast<int64_t>(sizeof(T)) < kWsMinX) return false;
+    if (sh->S % V != 0 || sh->S < int64_t(V) * WS_CV || sh->cpg > WS_MAX_CPG || sh->units > kWsMaxUnits)
+        return false;
+    if ((reinterpret_cast<uintptr_t>(xt.data) | reinterpret_cast<uintptr_t>(call->tensors[3].data)) % 16 != 0)
+        return false;
+    sh->nvg = sh->gs / V;
+    if (sh->nvg >= (int64_t(1) << 30) / V) return false;  // element offsets in a unit fit int
+    sh->cpu = (sh->nvg + WS_CV - 1) / WS_CV;
+    return true;
+}
+
+template <typename T>
+bool try_ws(kp_call* call, cudaStream_t s, int32_t* rc) {
+    WsShape sh;
+    if (!ws_shape<T>(call, &sh)) return false;
+    const T* x = static_cast<const T*>(call->tensors[0].data);
     const T* w = static_cast<const T*>(call->tensors[1].data);
     const T* b = static_cast<const T*>(call->tensors[2].data);
     T* y = static_cast<T*>(call->tensors[3].data);
-    const int G = static_cast<int>(call->scalars[0]);
     const float eps = static_cast<float>(call->scalars[1]);
-    const int64_t B = xt.shape[0], C = xt.shape[1];
-    int64_t S = 1;
-    for (int d = 2; d < xt.rank; ++d) S *= xt.shape[d];
-    const int64_t cpg = C / G, units = B * G, gs = cpg * S;
-    if (units * gs * static_cast<int64_t>(sizeof(T)) < kWsMinX) return false;
-    if (S % V != 0 || S < int64_t(V) * WS_CV || cpg > WS_MAX_CPG || units > kWsMaxUnits) return false;
-    if ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16 != 0) return false;
-    const int64_t nvg = gs / V;
-    if (nvg >= (int64_t(1) << 30) / V) return false;  // element offsets in a unit fit int
-    const int64_t cpu = (nvg + WS_CV - 1) / WS_CV;
     const WsCard& card = ws_card<T>();
     if (card.sms <= 0) return false;
     const int64_t P = card.sms;
-    if ((cpu + P - 1) / P > card.warps) return false;  // no warp holds two chunks of a unit
+    if ((sh.cpu + P - 1) / P > card.warps) return false;  // no warp holds two chunks of a unit
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeCooperative;
@@ -315,14 +332,14 @@ bool try_ws(kp_call* call, cudaStream_t s, int32_t* rc) {
     cfg.attrs = attr;
     cfg.numAttrs = 1;
     const cudaError_t e =
-        cudaLaunchKernelEx(&cfg, ws_kernel<T>, x, w, b, y, static_cast<int>(units), G, static_cast<int>(cpg),
-                           static_cast<int>(S), static_cast<int>(nvg), static_cast<int>(cpu), eps);
+        cudaLaunchKernelEx(&cfg, ws_kernel<T>, x, w, b, y, static_cast<int>(sh.units), sh.G, static_cast<int>(sh.cpg),
+                           static_cast<int>(sh.S), static_cast<int>(sh.nvg), static_cast<int>(sh.cpu), eps);
     if (e != cudaSuccess) {  // nothing launched: v12 takes the row
         cudaGetLastError();
         return false;
     }
     snprintf(call->path, KP_PATH_LEN, "ws_onepass_w%d_P%d_cpu%d", card.warps, static_cast<int>(P),
-             static_cast<int>(cpu));
+             static_cast<int>(sh.cpu));
     *rc = launched(call);
     return true;
 }

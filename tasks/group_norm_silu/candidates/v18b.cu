@@ -1,4 +1,4 @@
-// kpilot-parent: v18 sha256 d51878411e5f24677c85963732b9232031307232374519f752dd49840f2a8362
+// kpilot-parent: v18 sha256 edc945ca81105b3d2450810997d7669f930414e981f3a27686a2528cda9697fe
 // Candidate v18b for tasks/group_norm_silu: v12, with v18's warp-owned streaming path only where v18
 // beat v12 in v18's run (NVIDIA H200, 20261203T163347Z-d2cc52ff against v12's 20261203T161049Z-
 // 99875dad): contiguous fp16/bf16 groups larger than one cluster's shared memory (16 x 232448
@@ -30,19 +30,14 @@ namespace {
 constexpr int64_t kV18bMinGroupBytes = int64_t(16) * 232448;  // one cluster's shared memory (v10h)
 constexpr int64_t kV18bMaxChunksPerCta = 4;
 
-// Whether v18's path should take this (resident, contiguous) call; v18 itself checks the rest.
+// Whether v18's path should take this resident call (its shape from v18's ws_shape).
 template <typename T>
 bool v18b_takes(const kp_call* call) {
-    constexpr int V = Vec<T>::N;
-    const kp_tensor& xt = call->tensors[0];
-    const int64_t G = static_cast<int64_t>(call->scalars[0]);
-    int64_t S = 1;
-    for (int d = 2; d < xt.rank; ++d) S *= xt.shape[d];
-    const int64_t gs = xt.shape[1] / G * S;
-    if (gs * static_cast<int64_t>(sizeof(T)) <= kV18bMinGroupBytes) return false;
-    const int64_t cpu = (gs / V + WS_CV - 1) / WS_CV;
+    WsShape sh;
+    if (!ws_shape<T>(call, &sh)) return false;
+    if (sh.gs * static_cast<int64_t>(sizeof(T)) <= kV18bMinGroupBytes) return false;
     const WsCard& card = ws_card<T>();
-    return card.sms > 0 && (cpu + card.sms - 1) / card.sms <= kV18bMaxChunksPerCta;
+    return card.sms > 0 && (sh.cpu + card.sms - 1) / card.sms <= kV18bMaxChunksPerCta;
 }
 
 }  // namespace
@@ -50,9 +45,11 @@ bool v18b_takes(const kp_call* call) {
 extern "C" int32_t v18b_group_norm_silu(kp_call* call, void* stream_ptr) __asm__("kp_group_norm_silu");
 
 extern "C" int32_t v18b_group_norm_silu(kp_call* call, void* stream_ptr) {
-    if (resident_call(call) && is_contiguous(call->tensors[0])) {
+    if (resident_call(call)) {
         const int32_t dt = call->tensors[0].dtype;
-        const bool take = dt == KP_F16 ? v18b_takes<__half>(call) : dt == KP_BF16 ? v18b_takes<__nv_bfloat16>(call) : false;
+        const bool take = dt == KP_F16    ? v18b_takes<__half>(call)
+                          : dt == KP_BF16 ? v18b_takes<__nv_bfloat16>(call)
+                                          : false;
         if (take) return v18_group_norm_silu(call, stream_ptr);
     }
     return v12_group_norm_silu(call, stream_ptr);
